@@ -1,0 +1,19 @@
+{
+  "targets": [
+    {
+      "target_name": "sockrelay",
+      "sources": [
+        "src/addon.cc",
+        "src/errors.cc",
+        "src/sockaddr.cc",
+        "src/fd-util.cc",
+        "src/notify.cc",
+        "src/relay-engine.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],
+      "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra", "-fno-exceptions"],
+      "cflags_cc!": ["-fno-rtti"]
+    }
+  ]
+}

@@ -1,0 +1,10 @@
+#include "modules.h"
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  sockrelay::InitFdUtil(env, exports);
+  sockrelay::InitNotify(env, exports);
+  sockrelay::InitRelayEngine(env, exports);
+  return exports;
+}
+
+NODE_API_MODULE(sockrelay, Init)

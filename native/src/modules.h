@@ -1,0 +1,9 @@
+// Each file of the addon registers its own exports; addon.cc only calls these.
+#pragma once
+#include <napi.h>
+
+namespace sockrelay {
+void InitFdUtil(Napi::Env env, Napi::Object exports);
+void InitNotify(Napi::Env env, Napi::Object exports);
+void InitRelayEngine(Napi::Env env, Napi::Object exports);
+}  // namespace sockrelay

@@ -1,0 +1,149 @@
+/**
+ * The native addon's whole surface, declared in one place, and its loader.
+ *
+ * The addon is loaded once. If it is missing (no compiler at install time, not
+ * Linux) the load error is kept so the start log can say why the stream engine
+ * was chosen; nothing else in sockrelay may `require` the .node file directly.
+ * Argument errors from the addon are `TypeError`s; system errors are `Error`s
+ * carrying `{ code, errno, syscall }` like Node's own.
+ */
+import { createRequire } from 'node:module';
+
+export type SocketType = 'stream' | 'dgram' | 'seqpacket' | 'raw' | 'unknown';
+export type SocketFamily = 'inet' | 'inet6' | 'unix' | 'vsock' | 'unknown';
+
+/** What getsockopt/getsockname/fstat say about one inherited fd. */
+export interface FdInfo {
+  /** false when fstat says the fd is not a socket; the other fields are then unset. */
+  isSocket: boolean;
+  /** 'fifo', 'file', 'char', 'dir', … when not a socket. */
+  fileType: string;
+  type: SocketType;
+  family: SocketFamily;
+  /** SO_ACCEPTCONN: a listening socket (false for datagram and Accept=yes connected sockets). */
+  listening: boolean;
+  /** getsockname, formatted: `127.0.0.1:80`, `[::1]:80`, `/run/x.sock`, `@abstract`, or '' if unnamed. */
+  localAddress: string;
+  /** Port for inet/inet6, else 0. */
+  localPort: number;
+  /** getpeername for connected sockets, '' otherwise. */
+  peerAddress: string;
+}
+
+/** A backend address resolved in TypeScript, as the engine connects to it. */
+export type SocketAddress =
+  | { family: 'inet' | 'inet6'; address: string; port: number }
+  | { family: 'unix'; path: string; abstract: boolean };
+
+export interface NofileLimit {
+  soft: number;
+  hard: number;
+}
+
+export interface NativeBinding {
+  fdinfo(fd: number): FdInfo;
+  /** fcntl: set O_NONBLOCK and FD_CLOEXEC as asked. */
+  setFdFlags(fd: number, flags: { nonblock?: boolean; cloexec?: boolean }): void;
+  /** dup(2) with FD_CLOEXEC. */
+  dup(fd: number): number;
+  close(fd: number): void;
+  /** Inode number of pidfd_open(getpid()) as a decimal string, or null when pidfs is unavailable. */
+  pidfdId(): string | null;
+  /** Raise the soft RLIMIT_NOFILE to the hard limit; returns the limits now in force. */
+  raiseNofileLimit(): NofileLimit;
+  /**
+   * Send one sd_notify datagram to `socketPath` (`$NOTIFY_SOCKET`: a path or `@abstract`),
+   * optionally with fds as SCM_RIGHTS. Throws a system error on failure.
+   */
+  sdNotify(socketPath: string, state: string, fds?: number[]): void;
+  RelayEngine: RelayEngineConstructor;
+}
+
+/* ---------- the native stream relay engine (splice) ---------- */
+
+export interface RelayListener {
+  /** The inherited (or self-bound) listening stream socket. The engine does not close it. */
+  fd: number;
+  /** Index into RelayEngineOptions.backends. */
+  backend: number;
+}
+
+export interface RelayEngineOptions {
+  listeners: RelayListener[];
+  /** Each backend is the list of addresses to try in order. */
+  backends: SocketAddress[][];
+  connectionsMax: number;
+  /** Bytes; the kernel rounds up to a page multiple. */
+  pipeSize: number;
+  /** Give up connecting to a backend after this many ms (0 = one attempt through each address, no retry). */
+  connectTimeoutMs: number;
+  /** Number of epoll threads (>= 1). */
+  threads: number;
+  /** Emit 'open'/'close' events per connection (only when debug logging is on). */
+  connectionEvents: boolean;
+}
+
+/** Counters per listener, read on demand from native memory. */
+export interface RelayListenerStats {
+  /** client → backend */
+  bytesIn: bigint;
+  /** backend → client */
+  bytesOut: bigint;
+  accepted: number;
+  active: number;
+  failedRefused: number;
+  failedTimeout: number;
+  failedOther: number;
+}
+
+export interface RelayStats {
+  active: number;
+  listeners: RelayListenerStats[];
+}
+
+export type RelayEvent =
+  | { type: 'busy' }
+  | { type: 'idle' }
+  | { type: 'open'; id: number; listener: number; peer: string }
+  | { type: 'close'; id: number; listener: number; bytesIn: number; bytesOut: number; reason: string }
+  | { type: 'connect-failed'; listener: number; code: string; errno: number; syscall: string; count: number }
+  | { type: 'accept-error'; code: string; errno: number; syscall: string };
+
+export interface RelayEngineNative {
+  start(): void;
+  stats(): RelayStats;
+  /** Atomically: if no connection is open, stop accepting and return true; else false. */
+  tryStop(): boolean;
+  /** Stop accepting new connections (already-accepted ones carry on). */
+  stopAccepting(): void;
+  /** Close every open connection (reset), join threads. Idempotent. */
+  destroy(): void;
+}
+
+export interface RelayEngineConstructor {
+  new (options: RelayEngineOptions, onEvents: (events: RelayEvent[]) => void): RelayEngineNative;
+}
+
+export interface NativeLoad {
+  binding: NativeBinding | null;
+  /** Why the addon is not available, for the start log. */
+  error: Error | null;
+}
+
+let cached: NativeLoad | undefined;
+
+/** Load the addon once. `SOCKRELAY_NO_NATIVE=1` forces the fallback (used by tests of that path). */
+export function loadNative(): NativeLoad {
+  if (cached) return cached;
+  if (process.env.SOCKRELAY_NO_NATIVE === '1') {
+    cached = { binding: null, error: new Error('disabled by SOCKRELAY_NO_NATIVE=1') };
+    return cached;
+  }
+  try {
+    const require = createRequire(import.meta.url);
+    cached = { binding: require('../../native/build/Release/sockrelay.node') as NativeBinding, error: null };
+  } catch (err) {
+    cached = { binding: null, error: err instanceof Error ? err : new Error(String(err)) };
+  }
+  return cached;
+}
