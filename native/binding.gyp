@@ -8,7 +8,8 @@
         "src/sockaddr.cc",
         "src/fd-util.cc",
         "src/notify.cc",
-        "src/relay-engine.cc"
+        "src/relay-engine.cc",
+        "src/udp-relay.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],
