@@ -8,6 +8,7 @@
         "src/sockaddr.cc",
         "src/fd-util.cc",
         "src/notify.cc",
+        "src/listen.cc",
         "src/relay-engine.cc",
         "src/udp-relay.cc"
       ],

@@ -3,6 +3,7 @@
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   sockrelay::InitFdUtil(env, exports);
   sockrelay::InitNotify(env, exports);
+  sockrelay::InitListen(env, exports);
   sockrelay::InitRelayEngine(env, exports);
   sockrelay::InitUdpRelay(env, exports);
   return exports;

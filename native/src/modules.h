@@ -5,6 +5,7 @@
 namespace sockrelay {
 void InitFdUtil(Napi::Env env, Napi::Object exports);
 void InitNotify(Napi::Env env, Napi::Object exports);
+void InitListen(Napi::Env env, Napi::Object exports);
 void InitRelayEngine(Napi::Env env, Napi::Object exports);
 void InitUdpRelay(Napi::Env env, Napi::Object exports);
 }  // namespace sockrelay

@@ -56,6 +56,10 @@ export interface NativeBinding {
    * optionally with fds as SCM_RIGHTS. Throws a system error on failure.
    */
   sdNotify(socketPath: string, state: string, fds?: number[]): void;
+  /** A bound (and for streams listening) nonblocking, CLOEXEC socket: what systemd would pass us. */
+  listenSocket(address: SocketAddress, options: { type: 'stream' | 'dgram'; backlog?: number }): number;
+  /** Resolves true once `fd` is readable (a client waits), false after `timeoutMs`. Never reads it. */
+  waitReadable(fd: number, timeoutMs: number): Promise<boolean>;
   RelayEngine: RelayEngineConstructor;
 }
 

@@ -1,0 +1,140 @@
+// Binding our own sockets for --listen (and the test activator), so that they are plain fds exactly
+// like the ones systemd hands over, and waiting for readiness without accepting.
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "errors.h"
+#include "modules.h"
+
+namespace sockrelay {
+namespace {
+
+// Fills addr from { family, address, port } or { family: 'unix', path, abstract }; false on bad input.
+bool SockaddrFromObject(Napi::Object obj, struct sockaddr_storage* addr, socklen_t* len) {
+  memset(addr, 0, sizeof *addr);
+  std::string family = obj.Get("family").ToString().Utf8Value();
+  if (family == "inet" || family == "inet6") {
+    std::string host = obj.Get("address").ToString().Utf8Value();
+    int port = obj.Get("port").ToNumber().Int32Value();
+    if (port < 0 || port > 65535) return false;
+    if (family == "inet") {
+      auto* in = reinterpret_cast<struct sockaddr_in*>(addr);
+      in->sin_family = AF_INET;
+      in->sin_port = htons(static_cast<uint16_t>(port));
+      if (inet_pton(AF_INET, host.c_str(), &in->sin_addr) != 1) return false;
+      *len = sizeof *in;
+    } else {
+      auto* in6 = reinterpret_cast<struct sockaddr_in6*>(addr);
+      in6->sin6_family = AF_INET6;
+      in6->sin6_port = htons(static_cast<uint16_t>(port));
+      if (inet_pton(AF_INET6, host.c_str(), &in6->sin6_addr) != 1) return false;
+      *len = sizeof *in6;
+    }
+    return true;
+  }
+  if (family == "unix") {
+    auto* un = reinterpret_cast<struct sockaddr_un*>(addr);
+    std::string path = obj.Get("path").ToString().Utf8Value();
+    bool abstract = obj.Get("abstract").ToBoolean();
+    size_t offset = abstract ? 1 : 0;
+    if (path.empty() || path.size() + offset >= sizeof un->sun_path) return false;
+    un->sun_family = AF_UNIX;
+    memcpy(un->sun_path + offset, path.data(), path.size());
+    *len = static_cast<socklen_t>(offsetof(struct sockaddr_un, sun_path) + offset + path.size() + (abstract ? 0 : 1));
+    return true;
+  }
+  return false;
+}
+
+// listenSocket(address, { type: 'stream'|'dgram', backlog }): a bound (and, for streams, listening)
+// nonblocking CLOEXEC socket fd.
+Napi::Value ListenSocket(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  struct sockaddr_storage addr;
+  socklen_t len = 0;
+  if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsObject() ||
+      !SockaddrFromObject(info[0].As<Napi::Object>(), &addr, &len)) {
+    Napi::TypeError::New(env, "listenSocket(address, { type, backlog }): bad address").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Object opts = info[1].As<Napi::Object>();
+  bool stream = opts.Get("type").ToString().Utf8Value() != "dgram";
+  int backlog = opts.Has("backlog") ? opts.Get("backlog").ToNumber().Int32Value() : SOMAXCONN;
+
+  int fd = socket(addr.ss_family, (stream ? SOCK_STREAM : SOCK_DGRAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    SystemError(env, errno, "socket").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  int one = 1;
+  if (addr.ss_family != AF_UNIX) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  const char* failed = nullptr;
+  if (bind(fd, reinterpret_cast<struct sockaddr*>(&addr), len) < 0) failed = "bind";
+  else if (stream && listen(fd, backlog) < 0) failed = "listen";
+  if (failed) {
+    int err = errno;
+    close(fd);
+    SystemError(env, err, failed).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  return Napi::Number::New(env, fd);
+}
+
+class WaitReadableWorker : public Napi::AsyncWorker {
+ public:
+  WaitReadableWorker(Napi::Env env, int fd, int timeoutMs)
+      : Napi::AsyncWorker(env), fd_(fd), timeoutMs_(timeoutMs), deferred_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override {
+    struct pollfd pfd = {fd_, POLLIN, 0};
+    do {
+      rc_ = poll(&pfd, 1, timeoutMs_);
+    } while (rc_ < 0 && errno == EINTR);
+    err_ = rc_ < 0 ? errno : 0;
+  }
+  void OnOK() override {
+    if (rc_ < 0) deferred_.Reject(SystemError(Env(), err_, "poll").Value());
+    else deferred_.Resolve(Napi::Boolean::New(Env(), rc_ > 0));
+  }
+
+ private:
+  int fd_;
+  int timeoutMs_;
+  int rc_ = 0;
+  int err_ = 0;
+  Napi::Promise::Deferred deferred_;
+};
+
+// waitReadable(fd, timeoutMs): resolves true once the fd is readable (a connection or datagram is
+// waiting), false on timeout. Runs on the libuv thread pool; the fd is never read.
+Napi::Value WaitReadable(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) {
+    Napi::TypeError::New(env, "waitReadable(fd: number, timeoutMs: number)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  auto* worker = new WaitReadableWorker(env, info[0].As<Napi::Number>().Int32Value(),
+                                        info[1].As<Napi::Number>().Int32Value());
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
+}  // namespace
+
+void InitListen(Napi::Env env, Napi::Object exports) {
+  exports.Set("listenSocket", Napi::Function::New(env, ListenSocket, "listenSocket"));
+  exports.Set("waitReadable", Napi::Function::New(env, WaitReadable, "waitReadable"));
+}
+
+}  // namespace sockrelay
