@@ -10,6 +10,12 @@
         "src/notify.cc",
         "src/listen.cc",
         "src/relay-engine.cc",
+        "src/relay-common.cc",
+        "src/relay-connection.cc",
+        "src/relay-core.cc",
+        "src/relay-events.cc",
+        "src/relay-gate.cc",
+        "src/relay-loop.cc",
         "src/udp-relay.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

@@ -1,0 +1,51 @@
+// Vocabulary shared by the relay engine's parts: configuration, counters, errno buckets, clock.
+#pragma once
+#include <sys/socket.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace sockrelay {
+
+struct BackendAddress {
+  struct sockaddr_storage addr;
+  socklen_t len;
+};
+
+struct RelayConfig {
+  struct Listener {
+    int fd;
+    size_t backend;
+  };
+  std::vector<Listener> listeners;
+  std::vector<std::vector<BackendAddress>> backends;
+  uint32_t connectionsMax = 256;
+  int pipeSize = 0;
+  uint64_t connectTimeoutMs = 0;
+  unsigned threads = 1;
+  bool connectionEvents = false;
+};
+
+struct ListenerCounters {
+  std::atomic<uint64_t> bytesIn{0};
+  std::atomic<uint64_t> bytesOut{0};
+  std::atomic<uint64_t> accepted{0};
+  std::atomic<uint64_t> active{0};
+  std::atomic<uint64_t> failedRefused{0};
+  std::atomic<uint64_t> failedTimeout{0};
+  std::atomic<uint64_t> failedOther{0};
+};
+
+// The three buckets of socket-proxyd: wait and retry, the peer went away, or something worth logging.
+enum class ErrnoKind { kTransient, kDisconnect, kOther };
+ErrnoKind ClassifyErrno(int err);
+
+// Milliseconds on CLOCK_MONOTONIC.
+uint64_t NowMs();
+
+// Closes fd if open and returns -1, so that `fd = SafeClose(fd)` never closes twice.
+int SafeClose(int fd);
+
+}  // namespace sockrelay

@@ -1,0 +1,101 @@
+#include "relay-connection.h"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "relay-common.h"
+
+namespace sockrelay {
+namespace {
+
+int OpenPipe(Flow& f, int size) {
+  if (pipe2(f.pipe, O_CLOEXEC | O_NONBLOCK) < 0) return errno;
+  // Over /proc/sys/fs/pipe-max-size or the per-user pipe quota this fails: keep the pipe as it is.
+  if (size > 0) fcntl(f.pipe[0], F_SETPIPE_SZ, size);
+  int actual = fcntl(f.pipe[0], F_GETPIPE_SZ);
+  if (actual <= 0) return errno;
+  f.size = static_cast<size_t>(actual);
+  return 0;
+}
+
+void Reset(int fd) {
+  struct linger lg = {1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+}
+
+}  // namespace
+
+int OpenPipes(Connection& c, int size) {
+  int err = OpenPipe(c.up, size);
+  return err ? err : OpenPipe(c.down, size);
+}
+
+int Shovel(Flow& f, Socket& from, Socket& to, Socket** failed) {
+  bool moved;
+  do {
+    moved = false;
+    if (!f.eof && f.full < f.size && from.readable) {
+      ssize_t n = splice(from.fd, nullptr, f.pipe[1], nullptr, f.size - f.full, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+      if (n > 0) {
+        f.full += n;
+        moved = true;
+      } else if (n == 0) {
+        f.eof = true;
+      } else if (errno == EAGAIN) {
+        // With bytes in the pipe, EAGAIN may mean the pipe ran out of slots, not the socket of data.
+        if (f.full == 0) from.readable = false;
+      } else if (errno != EINTR) {
+        *failed = &from;
+        return errno;
+      }
+    }
+    if (f.full > 0 && to.writable) {
+      ssize_t n = splice(f.pipe[0], nullptr, to.fd, nullptr, f.full, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+      if (n > 0) {
+        f.full -= n;
+        f.bytes += n;
+        f.total->fetch_add(n, std::memory_order_relaxed);
+        moved = true;
+      } else if (n < 0 && errno == EAGAIN) {
+        to.writable = false;
+      } else if (n == 0 || errno != EINTR) {
+        *failed = &to;
+        return n == 0 ? EPIPE : errno;
+      }
+    }
+  } while (moved);
+
+  if (f.eof && f.full == 0 && !f.shut) {
+    f.shut = true;
+    if (shutdown(to.fd, SHUT_WR) < 0) {
+      *failed = &to;
+      return errno;
+    }
+  }
+  return 0;
+}
+
+void CloseConnection(Connection& c, bool reset) {
+  if (reset) {
+    if (c.client.fd >= 0) Reset(c.client.fd);
+    if (c.backend.fd >= 0) Reset(c.backend.fd);
+  }
+  c.client.fd = SafeClose(c.client.fd);
+  c.backend.fd = SafeClose(c.backend.fd);
+  for (Flow* f : {&c.up, &c.down}) {
+    f->pipe[0] = SafeClose(f->pipe[0]);
+    f->pipe[1] = SafeClose(f->pipe[1]);
+  }
+}
+
+int SocketError(int fd) {
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) return errno;
+  return err;
+}
+
+}  // namespace sockrelay

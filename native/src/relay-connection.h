@@ -1,0 +1,63 @@
+// One relayed connection: its two sockets, a pipe per direction, and the shovel between them.
+#pragma once
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+
+namespace sockrelay {
+
+struct Socket {
+  int fd = -1;
+  // Sockets are watched edge-triggered, so keep what the kernel last said; reset by each event.
+  bool readable = true;
+  bool writable = true;
+};
+
+// One direction: bytes go from a socket into the pipe and from the pipe into the other socket.
+struct Flow {
+  int pipe[2] = {-1, -1};
+  size_t size = 0;
+  size_t full = 0;
+  bool eof = false;
+  bool shut = false;
+  uint64_t bytes = 0;
+  std::atomic<uint64_t>* total = nullptr;
+};
+
+struct Connection {
+  enum class State { kConnecting, kRelaying, kClosed };
+
+  uint64_t id = 0;
+  size_t listener = 0;
+  State state = State::kConnecting;
+  Socket client;
+  Socket backend;
+  Flow up;    // client → backend
+  Flow down;  // backend → client
+
+  size_t address = 0;
+  uint64_t deadline = 0;
+  uint64_t backoff = 0;
+  int error = 0;
+  const char* syscall = "connect";
+  bool timed = false;
+  std::multimap<uint64_t, Connection*>::iterator timer;
+
+  Connection* prev = nullptr;
+  Connection* next = nullptr;
+};
+
+// Creates both pipes and asks for `size` bytes each; 0 or an errno.
+int OpenPipes(Connection& c, int size);
+
+// Moves bytes until neither side can make progress. 0, or an errno with *failed naming the socket.
+int Shovel(Flow& f, Socket& from, Socket& to, Socket** failed);
+
+// Closes every fd of the connection; with `reset`, both peers see RST instead of FIN.
+void CloseConnection(Connection& c, bool reset);
+
+// SO_ERROR of a socket (reading it clears it).
+int SocketError(int fd);
+
+}  // namespace sockrelay

@@ -1,0 +1,72 @@
+#include "relay-core.h"
+
+#include <signal.h>
+
+#include <utility>
+
+namespace sockrelay {
+namespace {
+
+void* RunLoop(void* loop) {
+  static_cast<RelayLoop*>(loop)->Run();
+  return nullptr;
+}
+
+}  // namespace
+
+RelayCore::RelayCore(RelayConfig config)
+    : config_(std::move(config)), counters_(config_.listeners.size()), gate_(config_, events_) {}
+
+RelayCore::~RelayCore() { Shutdown(); }
+
+int RelayCore::Start(const char** syscall) {
+  std::lock_guard<std::mutex> lock(lifecycle_);
+  if (started_ || shutdown_) return 0;
+  started_ = true;
+  for (unsigned i = 0; i < config_.threads; i++) {
+    auto loop = std::make_unique<RelayLoop>(config_, gate_, events_, counters_, nextId_);
+    int err = loop->Init(syscall);
+    if (err) return err;
+    gate_.AddLoop(loop->epollFd());
+    loops_.push_back(std::move(loop));
+  }
+  int err = gate_.Open();
+  if (err) return *syscall = "epoll_ctl", err;
+
+  // Signals belong to Node's main thread; the loops only ever see them as EINTR otherwise.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  for (auto& loop : loops_) {
+    pthread_t thread;
+    err = pthread_create(&thread, nullptr, RunLoop, loop.get());
+    if (err) break;
+    threads_.push_back(thread);
+  }
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (err) {
+    gate_.StopAccepting();
+    StopThreads();
+    return *syscall = "pthread_create", err;
+  }
+  return 0;
+}
+
+void RelayCore::Shutdown() {
+  std::lock_guard<std::mutex> lock(lifecycle_);
+  if (shutdown_) return;
+  shutdown_ = true;
+  events_.Close();
+  gate_.StopAccepting();
+  StopThreads();
+  gate_.Shutdown();
+  loops_.clear();
+}
+
+void RelayCore::StopThreads() {
+  for (size_t i = 0; i < threads_.size(); i++) loops_[i]->Stop();
+  for (pthread_t thread : threads_) pthread_join(thread, nullptr);
+  threads_.clear();
+}
+
+}  // namespace sockrelay
