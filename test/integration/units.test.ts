@@ -1,0 +1,472 @@
+/**
+ * The unit files in units/ are meant to be copied verbatim into /etc/systemd/system, so they are checked
+ * the way systemd itself would read them there: `systemd-analyze verify`, which loads a unit and everything
+ * it pulls in, builds a start transaction, and complains on stderr about unknown keys, unparsable values,
+ * missing units and non-executable commands. Any output at all fails the test: systemd reports many of
+ * those mistakes with exit code 0 ("Unknown key …, ignoring"), so the exit code alone proves little.
+ *
+ * Why `--root`: verify checks that each ExecStart= binary exists and is executable, and
+ * /usr/local/bin/sockrelay is not installed on a development machine. Instead of rewriting ExecStart=,
+ * each test builds a throwaway root: the host's own system units (so sockets.target, sysinit.target …
+ * resolve exactly as on the host), our units under etc/systemd/system unchanged, and executable stand-ins
+ * at the paths our ExecStart= lines name. What is verified is byte for byte what users copy.
+ *
+ * Nothing here boots systemd or starts a unit; systemd-analyze only parses.
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { execFile } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { chmod, cp, mkdir, mkdtemp, readFile, realpath, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const UNITS_DIR = fileURLToPath(new URL('../../units/', import.meta.url));
+const UNIT_FILES = readdirSync(UNITS_DIR)
+  .filter((name) => /\.(socket|service)$/.test(name))
+  .sort();
+const SERVICES = UNIT_FILES.filter((name) => name.endsWith('.service'));
+const SOCKETS = UNIT_FILES.filter((name) => name.endsWith('.socket'));
+
+const SOCKRELAY = '/usr/local/bin/sockrelay';
+/** Binaries our ExecStart= lines may name; the test root gets an executable stand-in for each. */
+const STAND_INS = [SOCKRELAY, '/usr/local/bin/heavy-backend'];
+const HOST_UNIT_DIRS = ['/usr/lib/systemd/system', '/lib/systemd/system'];
+const CALL_TIMEOUT_MS = 20_000;
+const TEST_TIMEOUT_MS = 30_000;
+/** `systemd-analyze security --offline` exposure (0 = locked down, 10 = none) each service must stay under. */
+const MAX_EXPOSURE = 2.0;
+
+/** Fixed log settings, so a SYSTEMD_LOG_LEVEL=debug in the caller's environment cannot fill stderr. */
+const ANALYZE_ENV = {
+  ...process.env,
+  SYSTEMD_LOG_LEVEL: 'info',
+  SYSTEMD_LOG_TARGET: 'console',
+  SYSTEMD_COLORS: '0',
+};
+
+interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command to completion and reports its exit status; only a failure to spawn or a timeout rejects. */
+function run(file: string, args: string[]): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      file,
+      args,
+      { timeout: CALL_TIMEOUT_MS, killSignal: 'SIGKILL', env: ANALYZE_ENV, maxBuffer: 4 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        if (error && typeof error.code !== 'number') {
+          reject(new Error(`${file} ${args.join(' ')}: ${error.message}`, { cause: error }));
+          return;
+        }
+        resolve({ code: error ? (error.code as number) : 0, signal: error?.signal ?? null, stdout, stderr });
+      },
+    );
+  });
+}
+
+const verify = (root: string, unit: string): Promise<RunResult> =>
+  run('systemd-analyze', ['verify', `--root=${root}`, unit]);
+
+/**
+ * A throwaway file system root holding the host's system units, our units (unchanged, or as given) and
+ * stand-in executables. Returns its path; the caller removes it.
+ */
+async function buildRoot(units: ReadonlyMap<string, string>): Promise<string> {
+  const root = await mkdtemp(join(tmpdir(), 'sockrelay-units-'));
+  const copied = new Set<string>();
+  for (const dir of HOST_UNIT_DIRS) {
+    const real = await realpath(dir).catch(() => undefined);
+    if (real === undefined || copied.has(real)) continue;
+    copied.add(real);
+    await cp(real, join(root, dir), { recursive: true, verbatimSymlinks: true });
+  }
+  if (copied.size === 0) throw new Error(`no system unit directory found (${HOST_UNIT_DIRS.join(', ')})`);
+  const etc = join(root, 'etc/systemd/system');
+  await mkdir(etc, { recursive: true });
+  for (const [name, text] of units) await writeFile(join(etc, name), text);
+  for (const bin of STAND_INS) {
+    await mkdir(join(root, bin, '..'), { recursive: true });
+    await writeFile(join(root, bin), '#!/bin/sh\nexit 0\n');
+    await chmod(join(root, bin), 0o755);
+  }
+  return root;
+}
+
+type Section = Map<string, string[]>;
+
+/** Minimal systemd.syntax(7) reader: sections of key → values, in order; refuses what it does not handle. */
+function parseUnit(text: string, name: string): Map<string, Section> {
+  const sections = new Map<string, Section>();
+  let current: Section | undefined;
+  for (const [index, raw] of text.split('\n').entries()) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#') || line.startsWith(';')) continue;
+    if (line.endsWith('\\'))
+      throw new Error(`${name}:${index + 1}: line continuations are not supported here`);
+    const header = /^\[(.+)\]$/.exec(line);
+    if (header) {
+      current = new Map();
+      sections.set(header[1]!, current);
+      continue;
+    }
+    const eq = line.indexOf('=');
+    if (current === undefined || eq <= 0)
+      throw new Error(`${name}:${index + 1}: not a key=value in a section`);
+    const key = line.slice(0, eq).trim();
+    current.set(key, [...(current.get(key) ?? []), line.slice(eq + 1).trim()]);
+  }
+  return sections;
+}
+
+const UNITS = new Map(UNIT_FILES.map((name) => [name, readFileSync(join(UNITS_DIR, name), 'utf8')]));
+const PARSED = new Map([...UNITS].map(([name, text]) => [name, parseUnit(text, name)]));
+
+function values(unit: string, section: string, key: string): string[] {
+  const parsed = PARSED.get(unit);
+  if (parsed === undefined) throw new Error(`no unit ${unit} in units/`);
+  return parsed.get(section)?.get(key) ?? [];
+}
+const value = (unit: string, section: string, key: string): string | undefined =>
+  values(unit, section, key).at(-1);
+const execStart = (unit: string): string[] => (value(unit, 'Service', 'ExecStart') ?? '').split(/\s+/);
+
+/** The sockrelay CLI's flags that take a value (design brief); `--route` is repeatable. */
+const VALUE_FLAGS = new Set([
+  '--connections-max',
+  '--exit-idle-time',
+  '--connect-timeout',
+  '--connection-idle-timeout',
+  '--keepalive',
+  '--route',
+  '--udp-session-timeout',
+  '--metrics-listen',
+  '--metrics-textfile',
+  '--shutdown-timeout',
+  '--log-level',
+]);
+const SPAN_FLAGS = new Set([
+  '--exit-idle-time',
+  '--connect-timeout',
+  '--connection-idle-timeout',
+  '--keepalive',
+  '--udp-session-timeout',
+  '--shutdown-timeout',
+]);
+const TIME_SPAN = /^(infinity|(\d+(\.\d+)?(us|ms|s|sec|min|m|h|d)?)+)$/;
+const BACKEND = /^(\d{1,3}(\.\d{1,3}){3}:\d+|\[[0-9a-fA-F:.]+\]:\d+|[A-Za-z0-9.-]+:\d+|\/\S+|@\S+)$/;
+
+/** Splits a sockrelay command line into flags and positionals, failing on anything the CLI does not know. */
+function parseSockrelayArgs(argv: string[]): { flags: Map<string, string[]>; positionals: string[] } {
+  const flags = new Map<string, string[]>();
+  const positionals: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (!arg.startsWith('-')) {
+      positionals.push(arg);
+      continue;
+    }
+    const eq = arg.indexOf('=');
+    let flag = eq > 0 ? arg.slice(0, eq) : arg;
+    if (flag === '-c') flag = '--connections-max';
+    if (!VALUE_FLAGS.has(flag)) throw new Error(`unknown sockrelay flag ${flag}`);
+    const val = eq > 0 ? arg.slice(eq + 1) : argv[++i];
+    if (val === undefined) throw new Error(`${flag} needs a value`);
+    flags.set(flag, [...(flags.get(flag) ?? []), val]);
+  }
+  return { flags, positionals };
+}
+
+const HARDENING: ReadonlyArray<readonly [string, string]> = [
+  ['DynamicUser', 'yes'],
+  ['NoNewPrivileges', 'yes'],
+  ['ProtectSystem', 'strict'],
+  ['ProtectHome', 'yes'],
+  ['PrivateTmp', 'yes'],
+  ['CapabilityBoundingSet', ''],
+  ['SystemCallArchitectures', 'native'],
+];
+
+describe('units/', () => {
+  let root = '';
+
+  beforeAll(async () => {
+    const version = await run('systemd-analyze', ['--version']).catch((error: unknown) => {
+      throw new Error('systemd-analyze is needed for this test (Debian: apt-get install systemd)', {
+        cause: error,
+      });
+    });
+    expect(version.code).toBe(0);
+    root = await buildRoot(UNITS);
+  }, 60_000);
+
+  afterAll(async () => {
+    if (root !== '') await rm(root, { recursive: true, force: true });
+  });
+
+  it('the flag check rejects what the CLI does not know', () => {
+    expect(() => parseSockrelayArgs(['--exit-idle=5min', '127.0.0.1:8080'])).toThrow(
+      /unknown sockrelay flag/,
+    );
+    expect(() => parseSockrelayArgs(['--route'])).toThrow(/needs a value/);
+  });
+
+  it('ships every pattern the docs promise', () => {
+    for (const name of [
+      'sockrelay.socket',
+      'sockrelay.service',
+      'sockrelay-dualstack.socket',
+      'sockrelay-dualstack.service',
+      'sockrelay-web.socket',
+      'sockrelay-admin.socket',
+      'sockrelay-routed.service',
+      'sockrelay-ondemand.socket',
+      'sockrelay-ondemand.service',
+      'heavy-backend.service',
+      'sockrelay-inetd.socket',
+      'sockrelay-inetd@.service',
+      'sockrelay-private.socket',
+      'sockrelay-private.service',
+      'sockrelay-metrics.socket',
+      'sockrelay-metrics.service',
+    ]) {
+      expect(UNIT_FILES).toContain(name);
+    }
+  });
+
+  describe('systemd-analyze verify prints nothing', () => {
+    it.each(UNIT_FILES)(
+      '%s',
+      async (unit) => {
+        const result = await verify(root, unit);
+        expect({ unit, ...result }).toEqual({ unit, code: 0, signal: null, stdout: '', stderr: '' });
+      },
+      TEST_TIMEOUT_MS,
+    );
+  });
+
+  describe('the check can fail', () => {
+    let badRoot = '';
+    const base = (name: string): string => UNITS.get(name) ?? '';
+    /** Edits directive lines only: the comment blocks quote the same directives. */
+    const swap = (text: string, from: string, to: string): string => {
+      let edits = 0;
+      const lines = text.split('\n').map((line) => {
+        if (line.startsWith('#') || !line.includes(from)) return line;
+        edits++;
+        return line.replaceAll(from, to);
+      });
+      if (edits === 0) throw new Error(`broken-copy fixture: no directive contains '${from}'`);
+      return lines.join('\n');
+    };
+    const broken: ReadonlyArray<{ unit: string; text: () => string; warning: RegExp }> = [
+      {
+        unit: 'broken-typo.service',
+        text: () => swap(base('sockrelay.service'), 'NoNewPrivileges=yes', 'NoNewPrivilege=yes'),
+        warning: /Unknown key 'NoNewPrivilege' in section \[Service\]/,
+      },
+      {
+        unit: 'broken-template@.service',
+        text: () => swap(base('sockrelay-inetd@.service'), 'ProtectHome=yes', 'ProtectHomes=yes'),
+        warning: /Unknown key 'ProtectHomes'/,
+      },
+      {
+        unit: 'broken-value.socket',
+        text: () =>
+          swap(base('sockrelay-dualstack.socket'), 'BindIPv6Only=ipv6-only', 'BindIPv6Only=ipv6only') +
+          '\n[Socket]\nService=sockrelay-dualstack.service\n',
+        warning: /Failed to parse bind IPv6 only value, ignoring: ipv6only/,
+      },
+      {
+        unit: 'broken-binary.service',
+        text: () => swap(base('sockrelay.service'), SOCKRELAY, `${SOCKRELAY}-not-installed`),
+        warning: /is not executable/,
+      },
+      {
+        unit: 'broken-dependency.service',
+        text: () => swap(base('sockrelay-ondemand.service'), 'heavy-backend.service', 'heavy-backnd.service'),
+        warning: /heavy-backnd\.service not found/,
+      },
+    ];
+
+    beforeAll(async () => {
+      badRoot = await buildRoot(
+        new Map([...UNITS, ...broken.map(({ unit, text }) => [unit, text()] as const)]),
+      );
+    }, 60_000);
+
+    afterAll(async () => {
+      if (badRoot !== '') await rm(badRoot, { recursive: true, force: true });
+    });
+
+    it.each(broken)(
+      '$unit',
+      async ({ unit, warning }) => {
+        const result = await verify(badRoot, unit);
+        expect(result.stderr).toMatch(warning);
+      },
+      TEST_TIMEOUT_MS,
+    );
+
+    it(
+      'the stand-in is what makes ExecStart= pass: verify looks inside the root',
+      async () => {
+        const standIn = join(badRoot, SOCKRELAY);
+        const saved = await readFile(standIn);
+        await rm(standIn);
+        try {
+          const result = await verify(badRoot, 'sockrelay.service');
+          expect(result.stderr).toContain(`Command ${SOCKRELAY} is not executable`);
+        } finally {
+          await writeFile(standIn, saved, { mode: 0o755 });
+        }
+      },
+      TEST_TIMEOUT_MS,
+    );
+  });
+
+  describe('every file explains itself', () => {
+    it.each(UNIT_FILES)(
+      '%s opens with when to use it and how to install it',
+      async (unit) => {
+        const text = await readFile(join(UNITS_DIR, unit), 'utf8');
+        const header = text.slice(0, text.search(/^\[/m));
+        expect(header.startsWith(`# ${unit}: `)).toBe(true);
+        expect(header.split('\n').every((line) => line === '' || line.startsWith('#'))).toBe(true);
+        expect(header).toContain('/etc/systemd/system/');
+        expect(header).toMatch(/systemctl enable --now \S+\.socket/);
+      },
+      TEST_TIMEOUT_MS,
+    );
+  });
+
+  describe('services are hardened', () => {
+    it.each(SERVICES)('%s', (unit) => {
+      for (const [key, expected] of HARDENING)
+        expect({ unit, [key]: value(unit, 'Service', key) }).toEqual({ unit, [key]: expected });
+      // Node's JIT needs writable-then-executable memory: this option would kill it at startup.
+      expect(values(unit, 'Service', 'MemoryDenyWriteExecute')).toEqual([]);
+      const families = values(unit, 'Service', 'RestrictAddressFamilies').join(' ').split(/\s+/);
+      expect(families.length).toBeGreaterThan(0);
+      for (const family of families) expect(['AF_UNIX', 'AF_INET', 'AF_INET6']).toContain(family);
+      expect(families).toContain('AF_UNIX');
+    });
+
+    it.each(SERVICES)(
+      '%s: systemd-analyze security exposure at most ' + MAX_EXPOSURE,
+      async (unit) => {
+        const result = await run('systemd-analyze', [
+          'security',
+          '--offline=yes',
+          `--root=${root}`,
+          '--no-pager',
+          unit,
+        ]);
+        expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: '' });
+        const level = /Overall exposure level for \S+: (\d+(?:\.\d+)?)/.exec(result.stdout)?.[1];
+        expect(level).toBeDefined();
+        expect(Number(level)).toBeLessThanOrEqual(MAX_EXPOSURE);
+      },
+      TEST_TIMEOUT_MS,
+    );
+  });
+
+  describe('sockrelay command lines use the CLI as documented', () => {
+    const proxies = SERVICES.filter((unit) => execStart(unit)[0] === SOCKRELAY);
+
+    it('every service but the backend stand-in runs sockrelay', () => {
+      expect(SERVICES.filter((unit) => !proxies.includes(unit))).toEqual(['heavy-backend.service']);
+    });
+
+    it.each(proxies)('%s', (unit) => {
+      expect(value(unit, 'Service', 'Type')).toBe('notify');
+      expect(value(unit, 'Service', 'NotifyAccess')).toBe('main');
+      const { flags, positionals } = parseSockrelayArgs(execStart(unit).slice(1));
+      for (const [flag, vals] of flags) {
+        for (const val of vals) {
+          if (SPAN_FLAGS.has(flag)) expect(val).toMatch(TIME_SPAN);
+          if (flag === '--route') expect(val).toMatch(/^[A-Za-z0-9_.-]+=/);
+          if (flag === '--route') expect(val.slice(val.indexOf('=') + 1)).toMatch(BACKEND);
+        }
+      }
+      expect(positionals.length).toBe(flags.has('--route') ? 0 : 1);
+      for (const backend of positionals) expect(backend).toMatch(BACKEND);
+    });
+  });
+
+  describe('the patterns are wired as described', () => {
+    it('sockets are enabled through sockets.target; services have no [Install]', () => {
+      for (const unit of SOCKETS) expect(value(unit, 'Install', 'WantedBy')).toBe('sockets.target');
+      for (const unit of SERVICES) expect(PARSED.get(unit)?.has('Install')).toBe(false);
+    });
+
+    it('plain proxy: idle exit, and an fd store for handing connections over on restart', () => {
+      const { flags, positionals } = parseSockrelayArgs(execStart('sockrelay.service').slice(1));
+      expect(flags.get('--exit-idle-time')).toEqual(['5min']);
+      expect(positionals).toEqual(['127.0.0.1:8080']);
+      expect(Number(value('sockrelay.service', 'Service', 'FileDescriptorStoreMax'))).toBeGreaterThan(0);
+    });
+
+    it('dual stack: IPv4 and IPv6, TCP and UDP, with [::] kept off IPv4', () => {
+      const unit = 'sockrelay-dualstack.socket';
+      const streams = values(unit, 'Socket', 'ListenStream');
+      const datagrams = values(unit, 'Socket', 'ListenDatagram');
+      expect(streams.some((a) => a.startsWith('0.0.0.0:'))).toBe(true);
+      expect(streams.some((a) => a.startsWith('[::]:'))).toBe(true);
+      expect(datagrams.some((a) => a.startsWith('0.0.0.0:'))).toBe(true);
+      expect(datagrams.some((a) => a.startsWith('[::]:'))).toBe(true);
+      expect(value(unit, 'Socket', 'BindIPv6Only')).toBe('ipv6-only');
+    });
+
+    it('named fds: one socket unit per name, both feeding one routing service', () => {
+      for (const [socket, name] of [
+        ['sockrelay-web.socket', 'web'],
+        ['sockrelay-admin.socket', 'admin'],
+      ] as const) {
+        expect(value(socket, 'Socket', 'FileDescriptorName')).toBe(name);
+        expect(value(socket, 'Socket', 'Service')).toBe('sockrelay-routed.service');
+      }
+      const { flags } = parseSockrelayArgs(execStart('sockrelay-routed.service').slice(1));
+      expect(flags.get('--route')).toEqual(['web=127.0.0.1:8080', 'admin=/run/admin.sock']);
+    });
+
+    it('on-demand backend: stops when unneeded, the proxy requires it and waits for it', () => {
+      expect(value('heavy-backend.service', 'Unit', 'StopWhenUnneeded')).toBe('yes');
+      const proxy = 'sockrelay-ondemand.service';
+      for (const key of ['Requires', 'After']) {
+        expect(values(proxy, 'Unit', key).join(' ').split(/\s+/)).toContain('heavy-backend.service');
+      }
+      const { flags } = parseSockrelayArgs(execStart(proxy).slice(1));
+      expect(flags.get('--connect-timeout')).toEqual(['30s']);
+      expect(flags.has('--exit-idle-time')).toBe(true);
+    });
+
+    it('inetd style: Accept=yes socket and a template service', () => {
+      expect(value('sockrelay-inetd.socket', 'Socket', 'Accept')).toBe('yes');
+      expect(values('sockrelay-inetd@.service', 'Service', 'ExecStart')).toHaveLength(1);
+    });
+
+    it('private network: no network namespace access, unix-socket backend', () => {
+      const unit = 'sockrelay-private.service';
+      expect(value(unit, 'Service', 'PrivateNetwork')).toBe('yes');
+      const { positionals } = parseSockrelayArgs(execStart(unit).slice(1));
+      // A path, not @abstract: abstract sockets live in a network namespace and would be out of reach.
+      expect(positionals).toHaveLength(1);
+      expect(positionals[0]).toMatch(/^\//);
+    });
+
+    it('metrics: endpoint and textfile, with the textfile directory writable under ProtectSystem=strict', () => {
+      const unit = 'sockrelay-metrics.service';
+      const { flags } = parseSockrelayArgs(execStart(unit).slice(1));
+      expect(flags.get('--metrics-listen')).toEqual(['127.0.0.1:9464']);
+      expect(flags.get('--metrics-textfile')).toEqual(['/var/lib/prometheus/node-exporter/sockrelay.prom']);
+      expect(values(unit, 'Service', 'ReadWritePaths')).toContain('/var/lib/prometheus/node-exporter');
+      expect(value(unit, 'Service', 'WatchdogSec')).toBeDefined();
+    });
+  });
+});
