@@ -16,7 +16,13 @@
         "src/relay-events.cc",
         "src/relay-gate.cc",
         "src/relay-loop.cc",
-        "src/udp-relay.cc"
+        "src/udp-relay.cc",
+        "src/udp-options.cc",
+        "src/udp-core.cc",
+        "src/udp-forward.cc",
+        "src/udp-session.cc",
+        "src/udp-pktinfo.cc",
+        "src/udp-events.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],

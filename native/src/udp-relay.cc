@@ -1,6 +1,196 @@
-// Placeholder until the UDP relay lands: registers nothing.
+// The UdpRelay class seen from JavaScript: argument checking, the event channel, and the counters.
+// The data path itself lives in udp-core.cc and never touches JavaScript.
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "errors.h"
 #include "modules.h"
+#include "udp-core.h"
+#include "udp-options.h"
 
 namespace sockrelay {
-void InitUdpRelay(Napi::Env, Napi::Object) {}
+namespace {
+
+// Events cross to JavaScript through one thread-safe function. The relay thread appends to `pending`
+// and schedules a call only when it was empty, so however slow the JS loop, one call drains them all.
+struct UdpEventChannel {
+  std::mutex mu;
+  std::vector<UdpEvent> pending;
+  Napi::ThreadSafeFunction tsfn;
+};
+
+Napi::Object EventToJs(Napi::Env env, const UdpEvent& e) {
+  Napi::Object o = Napi::Object::New(env);
+  switch (e.type) {
+    case UdpEvent::Type::kBusy:
+      o.Set("type", "busy");
+      break;
+    case UdpEvent::Type::kIdle:
+      o.Set("type", "idle");
+      break;
+    case UdpEvent::Type::kDropped:
+      o.Set("type", "dropped");
+      o.Set("reason", UdpDropReasonName(e.reason));
+      o.Set("count", static_cast<double>(e.count));
+      break;
+    case UdpEvent::Type::kSessionError:
+    case UdpEvent::Type::kSocketError:
+      o.Set("type", e.type == UdpEvent::Type::kSessionError ? "session-error" : "socket-error");
+      if (e.type == UdpEvent::Type::kSessionError) o.Set("client", e.client);
+      o.Set("code", ErrnoName(e.err));
+      o.Set("errno", -e.err);
+      o.Set("syscall", e.syscall);
+      o.Set("count", static_cast<double>(e.count));
+      break;
+  }
+  return o;
+}
+
+void Deliver(Napi::Env env, Napi::Function callback, UdpEventChannel* channel) {
+  std::vector<UdpEvent> events;
+  {
+    std::lock_guard<std::mutex> lock(channel->mu);
+    events.swap(channel->pending);
+  }
+  if (env == nullptr || callback.IsEmpty() || events.empty()) return;
+  Napi::Array array = Napi::Array::New(env, events.size());
+  for (size_t i = 0; i < events.size(); i++) {
+    array.Set(static_cast<uint32_t>(i), EventToJs(env, events[i]));
+  }
+  callback.Call({array});
+}
+
+class UdpRelayWrap : public Napi::ObjectWrap<UdpRelayWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "UdpRelay",
+                       {InstanceMethod<&UdpRelayWrap::Start>("start"),
+                        InstanceMethod<&UdpRelayWrap::Stats>("stats"),
+                        InstanceMethod<&UdpRelayWrap::ActiveSessions>("activeSessions"),
+                        InstanceMethod<&UdpRelayWrap::TryStop>("tryStop"),
+                        InstanceMethod<&UdpRelayWrap::StopAccepting>("stopAccepting"),
+                        InstanceMethod<&UdpRelayWrap::Destroy>("destroy")});
+  }
+
+  explicit UdpRelayWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<UdpRelayWrap>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsFunction()) {
+      Napi::TypeError::New(env, "UdpRelay(options, onEvents)").ThrowAsJavaScriptException();
+      return;
+    }
+    UdpRelayConfig config;
+    std::string error;
+    if (!ParseUdpRelayOptions(info[0].As<Napi::Object>(), &config, &error)) {
+      Napi::TypeError::New(env, error).ThrowAsJavaScriptException();
+      return;
+    }
+    int type = 0;
+    socklen_t len = sizeof type;
+    if (getsockopt(config.fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0) {
+      SystemError(env, errno, "getsockopt").ThrowAsJavaScriptException();
+      return;
+    }
+    if (type != SOCK_DGRAM) {
+      Napi::TypeError::New(env, "fd is not a datagram socket").ThrowAsJavaScriptException();
+      return;
+    }
+    auto channel = std::make_shared<UdpEventChannel>();
+    auto sink = [channel](std::vector<UdpEvent>&& events) {
+      bool schedule;
+      {
+        std::lock_guard<std::mutex> lock(channel->mu);
+        schedule = channel->pending.empty();
+        for (UdpEvent& e : events) channel->pending.push_back(std::move(e));
+      }
+      if (schedule) {
+        channel->tsfn.NonBlockingCall(
+            [channel](Napi::Env env, Napi::Function callback) { Deliver(env, callback, channel.get()); });
+      }
+    };
+    auto core = std::make_unique<UdpCore>(std::move(config), sink);
+    const char* syscall = "";
+    if (int err = core->Init(&syscall)) {
+      SystemError(env, err, syscall).ThrowAsJavaScriptException();
+      return;
+    }
+    channel->tsfn = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "sockrelay-udp", 0, 1);
+    // Sessions, not the event channel, decide whether the process has work left.
+    channel->tsfn.Unref(env);
+    channel_ = channel;
+    core_ = std::move(core);
+  }
+
+  ~UdpRelayWrap() override { Shutdown(); }
+
+ private:
+  void Shutdown() {
+    if (core_) core_->Destroy();
+    if (channel_) {
+      channel_->tsfn.Release();
+      channel_.reset();
+    }
+  }
+
+  Napi::Value Start(const Napi::CallbackInfo& info) {
+    if (!core_) {
+      Napi::Error::New(info.Env(), "UdpRelay destroyed").ThrowAsJavaScriptException();
+    } else if (int err = core_->Start()) {
+      SystemError(info.Env(), err, "pthread_create").ThrowAsJavaScriptException();
+    }
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Object o = Napi::Object::New(env);
+    Napi::Object dropped = Napi::Object::New(env);
+    if (!core_) return env.Null();
+    const UdpCounters& c = core_->counters();
+    auto num = [](const std::atomic<uint64_t>& a) {
+      return static_cast<double>(a.load(std::memory_order_relaxed));
+    };
+    o.Set("datagramsIn", num(c.datagramsIn));
+    o.Set("bytesIn", Napi::BigInt::New(env, c.bytesIn.load(std::memory_order_relaxed)));
+    o.Set("datagramsOut", num(c.datagramsOut));
+    o.Set("bytesOut", Napi::BigInt::New(env, c.bytesOut.load(std::memory_order_relaxed)));
+    o.Set("sessionsActive", num(c.sessionsActive));
+    o.Set("sessionsTotal", num(c.sessionsTotal));
+    o.Set("sessionsTimedOut", num(c.sessionsTimedOut));
+    for (int r = 0; r < kDropReasonCount; r++) dropped.Set(UdpDropReasonName(r), num(c.dropped[r]));
+    o.Set("dropped", dropped);
+    return o;
+  }
+
+  Napi::Value ActiveSessions(const Napi::CallbackInfo& info) {
+    double active = core_ ? static_cast<double>(core_->counters().sessionsActive.load()) : 0;
+    return Napi::Number::New(info.Env(), active);
+  }
+
+  Napi::Value TryStop(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), core_ ? core_->TryStop() : true);
+  }
+
+  Napi::Value StopAccepting(const Napi::CallbackInfo& info) {
+    if (core_) core_->StopAccepting();
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Destroy(const Napi::CallbackInfo& info) {
+    Shutdown();
+    core_.reset();
+    return info.Env().Undefined();
+  }
+
+  std::unique_ptr<UdpCore> core_;
+  std::shared_ptr<UdpEventChannel> channel_;
+};
+
+}  // namespace
+
+void InitUdpRelay(Napi::Env env, Napi::Object exports) { exports.Set("UdpRelay", UdpRelayWrap::Define(env)); }
+
 }  // namespace sockrelay

@@ -1,0 +1,101 @@
+// The UDP relay's data path: one epoll thread that moves datagrams between the inherited socket and
+// the per-client upstream sockets with recvmmsg/sendmmsg, and never calls into JavaScript. Counters are
+// atomics read on demand; events leave through a sink, batched once per epoll wakeup.
+#pragma once
+#include <pthread.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "udp-events.h"
+#include "udp-session.h"
+
+namespace sockrelay {
+
+struct UdpRelayConfig {
+  int fd = -1;  // the inherited datagram socket
+  std::vector<UdpAddr> backends;
+  uint64_t sessionTimeoutMs = 30000;  // 0: sessions never time out
+  size_t sessionsMax = 4096;
+};
+
+struct UdpCounters {
+  std::atomic<uint64_t> datagramsIn{0};  // client → backend, sent
+  std::atomic<uint64_t> bytesIn{0};
+  std::atomic<uint64_t> datagramsOut{0};  // backend → client, sent
+  std::atomic<uint64_t> bytesOut{0};
+  std::atomic<uint64_t> sessionsActive{0};
+  std::atomic<uint64_t> sessionsTotal{0};
+  std::atomic<uint64_t> sessionsTimedOut{0};
+  std::atomic<uint64_t> dropped[kDropReasonCount] = {};
+};
+
+struct UdpBatch;
+
+class UdpCore {
+ public:
+  using EventSink = std::function<void(std::vector<UdpEvent>&&)>;
+
+  UdpCore(UdpRelayConfig config, EventSink sink);
+  ~UdpCore();
+  UdpCore(const UdpCore&) = delete;
+  UdpCore& operator=(const UdpCore&) = delete;
+
+  // Makes the socket nonblocking, asks for packet info, sets up epoll. On success the core owns the
+  // fd; on failure returns an errno and the syscall that failed, and the fd is left to the caller.
+  int Init(const char** syscall);
+  int Start();
+  // Stops reading the inherited socket if no session is open, atomically with session creation.
+  bool TryStop();
+  // Stops reading the inherited socket: later datagrams stay queued for the next instance, while open
+  // sessions still carry replies back until they time out.
+  void StopAccepting();
+  // Joins the thread and closes every socket, the inherited one included. Idempotent.
+  void Destroy();
+  const UdpCounters& counters() const { return counters_; }
+
+ private:
+  static void* ThreadMain(void* self);
+  void Run();
+  void OnListenReadable(uint64_t now);
+  void ForwardToBackend(int k, uint64_t now);
+  void OnUpstreamReadable(UdpSession* s, uint64_t now);
+  void SendToClient(int count);
+  UdpSession* OpenSession(const UdpAddr& client, uint64_t now);
+  void CloseSession(UdpSession* s);
+  void PauseListen(uint64_t now);
+  int Housekeep(uint64_t now);
+  void StopAcceptingLocked();
+  void Drop(int reason, uint64_t count = 1);
+
+  UdpRelayConfig config_;
+  EventSink sink_;
+  UdpCounters counters_;
+  int family_ = 0;
+  int epfd_ = -1;
+  int wakefd_ = -1;
+  bool ownsFd_ = false;
+  pthread_t thread_{};
+  bool started_ = false;
+  bool destroyed_ = false;
+  std::atomic<bool> stopping_{false};
+
+  // Held while reading the inherited socket and creating sessions, so TryStop sees a settled count.
+  std::mutex acceptMu_;
+  bool accepting_ = true;
+  uint64_t listenPausedUntil_ = 0;
+
+  // Owned by the thread.
+  std::unique_ptr<UdpBatch> batch_;
+  UdpSessionTable sessions_;
+  UdpWarnings warnings_;
+  std::vector<UdpEvent> events_;
+  uint64_t dropsPending_[kDropReasonCount] = {};
+};
+
+}  // namespace sockrelay

@@ -1,0 +1,56 @@
+// What the UDP relay tells JavaScript, and the limiter that keeps a flood of failures from becoming a
+// flood of events: per kind, the first goes out at once and the rest of that second as one count.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "udp-session.h"
+
+namespace sockrelay {
+
+enum UdpDropReason {
+  kDropSessionsMax,    // a new client while sessionsMax sessions are open
+  kDropBackendError,   // no upstream socket could be opened, or the backend refused the datagram
+  kDropUnboundClient,  // a unix client without an address: a reply could never reach it
+  kDropTruncated,      // larger than the receive buffer
+  kDropSendFailed,     // a socket buffer was full (either direction)
+  kDropReasonCount
+};
+
+const char* UdpDropReasonName(int reason);
+
+struct UdpEvent {
+  enum class Type { kBusy, kIdle, kSessionError, kDropped, kSocketError };
+  UdpEvent() = default;
+  explicit UdpEvent(Type t) : type(t) {}
+  Type type = Type::kBusy;
+  int err = 0;
+  const char* syscall = "";
+  int reason = 0;
+  uint64_t count = 0;
+  std::string client;
+};
+
+class UdpWarnings {
+ public:
+  static constexpr uint64_t kIntervalMs = 1000;
+
+  void SessionError(const UdpAddr& client, int err, const char* syscall, uint64_t nowMs);
+  void Dropped(int reason, uint64_t count, uint64_t nowMs);
+  void SocketError(int err, const char* syscall, uint64_t nowMs);
+  // Moves the warnings that are due into `out`; returns ms until the next is due, or -1 for none.
+  int64_t Flush(uint64_t nowMs, std::vector<UdpEvent>* out);
+
+ private:
+  struct Entry {
+    UdpEvent event;
+    uint64_t pending = 0;
+    uint64_t lastEmitMs = 0;
+    bool emitted = false;
+  };
+  Entry* Find(UdpEvent::Type type, int err, int reason);
+  std::vector<Entry> entries_;
+};
+
+}  // namespace sockrelay

@@ -1,0 +1,122 @@
+// The two directions of the data path: client datagrams from the inherited socket to each client's
+// upstream socket, and backend replies back through the inherited socket from the address the client
+// sent to. Errors sort into transient (drop the datagram, count it), the backend gone (end that
+// session, warn) and the inherited socket failing (warn, rest briefly).
+#include <sys/un.h>
+
+#include <cerrno>
+#include <cstddef>
+
+#include "udp-batch.h"
+#include "udp-core.h"
+#include "udp-pktinfo.h"
+
+namespace sockrelay {
+
+namespace {
+bool IsTransient(int err) { return err == EAGAIN || err == EWOULDBLOCK || err == EINTR; }
+}  // namespace
+
+void UdpCore::OnListenReadable(uint64_t now) {
+  std::lock_guard<std::mutex> lock(acceptMu_);
+  if (!accepting_ || listenPausedUntil_ != 0) return;
+  batch_->PrepareRecv(true);
+  int n = recvmmsg(config_.fd, batch_->in, kUdpBatch, MSG_DONTWAIT, nullptr);
+  if (n < 0) {
+    int err = errno;
+    // ICMP errors queued on the socket, reported once and harmless: carry on.
+    if (IsTransient(err) || err == ECONNREFUSED || err == EHOSTUNREACH || err == ENETUNREACH) return;
+    warnings_.SocketError(err, "recvmmsg", now);
+    PauseListen(now);
+    return;
+  }
+  for (int k = 0; k < n; k++) ForwardToBackend(k, now);
+}
+
+void UdpCore::ForwardToBackend(int k, uint64_t now) {
+  const struct mmsghdr& m = batch_->in[k];
+  if (m.msg_hdr.msg_flags & MSG_TRUNC) return Drop(kDropTruncated);
+  UdpAddr& client = batch_->names[k];
+  client.len = m.msg_hdr.msg_namelen;
+  if (family_ == AF_UNIX && client.len <= offsetof(struct sockaddr_un, sun_path)) {
+    return Drop(kDropUnboundClient);
+  }
+  NormalizeUdpAddr(&client);
+  UdpSession* s = sessions_.Find(client);
+  if (s == nullptr && (s = OpenSession(client, now)) == nullptr) return;
+  s->controlLen = BuildUdpReplyControl(m.msg_hdr, s->control);
+  sessions_.Touch(s, now);
+  if (send(s->fd, batch_->inIov[k].iov_base, m.msg_len, MSG_DONTWAIT) >= 0) {
+    counters_.datagramsIn.fetch_add(1, std::memory_order_relaxed);
+    counters_.bytesIn.fetch_add(m.msg_len, std::memory_order_relaxed);
+    return;
+  }
+  int err = errno;
+  if (IsTransient(err) || err == ENOBUFS) return Drop(kDropSendFailed);
+  // ECONNREFUSED here is the ICMP answer to an earlier datagram: the backend is not listening.
+  Drop(kDropBackendError);
+  warnings_.SessionError(s->client, err, "send", now);
+  CloseSession(s);
+}
+
+void UdpCore::OnUpstreamReadable(UdpSession* s, uint64_t now) {
+  if (s->dead) return;
+  batch_->PrepareRecv(false);
+  int n = recvmmsg(s->fd, batch_->in, kUdpBatch, MSG_DONTWAIT, nullptr);
+  if (n < 0) {
+    int err = errno;
+    if (IsTransient(err)) return;
+    // ECONNREFUSED, EHOSTUNREACH, …: the backend is gone for this client; the relay goes on.
+    warnings_.SessionError(s->client, err, "recvmmsg", now);
+    CloseSession(s);
+    return;
+  }
+  int count = 0;
+  for (int k = 0; k < n; k++) {
+    const struct mmsghdr& m = batch_->in[k];
+    if (m.msg_hdr.msg_flags & MSG_TRUNC) {
+      Drop(kDropTruncated);
+      continue;
+    }
+    batch_->outIov[count] = {batch_->inIov[k].iov_base, m.msg_len};
+    struct msghdr& h = batch_->out[count].msg_hdr;
+    h = {};
+    h.msg_name = &s->client.ss;
+    h.msg_namelen = s->client.len;
+    h.msg_iov = &batch_->outIov[count];
+    h.msg_iovlen = 1;
+    if (s->controlLen > 0) {
+      h.msg_control = s->control;
+      h.msg_controllen = s->controlLen;
+    }
+    count++;
+  }
+  sessions_.Touch(s, now);
+  SendToClient(count);
+}
+
+void UdpCore::SendToClient(int count) {
+  uint64_t datagrams = 0, bytes = 0;
+  int i = 0;
+  while (i < count) {
+    int sent = sendmmsg(config_.fd, batch_->out + i, count - i, MSG_DONTWAIT);
+    if (sent > 0) {
+      for (int j = i; j < i + sent; j++) bytes += batch_->out[j].msg_len;
+      datagrams += sent;
+      i += sent;
+      continue;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) {
+      // The socket buffer is full: the rest of this batch would fail the same way.
+      Drop(kDropSendFailed, count - i);
+      break;
+    }
+    // This one datagram was refused (client gone, firewall, source address removed): skip it alone.
+    Drop(kDropSendFailed);
+    i++;
+  }
+  counters_.datagramsOut.fetch_add(datagrams, std::memory_order_relaxed);
+  counters_.bytesOut.fetch_add(bytes, std::memory_order_relaxed);
+}
+
+}  // namespace sockrelay

@@ -1,0 +1,12 @@
+// UdpRelay's options object, checked and turned into the core's configuration.
+#pragma once
+#include <napi.h>
+
+#include <string>
+
+#include "udp-core.h"
+
+namespace sockrelay {
+// { fd, backend: SocketAddress[], sessionTimeoutMs, sessionsMax } → config; false and *error on bad input.
+bool ParseUdpRelayOptions(const Napi::Object& options, UdpRelayConfig* config, std::string* error);
+}  // namespace sockrelay

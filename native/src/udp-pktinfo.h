@@ -1,0 +1,26 @@
+// Replying from the address the client sent to.
+//
+// A datagram socket bound to a wildcard address answers from whatever source the routing table picks,
+// which on a multi-homed host is often not the address the client spoke to — and the client, matching
+// replies by (address, port), drops the answer. IP_PKTINFO / IPV6_RECVPKTINFO report each datagram's
+// destination; handing it back as IP_PKTINFO / IPV6_PKTINFO on the reply pins the source address.
+#pragma once
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cstddef>
+
+namespace sockrelay {
+
+// Room for the one control message a reply carries (in6_pktinfo is the larger).
+constexpr size_t kUdpReplyControlSize = CMSG_SPACE(sizeof(struct in6_pktinfo));
+
+// Enables destination reporting on an inherited socket of `family`. Returns 0 or an errno; AF_UNIX
+// needs nothing (a unix socket has one address).
+int EnableUdpPktinfo(int fd, int family);
+
+// From the control data of a received datagram, writes the control data for its reply into `out`
+// (kUdpReplyControlSize bytes) and returns its length, or 0 when the kernel should choose the source.
+size_t BuildUdpReplyControl(const struct msghdr& received, unsigned char* out);
+
+}  // namespace sockrelay

@@ -1,0 +1,110 @@
+#include "udp-session.h"
+
+#include <netinet/in.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace sockrelay {
+
+void NormalizeUdpAddr(UdpAddr* addr) {
+  if (addr->ss.ss_family == AF_INET6 && addr->len >= sizeof(struct sockaddr_in6)) {
+    reinterpret_cast<struct sockaddr_in6*>(&addr->ss)->sin6_flowinfo = 0;
+  }
+}
+
+size_t UdpAddrHash::operator()(const UdpAddr& a) const {
+  // FNV-1a over the 16–28 bytes of an inet address (more for unix paths): cheap and spreads ports.
+  const auto* p = reinterpret_cast<const unsigned char*>(&a.ss);
+  uint64_t h = 1469598103934665603ull;
+  for (socklen_t i = 0; i < a.len; i++) h = (h ^ p[i]) * 1099511628211ull;
+  return static_cast<size_t>(h);
+}
+
+bool UdpAddrEqual::operator()(const UdpAddr& a, const UdpAddr& b) const {
+  return a.len == b.len && memcmp(&a.ss, &b.ss, a.len) == 0;
+}
+
+int OpenUdpUpstream(const std::vector<UdpAddr>& backends, int* err, const char** syscall) {
+  *err = EDESTADDRREQ;
+  *syscall = "connect";
+  for (const UdpAddr& backend : backends) {
+    int fd = socket(backend.ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      *err = errno;
+      *syscall = "socket";
+      // Out of fds or memory: the next address will not fare better.
+      return -1;
+    }
+    if (backend.ss.ss_family == AF_UNIX) {
+      struct sockaddr_un autobind {};
+      autobind.sun_family = AF_UNIX;
+      if (bind(fd, reinterpret_cast<struct sockaddr*>(&autobind), sizeof(sa_family_t)) < 0) {
+        *err = errno;
+        *syscall = "bind";
+        close(fd);
+        return -1;
+      }
+    }
+    if (connect(fd, reinterpret_cast<const struct sockaddr*>(&backend.ss), backend.len) == 0) return fd;
+    *err = errno;
+    *syscall = "connect";
+    close(fd);
+  }
+  return -1;
+}
+
+UdpSessionTable::~UdpSessionTable() = default;
+
+UdpSession* UdpSessionTable::Find(const UdpAddr& client) const {
+  auto it = map_.find(client);
+  return it == map_.end() ? nullptr : it->second.get();
+}
+
+UdpSession* UdpSessionTable::Insert(const UdpAddr& client, int fd, uint64_t nowMs) {
+  auto s = std::make_unique<UdpSession>();
+  s->fd = fd;
+  s->client = client;
+  s->lastActiveMs = nowMs;
+  UdpSession* raw = s.get();
+  map_.emplace(client, std::move(s));
+  LinkNewest(raw);
+  return raw;
+}
+
+void UdpSessionTable::Touch(UdpSession* s, uint64_t nowMs) {
+  s->lastActiveMs = nowMs;
+  if (s == newest_) return;
+  Unlink(s);
+  LinkNewest(s);
+}
+
+void UdpSessionTable::Remove(UdpSession* s) {
+  auto it = map_.find(s->client);
+  if (it == map_.end() || it->second.get() != s) return;
+  Unlink(s);
+  s->dead = true;
+  s->fd = -1;
+  graveyard_.push_back(std::move(it->second));
+  map_.erase(it);
+}
+
+void UdpSessionTable::Unlink(UdpSession* s) {
+  if (s->older != nullptr) s->older->newer = s->newer;
+  else oldest_ = s->newer;
+  if (s->newer != nullptr) s->newer->older = s->older;
+  else newest_ = s->older;
+  s->older = s->newer = nullptr;
+}
+
+void UdpSessionTable::LinkNewest(UdpSession* s) {
+  s->older = newest_;
+  s->newer = nullptr;
+  if (newest_ != nullptr) newest_->newer = s;
+  else oldest_ = s;
+  newest_ = s;
+}
+
+}  // namespace sockrelay

@@ -1,0 +1,78 @@
+// UDP sessions: one connected upstream socket per client address, found by that address and kept in
+// least-recently-active order so idle ones expire from the head in O(1).
+#pragma once
+#include <sys/socket.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "udp-pktinfo.h"
+
+namespace sockrelay {
+
+// A socket address with its length; compared byte-wise over `len`, so callers normalise it first.
+struct UdpAddr {
+  struct sockaddr_storage ss;
+  socklen_t len = 0;
+};
+
+// Zeroes the fields the kernel may vary between datagrams of one peer (IPv6 flow label).
+void NormalizeUdpAddr(UdpAddr* addr);
+
+struct UdpAddrHash {
+  size_t operator()(const UdpAddr& a) const;
+};
+struct UdpAddrEqual {
+  bool operator()(const UdpAddr& a, const UdpAddr& b) const;
+};
+
+struct UdpSession {
+  int fd = -1;
+  UdpAddr client;
+  // Control data for replies: the source address the client sent to.
+  unsigned char control[kUdpReplyControlSize];
+  size_t controlLen = 0;
+  uint64_t lastActiveMs = 0;
+  bool dead = false;
+  UdpSession* older = nullptr;
+  UdpSession* newer = nullptr;
+};
+
+// Opens the upstream socket: nonblocking, connected to the first backend address that accepts a
+// connect(). A unix socket is bound to an autobind abstract name first, or the backend's replies would
+// have nowhere to go. Returns the fd, or -1 with *err and *syscall set from the last address tried.
+int OpenUdpUpstream(const std::vector<UdpAddr>& backends, int* err, const char** syscall);
+
+// Owns the sessions. Removal unlinks at once but keeps the memory until Reap(), because the epoll
+// batch being processed may still hold pointers to a session that just died.
+class UdpSessionTable {
+ public:
+  ~UdpSessionTable();
+  size_t size() const { return map_.size(); }
+  UdpSession* Find(const UdpAddr& client) const;
+  UdpSession* Insert(const UdpAddr& client, int fd, uint64_t nowMs);
+  void Touch(UdpSession* s, uint64_t nowMs);
+  UdpSession* Oldest() const { return oldest_; }
+  // Unlinks the session and marks it dead; the caller has already closed its fd.
+  void Remove(UdpSession* s);
+  void Reap() { graveyard_.clear(); }
+  // Every live session, for shutdown.
+  template <typename F>
+  void ForEach(F f) {
+    for (UdpSession* s = oldest_; s != nullptr; s = s->newer) f(s);
+  }
+
+ private:
+  void Unlink(UdpSession* s);
+  void LinkNewest(UdpSession* s);
+
+  std::unordered_map<UdpAddr, std::unique_ptr<UdpSession>, UdpAddrHash, UdpAddrEqual> map_;
+  std::vector<std::unique_ptr<UdpSession>> graveyard_;
+  UdpSession* oldest_ = nullptr;
+  UdpSession* newest_ = nullptr;
+};
+
+}  // namespace sockrelay
