@@ -128,6 +128,64 @@ export interface RelayEngineConstructor {
   new (options: RelayEngineOptions, onEvents: (events: RelayEvent[]) => void): RelayEngineNative;
 }
 
+/* ---------- the native UDP relay (datagram sessions) ---------- */
+
+/** Why a datagram was not forwarded. */
+export type UdpDropReason = 'sessions-max' | 'backend-error' | 'unbound-client' | 'truncated' | 'send-failed';
+
+export interface UdpRelayNativeOptions {
+  /** The inherited datagram socket (inet, inet6 or unix). The relay owns it from construction on. */
+  fd: number;
+  /** Addresses tried in order when a session opens; the first that connect()s is used. */
+  backend: SocketAddress[];
+  /** Idle time (no datagram either way) after which a session ends; 0 or Infinity: never. */
+  sessionTimeoutMs: number;
+  sessionsMax: number;
+}
+
+/** Counters read on demand from native memory. */
+export interface UdpRelayNativeStats {
+  /** client → backend, forwarded */
+  datagramsIn: number;
+  bytesIn: bigint;
+  /** backend → client, forwarded */
+  datagramsOut: number;
+  bytesOut: bigint;
+  sessionsActive: number;
+  sessionsTotal: number;
+  sessionsTimedOut: number;
+  dropped: Record<UdpDropReason, number>;
+}
+
+/** Warnings come at most once a second per kind; `count` is how many happened since the last one. */
+export type UdpRelayEvent =
+  | { type: 'busy' }
+  | { type: 'idle' }
+  | { type: 'session-error'; client: string; code: string; errno: number; syscall: string; count: number }
+  | { type: 'dropped'; reason: UdpDropReason; count: number }
+  | { type: 'socket-error'; code: string; errno: number; syscall: string; count: number };
+
+export interface UdpRelayNative {
+  start(): void;
+  /** null once destroyed. */
+  stats(): UdpRelayNativeStats | null;
+  activeSessions(): number;
+  /** Atomically: if no session is open, stop reading the socket and return true; else false. */
+  tryStop(): boolean;
+  /** Stop reading the socket (datagrams stay queued); open sessions still carry replies. */
+  stopAccepting(): void;
+  /** Close every session and the socket, join the thread. Idempotent. */
+  destroy(): void;
+}
+
+export interface UdpRelayConstructor {
+  new (options: UdpRelayNativeOptions, onEvents: (events: UdpRelayEvent[]) => void): UdpRelayNative;
+}
+
+export interface NativeBinding {
+  UdpRelay: UdpRelayConstructor;
+}
+
 export interface NativeLoad {
   binding: NativeBinding | null;
   /** Why the addon is not available, for the start log. */
