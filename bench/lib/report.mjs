@@ -1,0 +1,38 @@
+// Turns samples into medians and ratios, and medians into a markdown table.
+import { median, fmt } from './stats.mjs';
+
+const DEFAULT_REF = 'socket-proxyd';
+const isSockrelay = (name) => name.startsWith('sockrelay');
+
+/** metrics: [{ id, label, unit, better, ratioTo? }]; samples: { metricId: { subject: [n] } } */
+export function summarise(metrics, subjects, samples) {
+  return metrics.map((m) => {
+    const ref = m.ratioTo ?? DEFAULT_REF;
+    const medians = {};
+    for (const s of subjects) medians[s] = median(samples[m.id]?.[s] ?? []);
+    const ratios = {};
+    for (const s of subjects.filter(isSockrelay)) {
+      const a = medians[s];
+      const b = medians[ref];
+      ratios[s] = a !== null && b ? a / b : null;
+    }
+    return { ...m, ratioTo: ref, medians, ratios, samples: samples[m.id] ?? {} };
+  });
+}
+
+export function table(rows, subjects) {
+  const head = ['workload', 'unit', ...subjects];
+  const lines = [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i < 2 ? '---' : '---:')).join('|')}|`];
+  for (const r of rows) {
+    const cells = subjects.map((s) => {
+      const v = r.medians[s];
+      if (v === null) return '–';
+      const ratio = r.ratios[s];
+      return ratio !== undefined && ratio !== null
+        ? `${fmt(v)} (${ratio.toFixed(2)}× ${r.ratioTo === DEFAULT_REF ? 'proxyd' : 'naive'})`
+        : fmt(v);
+    });
+    lines.push(`| ${r.label} | ${r.unit} ${r.better === 'higher' ? '↑' : '↓'} | ${cells.join(' | ')} |`);
+  }
+  return lines.join('\n');
+}

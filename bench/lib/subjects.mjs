@@ -1,0 +1,105 @@
+// The proxies under test and how each is started. A subject's start() resolves a running handle:
+// { port } to send load to, { pid } whose RSS is the proxy's (after activation), and stop().
+//
+// Socket-activated subjects run as `systemd-socket-activate -l 127.0.0.1:PORT PROXY…`. Without -a
+// it execs PROXY in place on the first connection, so the pid we spawned becomes the proxy's pid.
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import { start } from './proc.mjs';
+import { HOST, freePort } from './net.mjs';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const CLI = path.join(ROOT, 'dist/cli.js');
+const NAIVE = fileURLToPath(new URL('../naive-proxy.mjs', import.meta.url));
+const ACTIVATE = 'systemd-socket-activate';
+const PROXYD = '/usr/lib/systemd/systemd-socket-proxyd';
+
+const sockrelay = (engine) => ({
+  name: `sockrelay-${engine}`,
+  kind: 'activate',
+  unavailable: () => (existsSync(CLI) ? null : `${path.relative(ROOT, CLI)} not built`),
+  argv: (backend, o) => [
+    process.execPath,
+    CLI,
+    `--engine=${engine}`,
+    ...(o.maxConns ? ['-c', String(o.maxConns)] : []),
+    backend,
+  ],
+});
+
+export const SUBJECTS = [
+  { name: 'direct', kind: 'direct', unavailable: () => null },
+  {
+    name: 'socket-proxyd',
+    kind: 'activate',
+    unavailable: () => (existsSync(PROXYD) ? null : `${PROXYD} missing`),
+    argv: (backend, o) => [
+      PROXYD,
+      ...(o.maxConns ? [`--connections-max=${o.maxConns}`] : []),
+      backend,
+    ],
+  },
+  sockrelay('splice'),
+  sockrelay('stream'),
+  {
+    name: 'node-naive',
+    kind: 'listen',
+    unavailable: () => null,
+    argv: (port, backend) => [process.execPath, NAIVE, String(port), backend],
+  },
+];
+
+/** Wraps argv so the proxy runs with soft = hard = n open files (root may raise the hard limit). */
+function withFdLimit(argv, n) {
+  return n ? ['prlimit', `--nofile=${n}:${n}`, '--', ...argv] : argv;
+}
+
+/**
+ * Starts `subject` in front of 127.0.0.1:backendPort.
+ * opts.maxConns: connection cap to pass (socket-proxyd defaults to 256);
+ * opts.fdLimit: RLIMIT_NOFILE for the proxy;
+ * opts.ready: 'announce' (default) waits until the subject says it listens; 'none' returns at once
+ * (cold start measures from the spawn).
+ */
+export async function startSubject(subject, backendPort, opts = {}) {
+  const backend = `${HOST}:${backendPort}`;
+  const ms = opts.timeoutMs ?? 10_000;
+  if (subject.kind === 'direct') {
+    return { name: subject.name, port: backendPort, pid: null, proc: null, stop: async () => {} };
+  }
+  const port = await freePort();
+  let proc;
+  if (subject.kind === 'activate') {
+    proc = start(withFdLimit([ACTIVATE, '-l', `${HOST}:${port}`, ...subject.argv(backend, opts)], opts.fdLimit), {
+      cwd: ROOT,
+    });
+    if (opts.ready !== 'none') await proc.waitFor('stderr', /Listening on /, ms, `${ACTIVATE} to listen`);
+  } else {
+    proc = start(withFdLimit(subject.argv(port, backend), opts.fdLimit), { cwd: ROOT });
+    if (opts.ready !== 'none') await proc.waitFor('stdout', /^listening /m, ms, `${subject.name} to listen`);
+  }
+  return {
+    name: subject.name,
+    port,
+    pid: proc.pid,
+    proc,
+    spawnedAt: opts.spawnedAt,
+    stop: () => proc.stop(),
+  };
+}
+
+/** The subjects asked for, in SUBJECTS order, split into runnable and skipped (with reasons). */
+export function selectSubjects(names) {
+  const want = names ?? SUBJECTS.map((s) => s.name);
+  const unknown = want.filter((n) => !SUBJECTS.some((s) => s.name === n));
+  if (unknown.length) throw new Error(`unknown subject(s): ${unknown.join(', ')}`);
+  const run = [];
+  const skipped = {};
+  for (const s of SUBJECTS.filter((s) => want.includes(s.name))) {
+    const why = s.unavailable();
+    if (why) skipped[s.name] = why;
+    else run.push(s);
+  }
+  return { run, skipped };
+}

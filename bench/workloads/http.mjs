@@ -1,0 +1,37 @@
+// Small messages and connection churn: wrk against nginx through the subject, 50 connections.
+// keep-alive measures per-request cost on open connections; `Connection: close` makes every request
+// a new connection, so accept + backend connect + teardown dominate.
+import { SMALL_FILE } from '../lib/backends.mjs';
+import { startSubject } from '../lib/subjects.mjs';
+import { httpOnce } from '../lib/net.mjs';
+import { wrk } from '../lib/wrk.mjs';
+import { tail } from '../lib/proc.mjs';
+
+export function httpWorkload({ name, description, id, label, headers }) {
+  return {
+    name,
+    description,
+    needs: ['nginx'],
+    cases: () => [
+      {
+        id,
+        metrics: [{ id, label, unit: 'req/s', better: 'higher' }],
+        async run(ctx, subject) {
+          const nginx = await ctx.nginx();
+          const proxy = await startSubject(subject, nginx.port, ctx.subjectOpts);
+          try {
+            // Activate (and exec) the proxy before the clock starts.
+            await httpOnce(proxy.port, SMALL_FILE);
+            const r = await wrk(proxy.port, SMALL_FILE, { duration: ctx.opts.duration, headers });
+            if (proxy.proc && !proxy.proc.running) {
+              throw new Error(`proxy exited during the run: ${tail(proxy.proc.out.stderr)}`);
+            }
+            return { values: { [id]: r.rps }, details: { requests: r.requests, errors: r.errors } };
+          } finally {
+            await proxy.stop();
+          }
+        },
+      },
+    ],
+  };
+}
