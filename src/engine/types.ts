@@ -14,6 +14,7 @@
  * - `tryStop()` is atomic with accept: it stops only if nothing is open, so a
  *   client is never accepted and then dropped by an idle exit.
  */
+import type { Server } from 'node:net';
 import type { SocketAddress } from '../native/binding.js';
 
 export type EngineName = 'splice' | 'stream';
@@ -24,6 +25,11 @@ export interface EngineListener {
   /** For logs and metrics: fd name or local address. */
   label: string;
   backend: EngineBackend;
+  /**
+   * Stream engine only, when the addon is absent: the Node server already listening on `fd`
+   * (a self-bound --listen address), used as it is because without dup() it cannot be re-listened.
+   */
+  server?: Server;
 }
 
 export interface EngineBackend {

@@ -58,8 +58,8 @@ export interface NativeBinding {
   sdNotify(socketPath: string, state: string, fds?: number[]): void;
   /** A bound (and for streams listening) nonblocking, CLOEXEC socket: what systemd would pass us. */
   listenSocket(address: SocketAddress, options: { type: 'stream' | 'dgram'; backlog?: number }): number;
-  /** Resolves true once `fd` is readable (a client waits), false after `timeoutMs`. Never reads it. */
-  waitReadable(fd: number, timeoutMs: number): Promise<boolean>;
+  /** Resolves with the fds that are readable (a client waits), [] after `timeoutMs`. Never reads them. */
+  waitReadable(fds: number[], timeoutMs: number): Promise<number[]>;
   RelayEngine: RelayEngineConstructor;
 }
 
@@ -105,17 +105,33 @@ export interface RelayStats {
   listeners: RelayListenerStats[];
 }
 
+/**
+ * Batched through one thread-safe function. 'connect-failed', 'accept-error' and 'connection-error'
+ * are coalesced per listener to at most one a second; `count` says how many they stand for.
+ * No event arrives after destroy().
+ */
 export type RelayEvent =
   | { type: 'busy' }
   | { type: 'idle' }
   | { type: 'open'; id: number; listener: number; peer: string }
   | { type: 'close'; id: number; listener: number; bytesIn: number; bytesOut: number; reason: string }
   | { type: 'connect-failed'; listener: number; code: string; errno: number; syscall: string; count: number }
-  | { type: 'accept-error'; code: string; errno: number; syscall: string };
+  | { type: 'accept-error'; listener: number; code: string; errno: number; syscall: string; count: number }
+  /** A connection closed by an error that is neither transient nor a peer's disconnect (e.g. EMFILE on pipe2). */
+  | {
+      type: 'connection-error';
+      listener: number;
+      code: string;
+      errno: number;
+      syscall: string;
+      count: number;
+    };
 
 export interface RelayEngineNative {
   start(): void;
   stats(): RelayStats;
+  /** Open connections now (connecting ones included); cheaper than stats().active. */
+  active(): number;
   /** Atomically: if no connection is open, stop accepting and return true; else false. */
   tryStop(): boolean;
   /** Stop accepting new connections (already-accepted ones carry on). */

@@ -1,0 +1,90 @@
+/**
+ * Adopting the fds systemd handed over: classify each with getsockopt and set
+ * O_NONBLOCK and FD_CLOEXEC before any event loop watches it.
+ *
+ * O_NONBLOCK matters more than it looks: systemd passes listening sockets in
+ * blocking mode, and a loop that accept()s on a blocking fd after a spurious
+ * wakeup hangs there, with its idle timer never firing.
+ */
+import { fstatSync } from 'node:fs';
+import { ConfigError } from '../errors.js';
+import type { FdInfo, NativeBinding, SocketFamily, SocketType } from '../native/binding.js';
+import type { ListenedFd } from './listen-fds.js';
+
+export type SocketRole = 'stream-listener' | 'datagram' | 'stream-connection';
+
+export interface InheritedSocket {
+  fd: number;
+  name: string;
+  role: SocketRole;
+  type: SocketType;
+  family: SocketFamily;
+  /** For logs and metrics labels: the fd name when it has one, else the local address. */
+  label: string;
+  localAddress: string;
+}
+
+function describe(info: FdInfo): string {
+  if (!info.isSocket) return `a ${info.fileType}, not a socket`;
+  return `a ${info.family} ${info.type} socket${info.listening ? ' (listening)' : ''}`;
+}
+
+function roleOf(info: FdInfo): SocketRole | null {
+  if (!info.isSocket) return null;
+  if (info.type === 'stream') return info.listening ? 'stream-listener' : 'stream-connection';
+  if (info.type === 'dgram' && info.family !== 'vsock') return 'datagram';
+  return null;
+}
+
+/** What fstat alone can tell when the addon is absent: a socket, assumed to be a stream listener. */
+function infoWithoutNative(fd: number): FdInfo {
+  const st = fstatSync(fd);
+  return {
+    isSocket: st.isSocket(),
+    fileType: st.isFIFO() ? 'fifo' : st.isFile() ? 'file' : st.isCharacterDevice() ? 'char' : 'other',
+    type: 'stream',
+    family: 'unknown',
+    listening: true,
+    localAddress: '',
+    localPort: 0,
+    peerAddress: '',
+  };
+}
+
+export function adoptInheritedSockets(
+  listened: ListenedFd[],
+  native: NativeBinding | null,
+  supportedRoles: ReadonlySet<SocketRole>,
+): InheritedSocket[] {
+  return listened.map(({ fd, name }) => {
+    let info: FdInfo;
+    try {
+      info = native ? native.fdinfo(fd) : infoWithoutNative(fd);
+    } catch (err) {
+      throw new ConfigError(
+        'ERR_BAD_FD',
+        `fd ${fd} (${name}) cannot be inspected: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      );
+    }
+    const role = roleOf(info);
+    if (role === null || !supportedRoles.has(role)) {
+      throw new ConfigError(
+        'ERR_UNSUPPORTED_FD',
+        `fd ${fd} (${name}) is ${describe(info)}, which sockrelay ${role ? 'was not built to handle here' : 'cannot proxy'}`,
+      );
+    }
+    native?.setFdFlags(fd, { nonblock: true, cloexec: true });
+    return {
+      fd,
+      name,
+      role,
+      type: info.type,
+      family: info.family,
+      label: name !== 'unknown' ? name : info.localAddress || `fd${fd}`,
+      localAddress: info.localAddress,
+    };
+  });
+}

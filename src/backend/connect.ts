@@ -1,0 +1,102 @@
+/**
+ * Connecting to a backend that may not be there yet.
+ *
+ * A backend started on demand is often still starting when the first client
+ * arrives. Rather than resetting that client (what systemd-socket-proxyd does,
+ * systemd#2105), we try every address in turn and, while the deadline allows,
+ * retry with a capped exponential backoff: the first retry comes within ~10 ms
+ * so a backend that is about to listen costs almost nothing, later ones are at
+ * most 500 ms apart so a slow one is not hammered. A connect that hangs (a
+ * black-holed address) is abandoned at the deadline, not after the kernel's
+ * ~2 minutes of SYN retries.
+ */
+import { Socket, connect } from 'node:net';
+import type { SocketAddress } from '../native/binding.js';
+
+export const FIRST_RETRY_MS = 10;
+export const MAX_RETRY_MS = 500;
+
+export type ConnectFailure = 'refused' | 'timeout' | 'other';
+
+export class BackendConnectError extends Error {
+  constructor(
+    readonly reason: ConnectFailure,
+    readonly code: string,
+  ) {
+    super(`backend connect failed: ${code}`);
+  }
+}
+
+/** Errors meaning "nobody listens there (yet)". */
+const REFUSED = new Set(['ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'EAGAIN']);
+
+function connectOnce(address: SocketAddress, timeoutMs: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const options =
+      address.family === 'unix'
+        ? { path: address.abstract ? `\0${address.path}` : address.path }
+        : { host: address.address, port: address.port };
+    const socket = connect({ ...options, allowHalfOpen: true });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(Object.assign(new Error('connect timed out'), { code: 'ETIMEDOUT' }));
+    }, timeoutMs);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.removeAllListeners('error');
+      resolve(socket);
+    });
+    socket.once('error', (err) => {
+      clearTimeout(timer);
+      socket.destroy();
+      reject(err);
+    });
+  });
+}
+
+function codeOf(err: unknown): string {
+  return (err as NodeJS.ErrnoException)?.code ?? 'UNKNOWN';
+}
+
+/**
+ * Resolves with a connected socket, or rejects with a BackendConnectError once
+ * every address failed and the deadline (ms from now; 0 = a single pass) ran out.
+ * `signal` aborts the wait (the client went away).
+ */
+export async function connectBackend(
+  addresses: readonly SocketAddress[],
+  connectTimeoutMs: number,
+  signal?: AbortSignal,
+): Promise<Socket> {
+  const deadline = Date.now() + connectTimeoutMs;
+  let delay = FIRST_RETRY_MS;
+  let lastCode = 'UNKNOWN';
+  for (;;) {
+    for (const address of addresses) {
+      if (signal?.aborted) throw new BackendConnectError('other', 'ECANCELED');
+      const left = deadline - Date.now();
+      // A single pass (no deadline) still gives each address a bounded attempt.
+      const attemptMs = connectTimeoutMs === 0 ? 10_000 : left;
+      if (attemptMs <= 0) break;
+      try {
+        return await connectOnce(address, attemptMs);
+      } catch (err) {
+        lastCode = codeOf(err);
+      }
+    }
+    const left = deadline - Date.now();
+    if (connectTimeoutMs === 0 || left <= 0 || signal?.aborted) break;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, Math.min(delay, left));
+      signal?.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+    });
+    delay = Math.min(delay * 2, MAX_RETRY_MS);
+  }
+  if (signal?.aborted) throw new BackendConnectError('other', 'ECANCELED');
+  const reason: ConnectFailure = REFUSED.has(lastCode)
+    ? 'refused'
+    : lastCode === 'ETIMEDOUT'
+      ? 'timeout'
+      : 'other';
+  throw new BackendConnectError(reason, lastCode);
+}

@@ -1,0 +1,51 @@
+/**
+ * Turns a backend spec into the socket addresses the engine tries in order.
+ * A name is resolved once, at start (systemd-socket-proxyd tries only the first
+ * result; we keep all of them so a dual-stack name falls back from ::1 to
+ * 127.0.0.1 when one of them refuses).
+ */
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import type { AddressSpec } from '../config/address.js';
+import { ConfigError } from '../errors.js';
+import type { SocketAddress } from '../native/binding.js';
+
+export type Lookup = (host: string) => Promise<Array<{ address: string; family: number }>>;
+
+const systemLookup: Lookup = (host) => lookup(host, { all: true, order: 'verbatim' });
+
+export async function resolveAddress(
+  spec: AddressSpec,
+  resolve: Lookup = systemLookup,
+): Promise<SocketAddress[]> {
+  if (spec.kind === 'unix') return [{ family: 'unix', path: spec.path, abstract: spec.abstract }];
+  const literal = isIP(spec.host);
+  if (literal) return [{ family: literal === 6 ? 'inet6' : 'inet', address: spec.host, port: spec.port }];
+  let results: Array<{ address: string; family: number }>;
+  try {
+    results = await resolve(spec.host);
+  } catch (err) {
+    throw new ConfigError('ERR_BACKEND_RESOLVE', `backend ${spec.text}: cannot resolve '${spec.host}'`, {
+      cause: err,
+    });
+  }
+  const seen = new Set<string>();
+  const addresses: SocketAddress[] = [];
+  for (const { address, family } of results) {
+    if (seen.has(address)) continue;
+    seen.add(address);
+    addresses.push({ family: family === 6 ? 'inet6' : 'inet', address, port: spec.port });
+  }
+  if (addresses.length === 0) {
+    throw new ConfigError('ERR_BACKEND_RESOLVE', `backend ${spec.text}: '${spec.host}' has no addresses`);
+  }
+  return addresses;
+}
+
+/** For logs: 127.0.0.1:80, [::1]:80, /run/x.sock, @name. */
+export function formatSocketAddress(address: SocketAddress): string {
+  if (address.family === 'unix') return (address.abstract ? '@' : '') + address.path;
+  return address.family === 'inet6'
+    ? `[${address.address}]:${address.port}`
+    : `${address.address}:${address.port}`;
+}

@@ -1,0 +1,116 @@
+#!/usr/bin/env node
+/**
+ * The command line: parse, validate, run the daemon, exit. The only place that
+ * calls process.exit. Every failure the user can cause ends in one line on
+ * stderr and a sysexits(3) code (64 usage, 78 config, 71 OS), never a trace.
+ */
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
+import { buildConfig, DEFAULTS, type RawOptions } from './config/config.js';
+import { runDaemon } from './daemon.js';
+import { ExitCode, SockrelayError } from './errors.js';
+import { createLogger } from './logger.js';
+import { loadNative } from './native/binding.js';
+
+const version = (
+  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
+
+const EXAMPLES = `
+Examples:
+  # as the ExecStart= of a service whose .socket unit listens on :80
+  sockrelay --exit-idle-time=5min 127.0.0.1:8080
+
+  # by hand, binding the listening socket itself
+  sockrelay --listen 127.0.0.1:8000 --listen '[::1]:8000' /run/app.sock
+
+  # try it under systemd's own activator
+  systemd-socket-activate -l 127.0.0.1:8000 sockrelay --exit-idle-time=10s localhost:8080
+
+BACKEND is HOST:PORT, [IPv6]:PORT, /path/to/unix.sock or @abstract-name.
+Time spans follow systemd.time(7): 90, 500ms, 5min 20s, infinity.
+Exit codes: 0 done (idle or signal), 64 bad usage, 78 bad configuration, 71 system error.`;
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function program(): Command {
+  return new Command('sockrelay')
+    .description('Socket-activated TCP proxy: forwards connections on the sockets systemd passes to BACKEND.')
+    .argument('[BACKEND]', 'where to forward: HOST:PORT, [IPv6]:PORT, /path.sock or @abstract')
+    .option(
+      '-c, --connections-max <N>',
+      'open connections at most; more wait in the backlog',
+      DEFAULTS.connectionsMax,
+    )
+    .option('--exit-idle-time <SPAN>', 'exit after this long with nothing open', DEFAULTS.exitIdleTime)
+    .option(
+      '--shutdown-timeout <SPAN>',
+      'on SIGTERM, how long open connections may finish',
+      DEFAULTS.shutdownTimeout,
+    )
+    .option(
+      '--connect-timeout <SPAN>',
+      'hold a client this long while the backend is not up yet',
+      DEFAULTS.connectTimeout,
+    )
+    .option(
+      '-l, --listen <ADDR>',
+      'bind ADDR ourselves (repeatable), for running without systemd',
+      collect,
+      [],
+    )
+    .addOption(
+      new Option('--engine <NAME>', 'stream engine')
+        .choices(['auto', 'splice', 'stream'])
+        .default(DEFAULTS.engine),
+    )
+    .option('--pipe-size <BYTES>', 'splice pipe size per direction (splice engine)', DEFAULTS.pipeSize)
+    .addOption(
+      new Option('--log-level <LEVEL>', 'log level')
+        .choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+        .default(DEFAULTS.logLevel),
+    )
+    .version(version, '--version')
+    .helpOption('-h, --help')
+    .addHelpText('after', EXAMPLES)
+    .showHelpAfterError(false)
+    .exitOverride()
+    .configureOutput({ outputError: (text, write) => write(`sockrelay: ${text.replace(/^error: /, '')}`) });
+}
+
+async function main(argv: string[]): Promise<number> {
+  const cli = program();
+  try {
+    cli.parse(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+    throw err;
+  }
+  const config = buildConfig(cli.args[0], cli.opts<RawOptions>());
+  if (cli.args.length > 1) {
+    throw new SockrelayError('ERR_USAGE', `expected one BACKEND, got ${cli.args.length}`, ExitCode.usage);
+  }
+  const logger = createLogger(config.logLevel);
+  return runDaemon(config, {
+    logger,
+    native: loadNative(),
+    env: process.env,
+    pid: process.pid,
+    signals: process,
+  });
+}
+
+main(process.argv).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    if (err instanceof SockrelayError) {
+      process.stderr.write(`sockrelay: ${err.message}\n`);
+      process.exit(err.exitCode);
+    }
+    process.stderr.write(`sockrelay: internal error: ${err instanceof Error ? err.message : String(err)}\n`);
+    if (process.env.SOCKRELAY_DEBUG === '1' && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+    process.exit(ExitCode.software);
+  },
+);

@@ -1,0 +1,85 @@
+/**
+ * The validated configuration. The CLI hands over raw strings; everything the
+ * daemon needs is checked here, so a bad value stops sockrelay before it
+ * touches a socket, with one line naming the flag.
+ */
+import { UsageError } from '../errors.js';
+import { ENGINE_CHOICES, type EngineChoice } from '../engine/select-engine.js';
+import { LOG_LEVELS, type LogLevel } from '../logger.js';
+import { parseAddress, type AddressSpec } from './address.js';
+import { parseTimeSpan } from './time-span.js';
+
+export interface Config {
+  /** The positional BACKEND; null when every socket is routed by name. */
+  backend: AddressSpec | null;
+  listen: AddressSpec[];
+  connectionsMax: number;
+  exitIdleTimeMs: number;
+  shutdownTimeoutMs: number;
+  connectTimeoutMs: number;
+  engine: EngineChoice;
+  pipeSize: number;
+  logLevel: LogLevel;
+}
+
+export interface RawOptions {
+  connectionsMax: string;
+  exitIdleTime: string;
+  shutdownTimeout: string;
+  connectTimeout: string;
+  listen: string[];
+  engine: string;
+  pipeSize: string;
+  logLevel: string;
+}
+
+export const DEFAULTS = {
+  connectionsMax: '256',
+  exitIdleTime: 'infinity',
+  shutdownTimeout: '10s',
+  connectTimeout: '30s',
+  engine: 'auto',
+  pipeSize: '256K',
+  logLevel: 'info',
+} as const;
+
+export function parsePositiveInt(text: string, flag: string, max = 2 ** 31 - 1): number {
+  const n = /^\d+$/.test(text.trim()) ? Number(text.trim()) : NaN;
+  if (!Number.isSafeInteger(n) || n < 1 || n > max) {
+    throw new UsageError('ERR_BAD_NUMBER', `${flag}: '${text}' is not a whole number from 1 to ${max}`);
+  }
+  return n;
+}
+
+const SIZE_UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
+
+/** `262144`, `256K`, `1M` (powers of 1024, as systemd's size options). */
+export function parseSize(text: string, flag: string): number {
+  const match = /^(\d+)\s*([KMG]?)(?:i?B)?$/i.exec(text.trim());
+  const factor = match ? SIZE_UNITS[(match[2] ?? '').toUpperCase()] : undefined;
+  if (!match || factor === undefined || Number(match[1]) === 0) {
+    throw new UsageError('ERR_BAD_SIZE', `${flag}: '${text}' is not a size (examples: 65536, 256K, 1M)`);
+  }
+  return Number(match[1]) * factor;
+}
+
+function oneOf<T extends string>(text: string, choices: readonly T[], flag: string): T {
+  if (!(choices as readonly string[]).includes(text)) {
+    throw new UsageError('ERR_BAD_CHOICE', `${flag}: '${text}' is not one of ${choices.join(', ')}`);
+  }
+  return text as T;
+}
+
+export function buildConfig(backend: string | undefined, raw: RawOptions): Config {
+  return {
+    backend: backend === undefined ? null : parseAddress(backend, 'BACKEND'),
+    listen: raw.listen.map((text) => parseAddress(text, '--listen', { allowPortZero: true })),
+    connectionsMax: parsePositiveInt(raw.connectionsMax, '--connections-max'),
+    exitIdleTimeMs: parseTimeSpan(raw.exitIdleTime, '--exit-idle-time'),
+    shutdownTimeoutMs: parseTimeSpan(raw.shutdownTimeout, '--shutdown-timeout'),
+    connectTimeoutMs: parseTimeSpan(raw.connectTimeout, '--connect-timeout'),
+    engine: oneOf(raw.engine, ENGINE_CHOICES, '--engine'),
+    pipeSize: parseSize(raw.pipeSize, '--pipe-size'),
+    logLevel: oneOf(raw.logLevel, LOG_LEVELS, '--log-level'),
+  };
+}

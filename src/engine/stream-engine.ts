@@ -1,0 +1,326 @@
+/**
+ * The TypeScript stream engine: Node sockets and pipe(), no addon required.
+ *
+ * It is the fallback where the addon could not be built and the twin the
+ * contract tests hold the splice engine against, so it keeps every rule of
+ * the contract in src/engine/types.ts even where Node makes that awkward:
+ *
+ * - Stopping accept at the connection cap. A net.Server cannot pause accept,
+ *   so the engine listens on its own dup() of each listening fd and closes the
+ *   server at the cap; the listening socket lives on in the caller's fd with
+ *   its backlog, and a fresh dup is listened on when a slot frees. Without the
+ *   addon there is no dup(), and clients over the cap are accepted but held
+ *   (paused, unread) until a slot frees: they still wait, they are not reset.
+ * - Half-close needs allowHalfOpen on both sockets, so that a FIN from one
+ *   side becomes end() (shutdown(SHUT_WR)) on the other instead of a close.
+ */
+import { EventEmitter } from 'node:events';
+import { Server, Socket, createServer } from 'node:net';
+import { BackendConnectError, connectBackend } from '../backend/connect.js';
+import type { NativeBinding } from '../native/binding.js';
+import type {
+  Engine,
+  EngineEvents,
+  EngineListener,
+  EngineOptions,
+  EngineStats,
+  ListenerStats,
+} from './types.js';
+
+/** How long accepting pauses after EMFILE/ENFILE, so a full fd table does not spin. */
+const ACCEPT_ERROR_PAUSE_MS = 100;
+const CONNECT_FAILED_REPORT_MS = 1000;
+
+interface Connection {
+  id: number;
+  client: Socket;
+  upstream: Socket | null;
+  abort: AbortController;
+}
+
+interface ListenerState {
+  listener: EngineListener;
+  stats: ListenerStats;
+  server: Server | null;
+  live: Set<Connection>;
+  /** Closed connections' bytes; live ones are added at read time. */
+  closedBytesIn: bigint;
+  closedBytesOut: bigint;
+  pendingFailures: { count: number; code: string; timer: NodeJS.Timeout | null };
+}
+
+export class StreamEngine extends EventEmitter implements Engine {
+  readonly name = 'stream' as const;
+  private readonly states: ListenerState[];
+  private active_ = 0;
+  private nextId = 1;
+  private accepting = false;
+  private stopped = false;
+  private acceptPause: NodeJS.Timeout | null = null;
+  /** Clients accepted over the cap when there is no dup() to pause with. */
+  private readonly held: Array<{ state: ListenerState; client: Socket }> = [];
+
+  constructor(
+    private readonly options: EngineOptions,
+    private readonly native: Pick<NativeBinding, 'dup'> | null,
+  ) {
+    super();
+    this.states = options.listeners.map((listener) => ({
+      listener,
+      stats: {
+        label: listener.label,
+        bytesIn: 0n,
+        bytesOut: 0n,
+        accepted: 0,
+        active: 0,
+        failedRefused: 0,
+        failedTimeout: 0,
+        failedOther: 0,
+      },
+      server: null,
+      live: new Set(),
+      closedBytesIn: 0n,
+      closedBytesOut: 0n,
+      pendingFailures: { count: 0, code: '', timer: null },
+    }));
+  }
+
+  override on<E extends keyof EngineEvents>(event: E, listener: EngineEvents[E]): this {
+    return super.on(event, listener);
+  }
+
+  start(): void {
+    this.accepting = true;
+    this.resumeAccepting();
+  }
+
+  active(): number {
+    return this.active_;
+  }
+
+  stats(): EngineStats {
+    return {
+      active: this.active_,
+      listeners: this.states.map((s) => {
+        let bytesIn = s.closedBytesIn;
+        let bytesOut = s.closedBytesOut;
+        for (const c of s.live) {
+          bytesIn += BigInt(c.client.bytesRead);
+          bytesOut += BigInt(c.upstream?.bytesRead ?? 0);
+        }
+        return { ...s.stats, bytesIn, bytesOut };
+      }),
+    };
+  }
+
+  tryStop(): boolean {
+    if (this.active_ > 0 || this.held.length > 0) return false;
+    this.stopAccepting();
+    return true;
+  }
+
+  stopAccepting(): void {
+    this.accepting = false;
+    this.pauseAccepting();
+  }
+
+  destroy(): void {
+    this.stopped = true;
+    this.stopAccepting();
+    if (this.acceptPause) clearTimeout(this.acceptPause);
+    for (const { client } of this.held.splice(0)) client.resetAndDestroy();
+    for (const state of this.states) {
+      if (state.pendingFailures.timer) clearTimeout(state.pendingFailures.timer);
+      for (const c of state.live) {
+        c.abort.abort();
+        c.client.resetAndDestroy();
+        c.upstream?.resetAndDestroy();
+      }
+    }
+  }
+
+  private get atCap(): boolean {
+    return this.active_ >= this.options.connectionsMax;
+  }
+
+  private resumeAccepting(): void {
+    if (!this.accepting || this.stopped || this.acceptPause || this.atCap) return;
+    for (const state of this.states) {
+      if (state.server) continue;
+      const onClient = (client: Socket): void => this.onClient(state, client);
+      const given = state.listener.server;
+      if (given) {
+        // Node's own server (no addon): it accepts with allowHalfOpen off, so set it per socket.
+        given.on('connection', (client: Socket) => {
+          client.allowHalfOpen = true;
+          client.pause();
+          onClient(client);
+        });
+        given.on('error', (err: NodeJS.ErrnoException) => this.onAcceptError(err));
+        state.server = given;
+        continue;
+      }
+      const fd = this.native ? this.native.dup(state.listener.fd) : state.listener.fd;
+      const server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, onClient);
+      server.on('error', (err: NodeJS.ErrnoException) => this.onAcceptError(err));
+      server.listen({ fd });
+      state.server = server;
+    }
+  }
+
+  /** Only possible with dup(): without it the server keeps the caller's fd, and closing would close that. */
+  private pauseAccepting(): void {
+    if (!this.native) return;
+    for (const state of this.states) {
+      state.server?.close();
+      state.server = null;
+    }
+  }
+
+  private onAcceptError(err: NodeJS.ErrnoException): void {
+    this.emit('acceptError', { code: err.code ?? 'UNKNOWN' });
+    if (this.acceptPause || this.stopped) return;
+    this.pauseAccepting();
+    this.acceptPause = setTimeout(() => {
+      this.acceptPause = null;
+      this.resumeAccepting();
+    }, ACCEPT_ERROR_PAUSE_MS);
+  }
+
+  private onClient(state: ListenerState, client: Socket): void {
+    if (this.atCap || !this.accepting) {
+      // Only reachable without dup(): hold the client unread until a slot frees.
+      this.held.push({ state, client });
+      client.once('close', () => {
+        const i = this.held.findIndex((h) => h.client === client);
+        if (i >= 0) this.held.splice(i, 1);
+      });
+      return;
+    }
+    this.admit(state, client);
+  }
+
+  private admit(state: ListenerState, client: Socket): void {
+    const connection: Connection = {
+      id: this.nextId++,
+      client,
+      upstream: null,
+      abort: new AbortController(),
+    };
+    state.live.add(connection);
+    state.stats.accepted++;
+    state.stats.active++;
+    if (this.active_++ === 0) this.emit('busy');
+    if (this.atCap) this.pauseAccepting();
+    if (this.options.connectionEvents) {
+      const peer = client.remoteAddress ? `${client.remoteAddress}:${client.remotePort}` : 'unix';
+      this.emit('open', { id: connection.id, listener: state.listener.label, peer });
+    }
+
+    let reason = 'done';
+    client.on('error', (err: NodeJS.ErrnoException) => {
+      reason = `client ${err.code ?? 'error'}`;
+      connection.abort.abort();
+      connection.upstream?.resetAndDestroy();
+    });
+    client.once('close', () => {
+      if (!connection.upstream) {
+        connection.abort.abort();
+        this.release(state, connection, reason);
+      }
+    });
+
+    connectBackend(
+      state.listener.backend.addresses,
+      this.options.connectTimeoutMs,
+      connection.abort.signal,
+    ).then(
+      (upstream) =>
+        this.splice(
+          state,
+          connection,
+          upstream,
+          (r) => (reason = r),
+          () => reason,
+        ),
+      (err: unknown) => {
+        if (!(err instanceof BackendConnectError) || err.code === 'ECANCELED') return;
+        reason = `backend ${err.code}`;
+        this.countFailure(state, err);
+        client.resetAndDestroy();
+      },
+    );
+  }
+
+  private splice(
+    state: ListenerState,
+    connection: Connection,
+    upstream: Socket,
+    setReason: (r: string) => void,
+    getReason: () => string,
+  ): void {
+    const { client } = connection;
+    if (client.destroyed) {
+      // The client left while we were connecting: pass its FIN or reset on as if it had been relayed.
+      upstream.destroy();
+      this.release(state, connection, getReason());
+      return;
+    }
+    connection.upstream = upstream;
+    upstream.on('error', (err: NodeJS.ErrnoException) => {
+      setReason(`backend ${err.code ?? 'error'}`);
+      client.resetAndDestroy();
+    });
+    let open = 2;
+    const onClose = (): void => {
+      if (--open === 0) this.release(state, connection, getReason());
+    };
+    upstream.once('close', onClose);
+    client.once('close', onClose);
+    client.pipe(upstream);
+    upstream.pipe(client);
+    client.resume();
+  }
+
+  private countFailure(state: ListenerState, err: BackendConnectError): void {
+    if (err.reason === 'refused') state.stats.failedRefused++;
+    else if (err.reason === 'timeout') state.stats.failedTimeout++;
+    else state.stats.failedOther++;
+    // Coalesced: a dead backend under load would otherwise log once per client.
+    const pending = state.pendingFailures;
+    pending.count++;
+    pending.code = err.code;
+    if (pending.timer) return;
+    const report = (): void => {
+      pending.timer = null;
+      if (pending.count === 0) return;
+      this.emit('connectFailed', {
+        listener: state.listener.label,
+        backend: state.listener.backend.spec,
+        code: pending.code,
+        count: pending.count,
+      });
+      pending.count = 0;
+      pending.timer = setTimeout(report, CONNECT_FAILED_REPORT_MS);
+      pending.timer.unref();
+    };
+    report();
+  }
+
+  private release(state: ListenerState, connection: Connection, reason: string): void {
+    if (!state.live.delete(connection)) return;
+    const bytesIn = connection.client.bytesRead;
+    const bytesOut = connection.upstream?.bytesRead ?? 0;
+    state.closedBytesIn += BigInt(bytesIn);
+    state.closedBytesOut += BigInt(bytesOut);
+    state.stats.active--;
+    this.active_--;
+    if (this.options.connectionEvents) {
+      this.emit('close', { id: connection.id, listener: state.listener.label, bytesIn, bytesOut, reason });
+    }
+    const next = this.held.shift();
+    if (next && this.accepting) this.admit(next.state, next.client);
+    else this.resumeAccepting();
+    if (this.active_ === 0) this.emit('idle');
+  }
+}

@@ -1,0 +1,128 @@
+/**
+ * Gathering the sockets to serve: those systemd handed over (LISTEN_FDS) and
+ * those --listen asks us to bind ourselves, so the same binary runs by hand.
+ */
+import { lstatSync, unlinkSync } from 'node:fs';
+import { createServer, connect, type Server } from 'node:net';
+import {
+  adoptInheritedSockets,
+  type InheritedSocket,
+  type SocketRole,
+} from './activation/inherited-socket.js';
+import { parseListenFds, unsetListenEnv, type ListenFdsResult } from './activation/listen-fds.js';
+import type { AddressSpec } from './config/address.js';
+import { StartupError, errnoCode } from './errors.js';
+import type { NativeBinding, SocketAddress } from './native/binding.js';
+
+export interface GatheredSocket extends InheritedSocket {
+  /** Without the addon, a self-bound listener is a Node server (see EngineListener.server). */
+  server?: Server;
+}
+
+export interface Gathered {
+  activation: ListenFdsResult;
+  sockets: GatheredSocket[];
+  /** Closes what we bound ourselves and removes our unix socket files. */
+  release(): void;
+}
+
+export interface GatherOptions {
+  env: NodeJS.ProcessEnv;
+  pid: number;
+  native: NativeBinding | null;
+  listen: AddressSpec[];
+  supportedRoles: ReadonlySet<SocketRole>;
+}
+
+function socketAddressOf(spec: AddressSpec): SocketAddress {
+  if (spec.kind === 'unix') return { family: 'unix', path: spec.path, abstract: spec.abstract };
+  return { family: spec.host.includes(':') ? 'inet6' : 'inet', address: spec.host, port: spec.port };
+}
+
+/** A socket file left by an earlier run that nobody listens on any more may be replaced. */
+async function removeStaleSocketFile(path: string): Promise<void> {
+  let isSocket = false;
+  try {
+    isSocket = lstatSync(path).isSocket();
+  } catch {
+    return;
+  }
+  if (!isSocket) return;
+  const refused = await new Promise<boolean>((resolve) => {
+    const probe = connect({ path });
+    probe.once('connect', () => (probe.destroy(), resolve(false)));
+    probe.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'));
+  });
+  if (refused) unlinkSync(path);
+}
+
+async function listenWithNode(spec: AddressSpec): Promise<Server> {
+  const server = createServer({ allowHalfOpen: true, pauseOnConnect: true });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    if (spec.kind === 'unix') server.listen({ path: spec.abstract ? `\0${spec.path}` : spec.path });
+    else server.listen({ host: spec.host, port: spec.port });
+    server.once('listening', resolve);
+  });
+  return server;
+}
+
+export async function gatherSockets(options: GatherOptions): Promise<Gathered> {
+  const { env, native } = options;
+  const activation = parseListenFds(env, { pid: options.pid, pidfdId: native?.pidfdId() ?? null });
+  unsetListenEnv(env);
+  const inherited = activation.ours
+    ? adoptInheritedSockets(activation.fds, native, options.supportedRoles)
+    : [];
+
+  const bound: GatheredSocket[] = [];
+  const filesToRemove: string[] = [];
+  const release = (): void => {
+    for (const s of bound) {
+      if (s.server) s.server.close();
+      else native?.close(s.fd);
+    }
+    for (const path of filesToRemove) {
+      try {
+        unlinkSync(path);
+      } catch {
+        // Already gone: nothing to clean.
+      }
+    }
+  };
+  try {
+    for (const spec of options.listen) {
+      if (spec.kind === 'unix' && !spec.abstract) await removeStaleSocketFile(spec.path);
+      let fd: number;
+      let server: Server | undefined;
+      try {
+        if (native) {
+          fd = native.listenSocket(socketAddressOf(spec), { type: 'stream' });
+        } else {
+          server = await listenWithNode(spec);
+          fd = (server as unknown as { _handle: { fd: number } })._handle.fd;
+        }
+      } catch (err) {
+        throw new StartupError('ERR_LISTEN', `--listen ${spec.text}: cannot listen (${errnoCode(err)})`, {
+          cause: err,
+        });
+      }
+      if (spec.kind === 'unix' && !spec.abstract) filesToRemove.push(spec.path);
+      const info = native?.fdinfo(fd);
+      bound.push({
+        fd,
+        name: spec.text,
+        role: 'stream-listener',
+        type: 'stream',
+        family: info?.family ?? (spec.kind === 'unix' ? 'unix' : 'inet'),
+        label: info?.localAddress || spec.text,
+        localAddress: info?.localAddress ?? spec.text,
+        ...(server ? { server } : {}),
+      });
+    }
+  } catch (err) {
+    release();
+    throw err;
+  }
+  return { activation, sockets: [...inherited, ...bound], release };
+}

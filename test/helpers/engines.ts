@@ -1,0 +1,60 @@
+/** Runs an engine in-process on a real listening socket, for the contract tests. */
+import { selectEngine } from '../../src/engine/select-engine.js';
+import type { Engine, EngineName, EngineOptions } from '../../src/engine/types.js';
+import { loadNative, type NativeBinding, type SocketAddress } from '../../src/native/binding.js';
+
+export const native = loadNative().binding as NativeBinding;
+if (!native)
+  throw new Error(`the contract tests need the addon's fd helpers: ${loadNative().error?.message}`);
+
+export const spliceAvailable = typeof native.RelayEngine === 'function';
+export const engineNames: EngineName[] = spliceAvailable ? ['stream', 'splice'] : ['stream'];
+
+export interface RunningEngine {
+  engine: Engine;
+  port: number;
+  listenFd: number;
+  close(): void;
+}
+
+export interface RelayOptions extends Partial<Omit<EngineOptions, 'listeners'>> {
+  /** Listen backlog of the engine's socket. */
+  backlog?: number;
+}
+
+export async function runEngine(
+  name: EngineName,
+  backend: SocketAddress[],
+  options: RelayOptions = {},
+): Promise<RunningEngine> {
+  const listenFd = native.listenSocket(
+    { family: 'inet', address: '127.0.0.1', port: 0 },
+    { type: 'stream', backlog: options.backlog ?? 511 },
+  );
+  const { engine } = await selectEngine(name, loadNative(), {
+    listeners: [{ fd: listenFd, label: 'test', backend: { spec: 'test-backend', addresses: backend } }],
+    connectionsMax: options.connectionsMax ?? 256,
+    pipeSize: options.pipeSize ?? 65536,
+    connectTimeoutMs: options.connectTimeoutMs ?? 0,
+    connectionEvents: options.connectionEvents ?? false,
+  });
+  engine.start();
+  let closed = false;
+  return {
+    engine,
+    listenFd,
+    port: native.fdinfo(listenFd).localPort,
+    close: () => {
+      if (closed) return;
+      closed = true;
+      engine.destroy();
+      native.close(listenFd);
+    },
+  };
+}
+
+export const inet = (port: number, address = '127.0.0.1'): SocketAddress => ({
+  family: 'inet',
+  address,
+  port,
+});

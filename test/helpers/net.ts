@@ -1,0 +1,143 @@
+/** Real servers and clients on loopback for tests, with cleanup registered by the caller. */
+import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
+export { randomBytes };
+
+export interface TestServer {
+  server: Server;
+  port: number;
+  /** For TCP: host:port; for unix: the path. */
+  address: string;
+  sockets: Set<Socket>;
+  accepted: number;
+  close(): Promise<void>;
+}
+
+export async function startServer(
+  handler: (socket: Socket) => void,
+  listen: { host: string; port?: number } | { path: string } = { host: '127.0.0.1' },
+): Promise<TestServer> {
+  const sockets = new Set<Socket>();
+  const state = { accepted: 0 };
+  const server = createServer({ allowHalfOpen: true }, (socket) => {
+    state.accepted++;
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => undefined);
+    handler(socket);
+  });
+  server.listen('path' in listen ? { path: listen.path } : { host: listen.host, port: listen.port ?? 0 });
+  await once(server, 'listening');
+  const info = server.address();
+  const port = typeof info === 'object' && info ? (info as AddressInfo).port : 0;
+  const address =
+    'path' in listen
+      ? listen.path
+      : listen.host.includes(':')
+        ? `[${listen.host}]:${port}`
+        : `${listen.host}:${port}`;
+  return {
+    server,
+    port,
+    address,
+    sockets,
+    get accepted() {
+      return state.accepted;
+    },
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** Echoes everything and half-closes back when the client half-closes. */
+export const echo = (socket: Socket): void => {
+  socket.pipe(socket);
+};
+
+/** Reads until EOF, then answers with the sha256 of what it read and its length, and closes. */
+export const hashReply = (socket: Socket): void => {
+  const hash = createHash('sha256');
+  let length = 0;
+  socket.on('data', (chunk: Buffer) => {
+    hash.update(chunk);
+    length += chunk.length;
+  });
+  socket.on('end', () => socket.end(`${hash.digest('hex')} ${length}`));
+};
+
+/** Connects to host:port or a unix path (abstract with a leading @). */
+export function dial(target: string | number): Socket {
+  if (typeof target === 'number') return connect({ host: '127.0.0.1', port: target, allowHalfOpen: true });
+  if (target.startsWith('/')) return connect({ path: target, allowHalfOpen: true });
+  if (target.startsWith('@')) return connect({ path: `\0${target.slice(1)}`, allowHalfOpen: true });
+  const colon = target.lastIndexOf(':');
+  const host = target.slice(0, colon).replace(/^\[|\]$/g, '');
+  return connect({ host, port: Number(target.slice(colon + 1)), allowHalfOpen: true });
+}
+
+export interface Exchange {
+  received: Buffer;
+  /** Set when the socket ended with an error (ECONNRESET for a reset). */
+  error: NodeJS.ErrnoException | null;
+}
+
+/** Collects everything a socket receives until it closes. */
+export function collect(socket: Socket, timeoutMs = 20_000): Promise<Exchange> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let error: NodeJS.ErrnoException | null = null;
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`no close within ${timeoutMs} ms (received ${Buffer.concat(chunks).length} bytes)`));
+    }, timeoutMs);
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('error', (err: NodeJS.ErrnoException) => (error = err));
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve({ received: Buffer.concat(chunks), error });
+    });
+  });
+}
+
+/** Sends `payload`, half-closes, and resolves with what came back before the close. */
+export async function sendAndCollect(socket: Socket, payload: Buffer, timeoutMs?: number): Promise<Exchange> {
+  const done = collect(socket, timeoutMs);
+  socket.end(payload);
+  return done;
+}
+
+/** Resolves when `predicate` holds, checking on each event of `emitter`; rejects after `timeoutMs`. */
+export async function waitUntil(predicate: () => boolean, timeoutMs = 10_000, stepMs = 10): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
+}
+
+export function tempDir(prefix = 'sockrelay-test-'): { path: string; remove(): void } {
+  const path = mkdtempSync(join(tmpdir(), prefix));
+  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+/** A port that nothing listens on (bound, then released). */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  const server = createServer();
+  server.listen(0, host);
+  await once(server, 'listening');
+  const port = (server.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+export function openFdCount(pid: number | 'self' = 'self'): number {
+  return readdirSync(`/proc/${pid}/fd`).length;
+}
