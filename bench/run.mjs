@@ -129,7 +129,8 @@ async function main() {
     opts,
     tmp,
     // Every proxy runs with soft = hard = this fd limit (see lib/limits.mjs).
-    subjectOpts: { fdLimit: fds.fdLimit },
+    subjectOpts: { fdLimit: fds.fdLimit, onStart: (h) => ctx.started.push(h) },
+    started: [],
     async nginx() {
       if (!nginx || !nginx.proc.running) nginx = await startNginx(tmp);
       return nginx;
@@ -140,6 +141,7 @@ async function main() {
   const samples = {};
   const details = [];
   const errors = [];
+  const warnings = [];
   const startedAt = new Date();
 
   const finish = (interrupted) => {
@@ -157,6 +159,7 @@ async function main() {
       metrics: rows,
       details,
       errors,
+      warnings,
     };
     mkdirSync(path.dirname(opts.out), { recursive: true });
     writeFileSync(opts.out, JSON.stringify(result, null, 2) + '\n');
@@ -172,6 +175,10 @@ async function main() {
     if (errors.length) {
       out.push('', `errors (${errors.length}):`);
       for (const e of errors) out.push(`- round ${e.round} ${e.case} ${e.subject}: ${e.message}`);
+    }
+    if (warnings.length) {
+      out.push('', `warnings (${warnings.length}):`);
+      for (const e of warnings) out.push(`- round ${e.round} ${e.case} ${e.subject}: ${e.message}`);
     }
     out.push('', `JSON: ${path.relative(process.cwd(), opts.out)}`);
     process.stdout.write(out.join('\n') + '\n');
@@ -204,12 +211,14 @@ async function main() {
           if (c.subjects && !c.subjects(subject)) continue;
           const s = budget(c.workload, opts);
           const what = `round ${round}/${opts.rounds} ${c.id} ${subject.name}`;
+          ctx.started = [];
           try {
             const r = await withTimeout(c.run(ctx, subject), s, what);
             for (const [id, v] of Object.entries(r.values)) {
               ((samples[id] ??= {})[subject.name] ??= []).push(...[v].flat());
             }
             if (r.details) details.push({ round, case: c.id, subject: subject.name, ...r.details });
+            for (const w of r.warnings ?? []) warnings.push({ round, case: c.id, subject: subject.name, message: w });
             const shown = Object.entries(r.values).map(([id, v]) => {
               const m = metrics.find((x) => x.id === id);
               return `${Array.isArray(v) ? v.map((x) => fmt(x)).join(' ') : fmt(v)} ${m.unit}`;
@@ -217,8 +226,10 @@ async function main() {
             log(`${what}: ${shown.join(', ')}`);
           } catch (err) {
             if (stopping) return;
-            errors.push({ round, case: c.id, subject: subject.name, message: err.message });
-            log(`${what}: FAILED ${err.message}`);
+            const died = ctx.started.map((h) => h.death()).find(Boolean);
+            const message = died ? `${err.message} (proxy exited: ${died})` : err.message;
+            errors.push({ round, case: c.id, subject: subject.name, message });
+            log(`${what}: FAILED ${message}`);
             // A measurement that failed or hung may leave children behind; start from clean.
             await stopAll();
           }

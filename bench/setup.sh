@@ -12,6 +12,10 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
+for f in /usr/bin/systemd-socket-activate /usr/lib/systemd/systemd-socket-proxyd; do
+  [ -x "$f" ] || echo "bench/setup.sh: warning: $f missing (package systemd); that subject will fail" >&2
+done
+
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -22,23 +26,19 @@ if [ "${#missing[@]}" -eq 0 ]; then
 fi
 
 policy=/usr/sbin/policy-rc.d
-own_policy=0
-if [ ! -e "$policy" ]; then
-  printf '#!/bin/sh\nexit 101\n' >"$policy"
-  chmod 755 "$policy"
-  own_policy=1
-fi
-cleanup() { if [ "$own_policy" -eq 1 ]; then rm -f "$policy"; fi; }
-trap cleanup EXIT
+saved="$policy.sockrelay-bench"
+if [ -e "$policy" ]; then mv "$policy" "$saved"; fi
+restore() {
+  rm -f "$policy"
+  if [ -e "$saved" ]; then mv "$saved" "$policy"; fi
+}
+trap restore EXIT
+printf '#!/bin/sh\n# sockrelay bench/setup.sh: no service starts during this install\nexit 101\n' >"$policy"
+chmod 755 "$policy"
 
 export DEBIAN_FRONTEND=noninteractive
 apt-get update
 # iperf3 asks whether to install a daemon service; answer no.
 echo 'iperf3 iperf3/start_daemon boolean false' | debconf-set-selections 2>/dev/null || true
 apt-get install -y --no-install-recommends "${missing[@]}"
-
-# Belt and braces: if a service manager started nginx anyway, stop the system one (not ours).
-if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet nginx 2>/dev/null; then
-  systemctl disable --now nginx || true
-fi
 echo "bench/setup.sh: installed ${missing[*]}"

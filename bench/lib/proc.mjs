@@ -57,12 +57,15 @@ export function start(argv, { cwd, env, stdin = 'ignore', keep = 64 * 1024 } = {
     });
     child.on('exit', (code, signal) => {
       live.delete(child);
+      handle.result = { code, signal };
       resolve({ code, signal });
     });
   });
-  return {
+  const handle = {
     argv,
     child,
+    /** { code, signal } once exited, else null. */
+    result: null,
     get pid() {
       return child.pid;
     },
@@ -93,6 +96,7 @@ export function start(argv, { cwd, env, stdin = 'ignore', keep = 64 * 1024 } = {
       return r;
     },
   };
+  return handle;
 }
 
 function waitForOutput(child, out, stream, re, ms, what, exited) {

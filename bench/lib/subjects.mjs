@@ -66,7 +66,7 @@ export async function startSubject(subject, backendPort, opts = {}) {
   const backend = `${HOST}:${backendPort}`;
   const ms = opts.timeoutMs ?? 10_000;
   if (subject.kind === 'direct') {
-    return { name: subject.name, port: backendPort, pid: null, proc: null, stop: async () => {} };
+    return { name: subject.name, port: backendPort, pid: null, proc: null, stop: async () => {}, death: () => null };
   }
   const port = await freePort();
   let proc;
@@ -79,14 +79,31 @@ export async function startSubject(subject, backendPort, opts = {}) {
     proc = start(withFdLimit(subject.argv(port, backend), opts.fdLimit), { cwd: ROOT });
     if (opts.ready !== 'none') await proc.waitFor('stdout', /^listening /m, ms, `${subject.name} to listen`);
   }
-  return {
+  let stopped = false;
+  // Exits that our stop() causes; anything else means the proxy ended by itself. A proxy that
+  // dies while we are already stopping it (after a reset we saw first) is caught by its status.
+  const byUs = (r) => r.signal === 'SIGTERM' || r.signal === 'SIGKILL' || r.code === 143 || (stopped && r.code === 0);
+  const handle = {
     name: subject.name,
     port,
     pid: proc.pid,
     proc,
-    spawnedAt: opts.spawnedAt,
-    stop: () => proc.stop(),
+    stop: () => {
+      if (proc.running) stopped = true;
+      return proc.stop();
+    },
+    /** Why the proxy is gone if it exited by itself, else null. */
+    death: () => (!proc.result || byUs(proc.result) ? null : proxyLog(proc)),
   };
+  opts.onStart?.(handle);
+  return handle;
+}
+
+/** The proxy's last words, without systemd-socket-activate's own chatter. */
+function proxyLog(proc) {
+  const own = /^(Listening on |Communication attempt on fd|Execing |Accepted connection on fd|Failed to )/;
+  const lines = proc.out.stderr.split('\n').filter((l) => l.trim() && !own.test(l));
+  return lines.slice(-3).join(' | ') || `exited without a word`;
 }
 
 /** The subjects asked for, in SUBJECTS order, split into runnable and skipped (with reasons). */

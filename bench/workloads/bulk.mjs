@@ -49,7 +49,7 @@ async function measure(ctx, subject, streams, reverse, id) {
     } catch {
       throw new Error(`iperf3 printed no JSON (${r.code ?? r.signal}): ${tail(r.stderr || r.stdout)}`);
     }
-    if (json.error) throw new Error(`iperf3: ${json.error}${proxyNote(proxy)}`);
+    if (json.error) throw new Error(`iperf3: ${json.error}`);
     const bps = json.end?.sum_received?.bits_per_second;
     if (!Number.isFinite(bps)) throw new Error('iperf3 JSON has no end.sum_received');
     return {
@@ -60,9 +60,4 @@ async function measure(ctx, subject, streams, reverse, id) {
     await proxy?.stop();
     await server.stop();
   }
-}
-
-function proxyNote(proxy) {
-  if (!proxy?.proc || proxy.proc.running) return '';
-  return ` (proxy exited: ${tail(proxy.proc.out.stderr)})`;
 }

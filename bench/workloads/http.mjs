@@ -5,7 +5,6 @@ import { SMALL_FILE } from '../lib/backends.mjs';
 import { startSubject } from '../lib/subjects.mjs';
 import { httpOnce } from '../lib/net.mjs';
 import { wrk } from '../lib/wrk.mjs';
-import { tail } from '../lib/proc.mjs';
 
 export function httpWorkload({ name, description, id, label, headers }) {
   return {
@@ -23,10 +22,12 @@ export function httpWorkload({ name, description, id, label, headers }) {
             // Activate (and exec) the proxy before the clock starts.
             await httpOnce(proxy.port, SMALL_FILE);
             const r = await wrk(proxy.port, SMALL_FILE, { duration: ctx.opts.duration, headers });
-            if (proxy.proc && !proxy.proc.running) {
-              throw new Error(`proxy exited during the run: ${tail(proxy.proc.out.stderr)}`);
-            }
-            return { values: { [id]: r.rps }, details: { requests: r.requests, errors: r.errors } };
+            const died = proxy.death();
+            if (died) throw new Error(`proxy exited during the run: ${died}`);
+            const failed = Object.values(r.errors).reduce((a, b) => a + b, 0);
+            const warnings =
+              failed > 0.001 * r.requests ? [`wrk: ${failed} errors in ${r.requests} requests ${JSON.stringify(r.errors)}`] : [];
+            return { values: { [id]: r.rps }, details: { requests: r.requests, errors: r.errors }, warnings };
           } finally {
             await proxy.stop();
           }

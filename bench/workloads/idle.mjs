@@ -74,13 +74,17 @@ async function measure(ctx, subject, n) {
     const io = talk(helper);
     const sinkPort = Number((await io.next(5000)).replace(/^sink /, ''));
     proxy = await startSubject(subject, sinkPort, { ...ctx.subjectOpts, maxConns: n + 100 });
-    await io.ask(`open ${proxy.port} 1`, 10_000);
+    const gone = proxy.proc.exited.then(() => {
+      throw new Error('proxy exited');
+    });
+    gone.catch(() => {});
+    await Promise.race([io.ask(`open ${proxy.port} 1`, 10_000), gone]);
     const proc = comm(proxy.pid);
     const rss1 = rssKiB(proxy.pid);
-    await io.ask(`open ${proxy.port} ${n}`, 90_000);
+    await Promise.race([io.ask(`open ${proxy.port} ${n}`, 90_000), gone]);
     const rssN = rssKiB(proxy.pid);
     if (rss1 === null || rssN === null) {
-      throw new Error(`proxy pid ${proxy.pid} gone: ${tail(proxy.proc.out.stderr)}`);
+      throw new Error(`proxy pid ${proxy.pid} is gone`);
     }
     await io.ask('close', 10_000);
     return {
