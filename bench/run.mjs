@@ -60,10 +60,17 @@ function options() {
   }
   const int = (name, min, max) => {
     const n = Number(values[name]);
-    if (!Number.isInteger(n) || n < min || n > max) throw new Error(`--${name} must be an integer in ${min}..${max}`);
+    if (!Number.isInteger(n) || n < min || n > max)
+      throw new Error(`--${name} must be an integer in ${min}..${max}`);
     return n;
   };
-  const list = (v) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : null);
+  const list = (v) =>
+    v
+      ? v
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : null;
   const only = list(values.only);
   const unknown = (only ?? []).filter((n) => !WORKLOADS.some((w) => w.name === n));
   if (unknown.length) throw new Error(`unknown workload(s): ${unknown.join(', ')}`);
@@ -218,7 +225,8 @@ async function main() {
               ((samples[id] ??= {})[subject.name] ??= []).push(...[v].flat());
             }
             if (r.details) details.push({ round, case: c.id, subject: subject.name, ...r.details });
-            for (const w of r.warnings ?? []) warnings.push({ round, case: c.id, subject: subject.name, message: w });
+            for (const w of r.warnings ?? [])
+              warnings.push({ round, case: c.id, subject: subject.name, message: w });
             const shown = Object.entries(r.values).map(([id, v]) => {
               const m = metrics.find((x) => x.id === id);
               return `${Array.isArray(v) ? v.map((x) => fmt(x)).join(' ') : fmt(v)} ${m.unit}`;

@@ -5,11 +5,19 @@ import { ROOT } from './subjects.mjs';
 
 function firstLine(cmd, args) {
   try {
-    const out = execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 5000 });
+    const out = execFileSync(cmd, args, {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 5000,
+    });
     return out.split('\n')[0].trim() || null;
   } catch (err) {
     // wrk -v and nginx -v print their version on stderr, and wrk exits 1.
-    return String(err.stderr ?? '').split('\n')[0].trim() || null;
+    return (
+      String(err.stderr ?? '')
+        .split('\n')[0]
+        .trim() || null
+    );
   }
 }
 

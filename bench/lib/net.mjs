@@ -57,8 +57,7 @@ export async function waitForPort(port, ms = 5000, every = 2) {
   throw new Error(`${HOST}:${port} did not accept within ${ms} ms (${last?.code ?? last?.message})`);
 }
 
-export const httpGet = (path = '/') =>
-  `GET ${path} HTTP/1.1\r\nHost: ${HOST}\r\nConnection: close\r\n\r\n`;
+export const httpGet = (path = '/') => `GET ${path} HTTP/1.1\r\nHost: ${HOST}\r\nConnection: close\r\n\r\n`;
 
 /**
  * Sends `request` on `sock` and resolves performance.now() at the first response byte,

@@ -107,10 +107,7 @@ function waitForOutput(child, out, stream, re, ms, what, exited) {
       const mm = out[stream].match(re);
       if (mm) finish(null, mm);
     };
-    const timer = setTimeout(
-      () => finish(new Error(`timed out after ${ms} ms waiting for ${what}`)),
-      ms,
-    );
+    const timer = setTimeout(() => finish(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
     function finish(err, val) {
       clearTimeout(timer);
       child[stream].off('data', onData);
@@ -146,19 +143,21 @@ export async function run(argv, { ms, ...opts } = {}) {
 
 /** Ends every child still running (used on SIGINT/SIGTERM and at the end of a run). */
 export async function stopAll(grace = 1500) {
-  await Promise.all([...live].map((child) => {
-    killGroup(child, 'SIGTERM');
-    return new Promise((resolve) => {
-      const t = setTimeout(() => {
-        killGroup(child, 'SIGKILL');
-        resolve();
-      }, grace);
-      child.once('exit', () => {
-        clearTimeout(t);
-        resolve();
+  await Promise.all(
+    [...live].map((child) => {
+      killGroup(child, 'SIGTERM');
+      return new Promise((resolve) => {
+        const t = setTimeout(() => {
+          killGroup(child, 'SIGKILL');
+          resolve();
+        }, grace);
+        child.once('exit', () => {
+          clearTimeout(t);
+          resolve();
+        });
       });
-    });
-  }));
+    }),
+  );
 }
 
 export function tail(s, n = 400) {

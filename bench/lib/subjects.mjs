@@ -34,11 +34,7 @@ export const SUBJECTS = [
     name: 'socket-proxyd',
     kind: 'activate',
     unavailable: () => (existsSync(PROXYD) ? null : `${PROXYD} missing`),
-    argv: (backend, o) => [
-      PROXYD,
-      ...(o.maxConns ? [`--connections-max=${o.maxConns}`] : []),
-      backend,
-    ],
+    argv: (backend, o) => [PROXYD, ...(o.maxConns ? [`--connections-max=${o.maxConns}`] : []), backend],
   },
   sockrelay('splice'),
   sockrelay('stream'),
@@ -66,14 +62,24 @@ export async function startSubject(subject, backendPort, opts = {}) {
   const backend = `${HOST}:${backendPort}`;
   const ms = opts.timeoutMs ?? 10_000;
   if (subject.kind === 'direct') {
-    return { name: subject.name, port: backendPort, pid: null, proc: null, stop: async () => {}, death: () => null };
+    return {
+      name: subject.name,
+      port: backendPort,
+      pid: null,
+      proc: null,
+      stop: async () => {},
+      death: () => null,
+    };
   }
   const port = await freePort();
   let proc;
   if (subject.kind === 'activate') {
-    proc = start(withFdLimit([ACTIVATE, '-l', `${HOST}:${port}`, ...subject.argv(backend, opts)], opts.fdLimit), {
-      cwd: ROOT,
-    });
+    proc = start(
+      withFdLimit([ACTIVATE, '-l', `${HOST}:${port}`, ...subject.argv(backend, opts)], opts.fdLimit),
+      {
+        cwd: ROOT,
+      },
+    );
     if (opts.ready !== 'none') await proc.waitFor('stderr', /Listening on /, ms, `${ACTIVATE} to listen`);
   } else {
     proc = start(withFdLimit(subject.argv(port, backend), opts.fdLimit), { cwd: ROOT });
@@ -82,7 +88,8 @@ export async function startSubject(subject, backendPort, opts = {}) {
   let stopped = false;
   // Exits that our stop() causes; anything else means the proxy ended by itself. A proxy that
   // dies while we are already stopping it (after a reset we saw first) is caught by its status.
-  const byUs = (r) => r.signal === 'SIGTERM' || r.signal === 'SIGKILL' || r.code === 143 || (stopped && r.code === 0);
+  const byUs = (r) =>
+    r.signal === 'SIGTERM' || r.signal === 'SIGKILL' || r.code === 143 || (stopped && r.code === 0);
   const handle = {
     name: subject.name,
     port,

@@ -9,7 +9,8 @@ export async function wrk(port, path, { duration, connections = 50, threads = 2,
   const r = await run(argv, { ms: (duration + 15) * 1000 });
   if (r.timedOut) throw new Error(`wrk did not finish within ${duration + 15} s`);
   const rps = r.stdout.match(/^Requests\/sec:\s+([\d.]+)/m);
-  if (r.code !== 0 || !rps) throw new Error(`wrk failed (${r.code ?? r.signal}): ${tail(r.stderr || r.stdout)}`);
+  if (r.code !== 0 || !rps)
+    throw new Error(`wrk failed (${r.code ?? r.signal}): ${tail(r.stderr || r.stdout)}`);
   const sock = r.stdout.match(/Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/);
   const non2xx = r.stdout.match(/Non-2xx or 3xx responses: (\d+)/);
   const total = r.stdout.match(/(\d+) requests in/);

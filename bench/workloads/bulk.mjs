@@ -40,7 +40,18 @@ async function measure(ctx, subject, streams, reverse, id) {
   try {
     proxy = await startSubject(subject, server.port, ctx.subjectOpts);
     const d = ctx.opts.duration;
-    const argv = ['iperf3', '-c', HOST, '-p', String(proxy.port), '-t', String(d), '-P', String(streams), '-J'];
+    const argv = [
+      'iperf3',
+      '-c',
+      HOST,
+      '-p',
+      String(proxy.port),
+      '-t',
+      String(d),
+      '-P',
+      String(streams),
+      '-J',
+    ];
     if (reverse) argv.push('-R');
     const r = await run(argv, { ms: (d + 20) * 1000 });
     let json;

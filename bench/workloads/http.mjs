@@ -26,7 +26,9 @@ export function httpWorkload({ name, description, id, label, headers }) {
             if (died) throw new Error(`proxy exited during the run: ${died}`);
             const failed = Object.values(r.errors).reduce((a, b) => a + b, 0);
             const warnings =
-              failed > 0.001 * r.requests ? [`wrk: ${failed} errors in ${r.requests} requests ${JSON.stringify(r.errors)}`] : [];
+              failed > 0.001 * r.requests
+                ? [`wrk: ${failed} errors in ${r.requests} requests ${JSON.stringify(r.errors)}`]
+                : [];
             return { values: { [id]: r.rps }, details: { requests: r.requests, errors: r.errors }, warnings };
           } finally {
             await proxy.stop();
