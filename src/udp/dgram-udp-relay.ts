@@ -1,0 +1,295 @@
+/**
+ * The UDP relay in pure TypeScript on `node:dgram`, for when the addon is absent.
+ * Same sessions, limits and events as the native relay, at the cost of
+ * JavaScript per datagram, and with two things `dgram` cannot do:
+ * - no IP_PKTINFO: replies leave from the address the routing table picks, which
+ *   on a wildcard-bound socket of a multi-homed host may not be the address the
+ *   client sent to (clients that match replies by source then drop them);
+ * - no unix datagram sockets, neither inherited nor as the backend.
+ *
+ * Sessions live in a Map in least-recently-active order (a touch re-inserts),
+ * so one timer aimed at the oldest session expires them all.
+ */
+import dgram from 'node:dgram';
+import { EventEmitter } from 'node:events';
+import { closeSync } from 'node:fs';
+
+import type { SocketAddress } from '../native/binding.js';
+import { ConfigError } from '../errors.js';
+import {
+  emptyUdpStats,
+  type UdpDropReason,
+  type UdpRelay,
+  type UdpRelayEvents,
+  type UdpRelayOptions,
+  type UdpStats,
+} from './types.js';
+import { WarningLimiter } from './warning-limiter.js';
+
+type InetAddress = Extract<SocketAddress, { family: 'inet' | 'inet6' }>;
+
+interface Session {
+  key: string;
+  client: { address: string; port: number };
+  socket: dgram.Socket;
+  backend: number;
+  connected: boolean;
+  /** Datagrams that arrived while connect() was under way. */
+  queue: Buffer[];
+  lastActive: number;
+  closed: boolean;
+}
+
+/** Datagrams held per session while its upstream socket connects; more are dropped. */
+const CONNECT_QUEUE_MAX = 64;
+
+export class DgramUdpRelay extends EventEmitter implements UdpRelay {
+  readonly name = 'dgram' as const;
+  readonly label: string;
+  private readonly backends: InetAddress[];
+  private readonly sessions = new Map<string, Session>();
+  private readonly counters: UdpStats;
+  private readonly sessionErrors: WarningLimiter<{ client: string; code: string }>;
+  private readonly drops: WarningLimiter<UdpDropReason>;
+  private socket: dgram.Socket | null = null;
+  private expiry: NodeJS.Timeout | null = null;
+  private accepting = true;
+  private destroyed = false;
+
+  constructor(
+    private readonly options: UdpRelayOptions,
+    private readonly now: () => number = () => performance.now(),
+  ) {
+    super();
+    this.label = options.label;
+    if (options.family === 'unix') {
+      throw new ConfigError(
+        'ERR_UDP_UNIX_NEEDS_NATIVE',
+        `${options.label}: unix datagram sockets need the addon`,
+      );
+    }
+    this.backends = options.backend.addresses.filter((a): a is InetAddress => a.family !== 'unix');
+    if (this.backends.length === 0) {
+      throw new ConfigError(
+        'ERR_UDP_UNIX_NEEDS_NATIVE',
+        `${options.label}: unix datagram backend ${options.backend.spec} needs the addon`,
+      );
+    }
+    this.counters = emptyUdpStats(options.label);
+    const label = this.label;
+    const backend = options.backend.spec;
+    this.sessionErrors = new WarningLimiter(({ client, code }, count) =>
+      this.emit('sessionError', { label, backend, client, code, count }),
+    );
+    this.drops = new WarningLimiter((reason, count) => this.emit('dropped', { label, reason, count }));
+  }
+
+  override on<E extends keyof UdpRelayEvents>(event: E, listener: UdpRelayEvents[E]): this {
+    return super.on(event, listener);
+  }
+
+  start(): void {
+    if (this.socket || this.destroyed) return;
+    const socket = dgram.createSocket(this.options.family === 'inet6' ? 'udp6' : 'udp4');
+    socket.on('message', (datagram, rinfo) => this.fromClient(datagram, rinfo));
+    socket.on('error', (err: NodeJS.ErrnoException) =>
+      this.emit('socketError', {
+        label: this.label,
+        code: err.code ?? 'UNKNOWN',
+        syscall: err.syscall ?? '',
+        count: 1,
+      }),
+    );
+    socket.bind({ fd: this.options.fd });
+    this.socket = socket;
+  }
+
+  stats(): UdpStats {
+    return { ...this.counters, dropped: { ...this.counters.dropped }, sessionsActive: this.sessions.size };
+  }
+
+  activeSessions(): number {
+    return this.sessions.size;
+  }
+
+  tryStop(): boolean {
+    if (this.sessions.size > 0) return false;
+    this.stopAccepting();
+    return true;
+  }
+
+  stopAccepting(): void {
+    if (!this.accepting) return;
+    this.accepting = false;
+    // dgram has no public pause; its handle's recvStop() leaves later datagrams queued in the kernel for
+    // the next instance. Without it they are read and ignored.
+    socketHandle(this.socket)?.recvStop?.();
+  }
+
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.accepting = false;
+    for (const session of this.sessions.values()) this.closeSession(session, false);
+    if (this.expiry) clearTimeout(this.expiry);
+    this.sessionErrors.clear();
+    this.drops.clear();
+    if (this.socket) this.socket.close();
+    else closeSync(this.options.fd);
+  }
+
+  private fromClient(datagram: Buffer, rinfo: dgram.RemoteInfo): void {
+    if (!this.accepting) return;
+    const key = `${rinfo.address}|${rinfo.port}`;
+    let session = this.sessions.get(key);
+    if (!session) {
+      if (this.sessions.size >= this.options.sessionsMax) return this.drop('sessions-max');
+      session = this.openSession(key, { address: rinfo.address, port: rinfo.port });
+    }
+    this.touch(session);
+    if (session.connected) this.toBackend(session, datagram);
+    else if (session.queue.length < CONNECT_QUEUE_MAX) session.queue.push(datagram);
+    else this.drop('send-failed');
+  }
+
+  private openSession(key: string, client: Session['client']): Session {
+    const session: Session = {
+      key,
+      client,
+      socket: null as unknown as dgram.Socket,
+      backend: 0,
+      connected: false,
+      queue: [],
+      lastActive: this.now(),
+      closed: false,
+    };
+    this.connect(session);
+    this.sessions.set(key, session);
+    this.counters.sessionsTotal++;
+    if (this.sessions.size === 1) {
+      this.armExpiry();
+      this.emit('busy');
+    }
+    return session;
+  }
+
+  private connect(session: Session): void {
+    const backend = this.backends[session.backend]!;
+    const socket = dgram.createSocket(backend.family === 'inet6' ? 'udp6' : 'udp4');
+    session.socket = socket;
+    socket.on('message', (reply) => this.toClient(session, reply));
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      if (session.closed || socket !== session.socket) return;
+      // Before connect() completed, the next address may do better.
+      if (!session.connected && session.backend + 1 < this.backends.length) {
+        socket.close();
+        session.backend++;
+        this.connect(session);
+        return;
+      }
+      this.sessionFailed(session, err);
+    });
+    socket.connect(backend.port, backend.address, () => {
+      if (session.closed) return;
+      session.connected = true;
+      for (const datagram of session.queue.splice(0)) this.toBackend(session, datagram);
+    });
+  }
+
+  private toBackend(session: Session, datagram: Buffer): void {
+    session.socket.send(datagram, (err) => {
+      if (!err) {
+        this.counters.datagramsIn++;
+        this.counters.bytesIn += BigInt(datagram.length);
+      } else if (isBufferFull(err)) {
+        this.drop('send-failed');
+      } else {
+        // ECONNREFUSED here is the ICMP answer to an earlier datagram: the backend is not listening.
+        this.drop('backend-error');
+        this.sessionFailed(session, err);
+      }
+    });
+  }
+
+  private toClient(session: Session, reply: Buffer): void {
+    const socket = this.socket;
+    if (session.closed || !socket || this.destroyed) return;
+    this.touch(session);
+    socket.send(reply, session.client.port, session.client.address, (err) => {
+      if (err) return this.drop('send-failed');
+      this.counters.datagramsOut++;
+      this.counters.bytesOut += BigInt(reply.length);
+    });
+  }
+
+  private sessionFailed(session: Session, err: NodeJS.ErrnoException): void {
+    if (session.closed) return;
+    const client = formatClient(session.client);
+    this.sessionErrors.note(err.code ?? 'UNKNOWN', { client, code: err.code ?? 'UNKNOWN' });
+    if (session.queue.length > 0) this.drop('backend-error', session.queue.length);
+    this.closeSession(session, true);
+  }
+
+  private touch(session: Session): void {
+    session.lastActive = this.now();
+    // Re-inserting keeps the Map in least-recently-active order.
+    this.sessions.delete(session.key);
+    this.sessions.set(session.key, session);
+  }
+
+  private closeSession(session: Session, announce: boolean): void {
+    if (session.closed) return;
+    session.closed = true;
+    session.queue.length = 0;
+    session.socket.close();
+    this.sessions.delete(session.key);
+    if (announce && this.sessions.size === 0) this.emit('idle');
+  }
+
+  private armExpiry(): void {
+    const timeout = this.options.sessionTimeoutMs;
+    if (this.expiry || !Number.isFinite(timeout) || timeout <= 0) return;
+    const oldest = this.sessions.values().next().value as Session | undefined;
+    if (!oldest) return;
+    const wait = Math.max(0, oldest.lastActive + timeout - this.now());
+    this.expiry = setTimeout(() => {
+      this.expiry = null;
+      this.expire();
+    }, wait);
+    this.expiry.unref();
+  }
+
+  private expire(): void {
+    const deadline = this.now() - this.options.sessionTimeoutMs;
+    // Bounded by the number of sessions; the first one still fresh ends the sweep.
+    for (const session of this.sessions.values()) {
+      if (session.lastActive > deadline) break;
+      this.counters.sessionsTimedOut++;
+      this.closeSession(session, true);
+    }
+    this.armExpiry();
+  }
+
+  private drop(reason: UdpDropReason, count = 1): void {
+    this.counters.dropped[reason] += count;
+    this.drops.note(reason, reason, count);
+  }
+}
+
+function isBufferFull(err: NodeJS.ErrnoException): boolean {
+  return err.code === 'EAGAIN' || err.code === 'EWOULDBLOCK' || err.code === 'ENOBUFS';
+}
+
+function formatClient(client: Session['client']): string {
+  return client.address.includes(':')
+    ? `[${client.address}]:${client.port}`
+    : `${client.address}:${client.port}`;
+}
+
+/** dgram's libuv handle, found by the symbol its state hides under; null if Node changed that. */
+function socketHandle(socket: dgram.Socket | null): { recvStop?: () => number } | null {
+  if (!socket) return null;
+  const state = Object.getOwnPropertySymbols(socket).find((s) => s.description === 'state symbol');
+  const value = state ? (socket as unknown as Record<symbol, { handle?: unknown }>)[state] : undefined;
+  return (value?.handle as { recvStop?: () => number } | undefined) ?? null;
+}

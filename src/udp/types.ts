@@ -1,0 +1,124 @@
+/**
+ * The contract every UDP relay keeps. Two implement it: the native relay (an epoll
+ * thread in the addon, recvmmsg/sendmmsg, no JavaScript per datagram) and the
+ * `dgram` relay (pure TypeScript, the fallback when the addon is absent).
+ *
+ * A datagram socket has no connections, so the relay makes sessions: the first
+ * datagram from a client address opens an upstream socket connected to the
+ * backend, and the backend's replies on it go back to that client through the
+ * inherited socket. Semantics both must honour:
+ * - datagram boundaries are kept; up to 65,507 bytes pass intact;
+ * - a session ends after `sessionTimeoutMs` without a datagram either way;
+ * - at `sessionsMax` sessions, datagrams from new clients are dropped and
+ *   counted (`sessions-max`) while open sessions carry on;
+ * - the backend refusing (ICMP port unreachable → ECONNREFUSED on the
+ *   upstream socket) ends that session with a `sessionError`, never the relay;
+ * - `busy` fires when the first session opens and `idle` when the last one
+ *   ends, so an idle-exit policy can count sessions as activity;
+ * - `tryStop()` stops reading atomically with session creation: a datagram is
+ *   either in a session or still queued in the kernel for the next instance;
+ * - the relay owns `fd` from construction on and closes it in `destroy()`.
+ *
+ * Only the native relay replies from the address the client sent to (IP_PKTINFO
+ * / IPV6_RECVPKTINFO); `dgram` cannot, so on a wildcard-bound socket of a
+ * multi-homed host its replies leave from the routing table's choice. `dgram`
+ * also has no unix datagram sockets: the fallback serves inet and inet6 only.
+ */
+import type { SocketAddress, UdpDropReason } from '../native/binding.js';
+
+export type { UdpDropReason } from '../native/binding.js';
+
+export type UdpRelayName = 'native-udp' | 'dgram';
+
+export const UDP_DROP_REASONS: readonly UdpDropReason[] = [
+  'sessions-max',
+  'backend-error',
+  'unbound-client',
+  'truncated',
+  'send-failed',
+];
+
+export interface UdpBackend {
+  /** As the user wrote it, for logs. */
+  spec: string;
+  /** Resolved addresses, tried in order when a session opens. */
+  addresses: SocketAddress[];
+}
+
+export interface UdpRelayOptions {
+  /** The inherited datagram socket. The relay owns it from construction on. */
+  fd: number;
+  family: 'inet' | 'inet6' | 'unix';
+  /** For logs and metrics: fd name or local address. */
+  label: string;
+  backend: UdpBackend;
+  /** Idle time after which a session ends (CLI `--udp-session-timeout`, default 30 s); Infinity: never. */
+  sessionTimeoutMs: number;
+  /** Most sessions open at once (default 4096). */
+  sessionsMax: number;
+}
+
+export const UDP_SESSION_TIMEOUT_MS_DEFAULT = 30_000;
+export const UDP_SESSIONS_MAX_DEFAULT = 4096;
+
+export interface UdpStats {
+  label: string;
+  /** client → backend, forwarded */
+  datagramsIn: number;
+  bytesIn: bigint;
+  /** backend → client, forwarded */
+  datagramsOut: number;
+  bytesOut: bigint;
+  sessionsActive: number;
+  sessionsTotal: number;
+  sessionsTimedOut: number;
+  dropped: Record<UdpDropReason, number>;
+}
+
+export function emptyUdpStats(label: string): UdpStats {
+  return {
+    label,
+    datagramsIn: 0,
+    bytesIn: 0n,
+    datagramsOut: 0,
+    bytesOut: 0n,
+    sessionsActive: 0,
+    sessionsTotal: 0,
+    sessionsTimedOut: 0,
+    dropped: Object.fromEntries(UDP_DROP_REASONS.map((reason) => [reason, 0])) as Record<
+      UdpDropReason,
+      number
+    >,
+  };
+}
+
+/** Warnings are limited to one a second per kind; `count` says how many they stand for. */
+export interface UdpRelayEvents {
+  busy: () => void;
+  idle: () => void;
+  sessionError: (info: {
+    label: string;
+    backend: string;
+    client: string;
+    code: string;
+    count: number;
+  }) => void;
+  dropped: (info: { label: string; reason: UdpDropReason; count: number }) => void;
+  socketError: (info: { label: string; code: string; syscall: string; count: number }) => void;
+}
+
+export interface UdpRelay {
+  readonly name: UdpRelayName;
+  readonly label: string;
+  start(): void;
+  stats(): UdpStats;
+  /** Number of open sessions now. */
+  activeSessions(): number;
+  /** Atomically stop reading the socket if no session is open; true when stopped. */
+  tryStop(): boolean;
+  /** Stop reading the socket; later datagrams stay queued, open sessions still carry replies. */
+  stopAccepting(): void;
+  /** End every session, close the socket, release resources. Idempotent. */
+  destroy(): void;
+  on<E extends keyof UdpRelayEvents>(event: E, listener: UdpRelayEvents[E]): this;
+}
