@@ -1,0 +1,202 @@
+/**
+ * Real sockets on loopback for the UDP relay tests: inherited sockets made by the
+ * addon the way systemd would hand them over, echo backends, clients that wait for
+ * replies with timeouts, and a python3 peer for unix datagram sockets (Node has none).
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import dgram from 'node:dgram';
+import { once } from 'node:events';
+
+import { loadNative, type NativeBinding, type SocketAddress } from '../../src/native/binding.js';
+import { DgramUdpRelay, NativeUdpRelay, type UdpRelay, type UdpRelayOptions } from '../../src/udp/index.js';
+
+export const native: NativeBinding | null = loadNative().binding;
+export const hasPython = spawnSync('python3', ['-c', 'pass']).status === 0;
+
+/** Rejects after `ms` with a message that says what was awaited. */
+export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Polls a condition that has no event (native counters settle just after the datagram leaves). */
+export async function until(condition: () => boolean, ms: number, what: string): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!condition()) {
+    if (performance.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+export function nextEvent<T extends unknown[]>(relay: UdpRelay, event: string, ms: number): Promise<T> {
+  return withTimeout(once(relay as unknown as NodeJS.EventEmitter, event) as Promise<T>, ms, `'${event}'`);
+}
+
+/** A bound datagram socket as systemd would pass it, and its port. */
+export function inheritedSocket(address: SocketAddress): { fd: number; port: number } {
+  const fd = native!.listenSocket(address, { type: 'dgram' });
+  return { fd, port: native!.fdinfo(fd).localPort };
+}
+
+export interface Reply {
+  data: Buffer;
+  from: dgram.RemoteInfo;
+}
+
+/** A UDP client whose replies queue up until a test takes them. */
+export class Client {
+  readonly replies: Reply[] = [];
+  private waiter: (() => void) | null = null;
+
+  private constructor(readonly socket: dgram.Socket) {
+    socket.on('message', (data, from) => {
+      this.replies.push({ data, from });
+      this.waiter?.();
+    });
+  }
+
+  static async open(type: 'udp4' | 'udp6', address: string): Promise<Client> {
+    const socket = dgram.createSocket(type);
+    socket.bind(0, address);
+    await withTimeout(once(socket, 'listening'), 2000, 'client bind');
+    return new Client(socket);
+  }
+
+  get port(): number {
+    return this.socket.address().port;
+  }
+
+  send(data: Buffer | string, port: number, address: string): Promise<void> {
+    return new Promise((resolve, reject) =>
+      this.socket.send(data, port, address, (err) => (err ? reject(err) : resolve())),
+    );
+  }
+
+  /** Waits until `count` replies have arrived in all; returns them all. */
+  async waitReplies(count: number, ms = 3000): Promise<Reply[]> {
+    const arrived = new Promise<void>((resolve) => {
+      const check = (): void => {
+        if (this.replies.length < count) return;
+        this.waiter = null;
+        resolve();
+      };
+      this.waiter = check;
+      check();
+    });
+    await withTimeout(arrived, ms, `${count} replies (have ${this.replies.length})`);
+    return this.replies;
+  }
+
+  /** Sends and waits for the reply to this one datagram. */
+  async request(data: Buffer | string, port: number, address: string, ms = 3000): Promise<Reply> {
+    const before = this.replies.length;
+    await this.send(data, port, address);
+    return (await this.waitReplies(before + 1, ms))[before]!;
+  }
+
+  close(): void {
+    this.socket.close();
+  }
+}
+
+/**
+ * An echo backend. `tag` prefixes each reply with the port the datagram came from, so a test can see
+ * which upstream socket (session) carried it; `plain` echoes bytes unchanged.
+ */
+export async function echoBackend(type: 'udp4' | 'udp6', address: string, mode: 'tag' | 'plain', port = 0) {
+  const socket = dgram.createSocket(type);
+  const sources = new Set<number>();
+  socket.on('message', (data, from) => {
+    sources.add(from.port);
+    const reply = mode === 'tag' ? Buffer.concat([Buffer.from(`${from.port}|`), data]) : data;
+    socket.send(reply, from.port, from.address);
+  });
+  socket.bind(port, address);
+  await withTimeout(once(socket, 'listening'), 2000, 'backend bind');
+  const closed = { value: false };
+  return {
+    socket,
+    port: socket.address().port,
+    sources,
+    close: (): void => {
+      if (closed.value) return;
+      closed.value = true;
+      socket.close();
+    },
+  };
+}
+
+export type Implementation = 'native' | 'dgram';
+
+export function makeRelay(impl: Implementation, options: UdpRelayOptions): UdpRelay {
+  return impl === 'native' ? new NativeUdpRelay(native!, options) : new DgramUdpRelay(options);
+}
+
+export function relayOptions(
+  fd: number,
+  family: UdpRelayOptions['family'],
+  backend: SocketAddress[],
+  overrides: Partial<UdpRelayOptions> = {},
+): UdpRelayOptions {
+  return {
+    fd,
+    family,
+    label: 'test',
+    backend: { spec: 'test-backend', addresses: backend },
+    sessionTimeoutMs: 30_000,
+    sessionsMax: 4096,
+    ...overrides,
+  };
+}
+
+/**
+ * A unix datagram peer in python3. `echo PATH` serves replies prefixed with `unix:`; `client RELAY
+ * BIND COUNT SIZE WAIT` sends COUNT datagrams from BIND (or unbound when BIND is '-') and prints one JSON
+ * line with the replies' lengths and first bytes, once all arrived or WAIT seconds passed without one.
+ */
+const PEER = String.raw`
+import json, socket, sys
+role = sys.argv[1]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+if role == 'echo':
+    s.bind(sys.argv[2]); print('ready', flush=True)
+    while True:
+        data, peer = s.recvfrom(70000)
+        if peer: s.sendto(b'unix:' + data, peer)
+else:
+    relay, bind, count, size = sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+    if bind != '-': s.bind(bind)
+    s.settimeout(float(sys.argv[6]))
+    for i in range(count): s.sendto(bytes([i % 256]) * size, relay)
+    replies = []
+    try:
+        while len(replies) < count:
+            data = s.recv(70000); replies.append([len(data), data[:8].decode('latin1')])
+    except socket.timeout:
+        pass
+    print(json.dumps(replies), flush=True)
+`;
+
+export async function unixEcho(path: string): Promise<ChildProcess> {
+  const child = spawn('python3', ['-c', PEER, 'echo', path], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await withTimeout(once(child.stdout!, 'data'), 5000, 'python echo ready');
+  return child;
+}
+
+export async function unixClient(
+  relay: string,
+  bind: string | null,
+  count: number,
+  size: number,
+  waitSeconds = 3,
+): Promise<Array<[number, string]>> {
+  const args = ['-c', PEER, 'client', relay, bind ?? '-', String(count), String(size), String(waitSeconds)];
+  const child = spawn('python3', args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  await withTimeout(once(child, 'exit'), 10_000, 'python client');
+  return JSON.parse(out) as Array<[number, string]>;
+}
