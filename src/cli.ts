@@ -89,9 +89,6 @@ async function main(argv: string[]): Promise<number> {
     throw err;
   }
   const config = buildConfig(cli.args[0], cli.opts<RawOptions>());
-  if (cli.args.length > 1) {
-    throw new SockrelayError('ERR_USAGE', `expected one BACKEND, got ${cli.args.length}`, ExitCode.usage);
-  }
   const logger = createLogger(config.logLevel);
   return runDaemon(config, {
     logger,

@@ -70,6 +70,7 @@ export async function runDaemon(config: Config, deps: DaemonDeps): Promise<ExitC
       pipeSize: config.pipeSize,
       connectTimeoutMs: Math.min(config.connectTimeoutMs, MAX_MS),
       connectionEvents: logger.isLevelEnabled('debug'),
+      ...(nofile && nofile.soft > 0 ? { fdLimit: nofile.soft } : {}),
     });
     logger.info(
       {

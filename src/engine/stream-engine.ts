@@ -13,8 +13,12 @@
  *   (paused, unread) until a slot frees: they still wait, they are not reset.
  * - Half-close needs allowHalfOpen on both sockets, so that a FIN from one
  *   side becomes end() (shutdown(SHUT_WR)) on the other instead of a close.
+ * - EMFILE. libuv meets it by accepting and closing waiting clients, which
+ *   drops them. So the engine stays under the fd limit instead: connections
+ *   cost two fds each, and the cap is lowered to what the limit allows.
  */
 import { EventEmitter } from 'node:events';
+import { readdirSync } from 'node:fs';
 import { Server, Socket, createServer } from 'node:net';
 import { BackendConnectError, connectBackend } from '../backend/connect.js';
 import type { NativeBinding } from '../native/binding.js';
@@ -30,6 +34,9 @@ import type {
 /** How long accepting pauses after EMFILE/ENFILE, so a full fd table does not spin. */
 const ACCEPT_ERROR_PAUSE_MS = 100;
 const CONNECT_FAILED_REPORT_MS = 1000;
+/** Sockets per connection (client and backend), and fds kept free for logs, timers and the like. */
+const FDS_PER_CONNECTION = 2;
+const FD_RESERVE = 32;
 
 interface Connection {
   id: number;
@@ -59,12 +66,14 @@ export class StreamEngine extends EventEmitter implements Engine {
   private acceptPause: NodeJS.Timeout | null = null;
   /** Clients accepted over the cap when there is no dup() to pause with. */
   private readonly held: Array<{ state: ListenerState; client: Socket }> = [];
+  private connectionsMax: number;
 
   constructor(
     private readonly options: EngineOptions,
     private readonly native: Pick<NativeBinding, 'dup'> | null,
   ) {
     super();
+    this.connectionsMax = options.connectionsMax;
     this.states = options.listeners.map((listener) => ({
       listener,
       stats: {
@@ -90,6 +99,11 @@ export class StreamEngine extends EventEmitter implements Engine {
   }
 
   start(): void {
+    if (this.options.fdLimit !== undefined) {
+      const open = readdirSync('/proc/self/fd').length;
+      const fits = Math.max(1, Math.floor((this.options.fdLimit - open - FD_RESERVE) / FDS_PER_CONNECTION));
+      this.connectionsMax = Math.min(this.connectionsMax, fits);
+    }
     this.accepting = true;
     this.resumeAccepting();
   }
@@ -139,8 +153,13 @@ export class StreamEngine extends EventEmitter implements Engine {
     }
   }
 
+  /** The cap in force: --connections-max, or less where the fd limit would not allow it. */
+  get effectiveConnectionsMax(): number {
+    return this.connectionsMax;
+  }
+
   private get atCap(): boolean {
-    return this.active_ >= this.options.connectionsMax;
+    return this.active_ >= this.connectionsMax;
   }
 
   private resumeAccepting(): void {

@@ -46,6 +46,8 @@ export interface EngineOptions {
   connectTimeoutMs: number;
   /** Emit per-connection open/close events (costly; only for debug logging). */
   connectionEvents: boolean;
+  /** The soft RLIMIT_NOFILE in force, when known: an engine keeps its connections within it. */
+  fdLimit?: number;
 }
 
 export interface ListenerStats {

@@ -1,0 +1,201 @@
+/**
+ * Running the built CLI as systemd would: under systemd-socket-activate, under
+ * our own Activator (which also re-activates after exit), or directly.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { Activator, type ActivatorSocket } from '../../src/activation/activator.js';
+import { native } from './engines.js';
+
+export const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
+
+export interface LogLine {
+  level: number;
+  msg: string;
+  [key: string]: unknown;
+}
+
+/** Reads pino JSON lines from a child's stderr, and waits for the ones a test expects. */
+export class LogReader {
+  readonly lines: LogLine[] = [];
+  readonly raw: string[] = [];
+  private waiters: Array<{ match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }> = [];
+  private rawWaiters: Array<{ pattern: RegExp; count: number; resolve: () => void }> = [];
+
+  push(text: string): void {
+    this.raw.push(text);
+    this.rawWaiters = this.rawWaiters.filter((w) => {
+      if (this.raw.filter((r) => w.pattern.test(r)).length < w.count) return true;
+      w.resolve();
+      return false;
+    });
+    let line: LogLine;
+    try {
+      line = JSON.parse(text) as LogLine;
+    } catch {
+      return;
+    }
+    this.lines.push(line);
+    this.waiters = this.waiters.filter((w) => {
+      if (!w.match(line)) return true;
+      w.resolve(line);
+      return false;
+    });
+  }
+
+  /** Resolves once `count` raw stderr lines (JSON or not) matched `pattern`. */
+  waitForRaw(pattern: RegExp, count = 1, timeoutMs = 10_000): Promise<void> {
+    if (this.raw.filter((r) => pattern.test(r)).length >= count) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () =>
+          reject(
+            new Error(`${count}x ${pattern} not seen within ${timeoutMs} ms; got:\n${this.raw.join('\n')}`),
+          ),
+        timeoutMs,
+      );
+      this.rawWaiters.push({ pattern, count, resolve: () => (clearTimeout(timer), resolve()) });
+    });
+  }
+
+  /** Resolves with the first line (already seen or coming) whose msg is `msg`. */
+  waitFor(msg: string | ((l: LogLine) => boolean), timeoutMs = 10_000): Promise<LogLine> {
+    const match = typeof msg === 'string' ? (l: LogLine) => l.msg === msg : msg;
+    const seen = this.lines.find(match);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () =>
+          reject(
+            new Error(
+              `log line ${String(msg)} not seen within ${timeoutMs} ms; got:\n${this.raw.join('\n')}`,
+            ),
+          ),
+        timeoutMs,
+      );
+      this.waiters.push({
+        match,
+        resolve: (l) => {
+          clearTimeout(timer);
+          resolve(l);
+        },
+      });
+    });
+  }
+}
+
+export interface RunningProcess {
+  child: ChildProcess;
+  log: LogReader;
+  exited: Promise<number | string>;
+  stop(): Promise<void>;
+}
+
+function watch(child: ChildProcess): RunningProcess {
+  const log = new LogReader();
+  let partial = '';
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+    const lines = (partial + chunk).split('\n');
+    partial = lines.pop() ?? '';
+    lines.forEach((l) => log.push(l));
+  });
+  child.stdout?.resume();
+  const exited = new Promise<number | string>((resolve) =>
+    child.once('exit', (code, signal) => {
+      if (partial) log.push(partial);
+      resolve(code ?? signal ?? -1);
+    }),
+  );
+  return {
+    child,
+    log,
+    exited,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+/** `sockrelay ARGS` with no sockets handed over. */
+export function runCli(args: string[], env: NodeJS.ProcessEnv = process.env): RunningProcess {
+  return watch(spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] }));
+}
+
+/**
+ * `systemd-socket-activate [ACTIVATE_ARGS] node dist/cli.js ARGS`, resolved once it listens on
+ * every -l address (it says so on stderr), so clients never race its bind.
+ */
+export async function underSocketActivate(activateArgs: string[], args: string[]): Promise<RunningProcess> {
+  const running = watch(
+    spawn('systemd-socket-activate', [...activateArgs, process.execPath, CLI, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
+  const sockets = activateArgs.filter((a) => a === '-l' || a.startsWith('--listen')).length;
+  try {
+    await running.log.waitForRaw(/^Listening on /, sockets);
+  } catch (err) {
+    await running.stop();
+    throw err;
+  }
+  return running;
+}
+
+export interface Supervised {
+  activator: Activator;
+  /** The LogReader of each activation in turn. */
+  activations: RunningProcess[];
+  /** Resolves with the next activation (or the current one if it has not been taken yet). */
+  nextActivation(timeoutMs?: number): Promise<RunningProcess>;
+  stop(): Promise<void>;
+}
+
+/** Our Activator: holds the sockets, spawns sockrelay ARGS on demand (or now), and again after it exits. */
+export function supervise(
+  sockets: ActivatorSocket[],
+  args: string[],
+  options: {
+    spawn?: 'on-demand' | 'now';
+    respawn?: boolean;
+    env?: NodeJS.ProcessEnv;
+    /** Run through this command first (it must exec the rest in the same process), e.g. prlimit. */
+    wrapper?: string[];
+  } = {},
+): Supervised {
+  const activator = new Activator(native, {
+    sockets,
+    command: [...(options.wrapper ?? []), process.execPath, CLI, ...args],
+    spawn: options.spawn ?? 'on-demand',
+    respawn: options.respawn ?? true,
+    ...(options.env ? { env: options.env } : {}),
+  });
+  const activations: RunningProcess[] = [];
+  let taken = 0;
+  let waiting: ((p: RunningProcess) => void) | null = null;
+  activator.on('spawn', ({ child }: { child: ChildProcess }) => {
+    const running = watch(child);
+    activations.push(running);
+    if (waiting) {
+      taken++;
+      waiting(running);
+      waiting = null;
+    }
+  });
+  activator.start();
+  return {
+    activator,
+    activations,
+    nextActivation: (timeoutMs = 10_000) => {
+      if (activations.length > taken) return Promise.resolve(activations[taken++]!);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no activation within ${timeoutMs} ms`)), timeoutMs);
+        waiting = (p) => {
+          clearTimeout(timer);
+          resolve(p);
+        };
+      });
+    },
+    stop: () => activator.stop(),
+  };
+}
