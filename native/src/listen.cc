@@ -10,6 +10,8 @@
 #include <cerrno>
 #include <cstring>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "errors.h"
 #include "modules.h"
@@ -90,41 +92,53 @@ Napi::Value ListenSocket(const Napi::CallbackInfo& info) {
 
 class WaitReadableWorker : public Napi::AsyncWorker {
  public:
-  WaitReadableWorker(Napi::Env env, int fd, int timeoutMs)
-      : Napi::AsyncWorker(env), fd_(fd), timeoutMs_(timeoutMs), deferred_(Napi::Promise::Deferred::New(env)) {}
+  WaitReadableWorker(Napi::Env env, std::vector<int> fds, int timeoutMs)
+      : Napi::AsyncWorker(env), fds_(std::move(fds)), timeoutMs_(timeoutMs),
+        deferred_(Napi::Promise::Deferred::New(env)) {}
   Napi::Promise Promise() { return deferred_.Promise(); }
 
  protected:
   void Execute() override {
-    struct pollfd pfd = {fd_, POLLIN, 0};
+    std::vector<struct pollfd> pfds;
+    for (int fd : fds_) pfds.push_back({fd, POLLIN, 0});
     do {
-      rc_ = poll(&pfd, 1, timeoutMs_);
+      rc_ = poll(pfds.data(), pfds.size(), timeoutMs_);
     } while (rc_ < 0 && errno == EINTR);
     err_ = rc_ < 0 ? errno : 0;
+    for (const auto& p : pfds) {
+      if (p.revents) readable_.push_back(p.fd);
+    }
   }
   void OnOK() override {
     if (rc_ < 0) deferred_.Reject(SystemError(Env(), err_, "poll").Value());
-    else deferred_.Resolve(Napi::Boolean::New(Env(), rc_ > 0));
+    else {
+      Napi::Array out = Napi::Array::New(Env(), readable_.size());
+      for (size_t i = 0; i < readable_.size(); i++) out.Set(i, Napi::Number::New(Env(), readable_[i]));
+      deferred_.Resolve(out);
+    }
   }
 
  private:
-  int fd_;
+  std::vector<int> fds_;
+  std::vector<int> readable_;
   int timeoutMs_;
   int rc_ = 0;
   int err_ = 0;
   Napi::Promise::Deferred deferred_;
 };
 
-// waitReadable(fd, timeoutMs): resolves true once the fd is readable (a connection or datagram is
-// waiting), false on timeout. Runs on the libuv thread pool; the fd is never read.
+// waitReadable(fds, timeoutMs): resolves with the fds that became readable (a connection or datagram
+// is waiting), [] on timeout. Runs on the libuv thread pool; the fds are never read.
 Napi::Value WaitReadable(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) {
-    Napi::TypeError::New(env, "waitReadable(fd: number, timeoutMs: number)").ThrowAsJavaScriptException();
+  if (info.Length() < 2 || !info[0].IsArray() || !info[1].IsNumber()) {
+    Napi::TypeError::New(env, "waitReadable(fds: number[], timeoutMs: number)").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  auto* worker = new WaitReadableWorker(env, info[0].As<Napi::Number>().Int32Value(),
-                                        info[1].As<Napi::Number>().Int32Value());
+  Napi::Array arr = info[0].As<Napi::Array>();
+  std::vector<int> fds;
+  for (uint32_t i = 0; i < arr.Length(); i++) fds.push_back(arr.Get(i).ToNumber().Int32Value());
+  auto* worker = new WaitReadableWorker(env, std::move(fds), info[1].As<Napi::Number>().Int32Value());
   Napi::Promise promise = worker->Promise();
   worker->Queue();
   return promise;
