@@ -15,6 +15,24 @@ const char* UdpDropReasonName(int reason) {
   }
 }
 
+namespace {
+bool IsTransition(const UdpEvent& e) {
+  return e.type == UdpEvent::Type::kBusy || e.type == UdpEvent::Type::kIdle;
+}
+}  // namespace
+
+void AppendUdpEvents(std::vector<UdpEvent>* pending, std::vector<UdpEvent>&& events) {
+  for (UdpEvent& e : events) {
+    size_t n = pending->size();
+    // Transitions alternate, so [e, !e] followed by e is just e.
+    if (IsTransition(e) && n >= 2 && IsTransition((*pending)[n - 1]) && (*pending)[n - 2].type == e.type) {
+      pending->pop_back();
+      continue;
+    }
+    pending->push_back(std::move(e));
+  }
+}
+
 UdpWarnings::Entry* UdpWarnings::Find(UdpEvent::Type type, int err, int reason) {
   // A handful of kinds (reasons × errnos) at most: a linear scan beats a map.
   for (Entry& e : entries_) {

@@ -32,6 +32,11 @@ struct UdpEvent {
   std::string client;
 };
 
+// Appends to the batch still waiting for JavaScript. busy/idle pairs collapse (busy, idle, busy is
+// busy): they reach JavaScript at one instant anyway, and a blocked event loop must not let a client
+// hammering a dead backend grow the batch by two events per datagram.
+void AppendUdpEvents(std::vector<UdpEvent>* pending, std::vector<UdpEvent>&& events);
+
 class UdpWarnings {
  public:
   static constexpr uint64_t kIntervalMs = 1000;

@@ -104,7 +104,7 @@ class UdpRelayWrap : public Napi::ObjectWrap<UdpRelayWrap> {
       {
         std::lock_guard<std::mutex> lock(channel->mu);
         schedule = channel->pending.empty();
-        for (UdpEvent& e : events) channel->pending.push_back(std::move(e));
+        AppendUdpEvents(&channel->pending, std::move(events));
       }
       if (schedule) {
         channel->tsfn.NonBlockingCall(
