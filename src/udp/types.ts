@@ -52,7 +52,10 @@ export interface UdpRelayOptions {
   /** For logs and metrics: fd name or local address. */
   label: string;
   backend: UdpBackend;
-  /** Idle time after which a session ends (CLI `--udp-session-timeout`, default 30 s); Infinity: never. */
+  /**
+   * A session ends after this long without a datagram either way (CLI `--udp-session-timeout`,
+   * default 30 s); 0 or Infinity: never.
+   */
   sessionTimeoutMs: number;
   /** Most sessions open at once (default 4096). */
   sessionsMax: number;

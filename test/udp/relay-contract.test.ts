@@ -184,6 +184,32 @@ describe.skipIf(!native).each(implementations)('UDP relay contract (%s)', (impl)
     expect((await a.request('again', port, '127.0.0.1')).data.toString()).toMatch(/\|again$/);
   });
 
+  it('sums a burst of failures into few warnings whose counts are exact', async () => {
+    const { relay, port, backend } = await setup();
+    backend.close();
+    const events: Array<{ code: string; count: number }> = [];
+    relay.on('sessionError', (info) => events.push(info));
+    const clients = await Promise.all(Array.from({ length: 10 }, () => client()));
+    for (let j = 0; j < 5; j++) await Promise.all(clients.map((c) => c.send(`x${j}`, port, '127.0.0.1')));
+    // Every datagram is forwarded or dropped, and every session the burst opened ends in exactly one
+    // failure counted in the warnings, which come within ~1 s.
+    await until(
+      () => {
+        const stats = relay.stats();
+        const dropped = Object.values(stats.dropped).reduce((n, d) => n + d, 0);
+        const failures = events.reduce((n, e) => n + e.count, 0);
+        return (
+          stats.datagramsIn + dropped === 50 && stats.sessionsActive === 0 && failures === stats.sessionsTotal
+        );
+      },
+      4000,
+      'every datagram and failure counted',
+    );
+    expect(relay.stats().sessionsTotal).toBeGreaterThanOrEqual(1);
+    expect(events.length).toBeLessThanOrEqual(3);
+    expect(events.every((e) => e.code === 'ECONNREFUSED')).toBe(true);
+  });
+
   it('tryStop refuses while a session is open, then leaves new datagrams queued', async () => {
     const backend = await echoBackend('udp4', '127.0.0.1', 'tag');
     cleanups.push(backend.close);
