@@ -50,6 +50,26 @@ export interface EngineOptions {
   fdLimit?: number;
 }
 
+/**
+ * A histogram kept by an engine (in native memory for the splice engine) and read at scrape time,
+ * so no JavaScript runs per connection to feed metrics.
+ */
+export interface HistogramSnapshot {
+  /** Upper bounds in seconds, ascending, without +Inf. */
+  bounds: readonly number[];
+  /** Observations per bucket (not cumulative); one more entry than bounds: the last is +Inf. */
+  counts: number[];
+  /** Sum of observations, seconds. */
+  sum: number;
+  count: number;
+}
+
+/** Buckets both engines use: 0.5 ms to 60 s for connect latency, 10 ms to 1 day for durations. */
+export const CONNECT_SECONDS_BOUNDS = [
+  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
+];
+export const DURATION_SECONDS_BOUNDS = [0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600, 14400, 86400];
+
 export interface ListenerStats {
   label: string;
   bytesIn: bigint;
@@ -59,6 +79,10 @@ export interface ListenerStats {
   failedRefused: number;
   failedTimeout: number;
   failedOther: number;
+  /** Time from accept to a connected backend, for connections that got one. */
+  connectSeconds?: HistogramSnapshot;
+  /** Time from accept to close, for closed connections. */
+  durationSeconds?: HistogramSnapshot;
 }
 
 export interface EngineStats {
