@@ -192,6 +192,7 @@ class RelayEngine : public Napi::ObjectWrap<RelayEngine> {
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "RelayEngine",
                        {InstanceMethod<&RelayEngine::Start>("start"), InstanceMethod<&RelayEngine::Stats>("stats"),
+                        InstanceMethod<&RelayEngine::Active>("active"),
                         InstanceMethod<&RelayEngine::TryStop>("tryStop"),
                         InstanceMethod<&RelayEngine::StopAccepting>("stopAccepting"),
                         InstanceMethod<&RelayEngine::Destroy>("destroy")});
@@ -246,6 +247,10 @@ class RelayEngine : public Napi::ObjectWrap<RelayEngine> {
     }
     out.Set("listeners", listeners);
     return out;
+  }
+
+  Napi::Value Active(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), core_ ? core_->gate().open() : 0);
   }
 
   Napi::Value TryStop(const Napi::CallbackInfo& info) {

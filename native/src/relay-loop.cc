@@ -25,6 +25,8 @@ static_assert(AcceptGate::kListenerTag == 1, "listener tag must not collide");
 constexpr uint64_t kAcceptPauseMs = 100;
 constexpr uint64_t kBackoffFirstMs = 10;
 constexpr uint64_t kBackoffMaxMs = 500;
+// The last retry starts this long before the deadline, so a refusal is still told from a timeout.
+constexpr uint64_t kLastTryMs = 10;
 constexpr int kAcceptBatch = 64;
 constexpr int kEventBatch = 64;
 
@@ -185,9 +187,9 @@ void RelayLoop::Connect(Connection* c, uint64_t now) {
     if (c->deadline) SetTimer(c, c->deadline);
     return;
   }
-  if (c->deadline && now + c->backoff < c->deadline) {
+  if (c->deadline && now + kLastTryMs < c->deadline) {
     c->address = 0;
-    SetTimer(c, now + c->backoff);
+    SetTimer(c, std::min(now + c->backoff, c->deadline - kLastTryMs));
     c->backoff = std::min(c->backoff * 2, kBackoffMaxMs);
     return;
   }

@@ -1,0 +1,141 @@
+/**
+ * The splice engine: the native relay (native/src/relay-*.cc) behind the Engine contract.
+ *
+ * All the work happens on the addon's epoll thread; this class only translates. Listeners
+ * that share a backend object share one native backend entry, listener indices become labels,
+ * and the native events (delivered in batches, noisy ones already coalesced to one a second)
+ * become the typed events of EngineEvents. Counters stay in native memory until stats() asks.
+ */
+import { EventEmitter } from 'node:events';
+import type { NativeBinding, RelayEngineNative, RelayEvent, SocketAddress } from '../native/binding.js';
+import type { Engine, EngineBackend, EngineEvents, EngineOptions, EngineStats } from './types.js';
+
+/**
+ * One epoll thread: on this 2-core machine a second one did not pay (see the engine's commit
+ * notes); the native engine stays correct with more (EPOLLEXCLUSIVE on the shared listeners).
+ */
+const DEFAULT_THREADS = 1;
+
+/** Events of the splice engine beyond the contract. */
+export interface SpliceEngineEvents extends EngineEvents {
+  /** A connection closed by an unexpected error (not a peer's reset); coalesced, `count` per second. */
+  connectionError: (info: { listener: string; code: string; syscall: string; count: number }) => void;
+}
+
+export interface SpliceEngineOptions extends EngineOptions {
+  /** Epoll threads; the listeners are shared between them. */
+  threads?: number;
+}
+
+export class SpliceEngine extends EventEmitter implements Engine {
+  readonly name = 'splice' as const;
+  private readonly native: RelayEngineNative;
+  private readonly labels: string[];
+  private readonly specs: string[];
+
+  constructor(binding: NativeBinding, options: SpliceEngineOptions) {
+    super();
+    const backendIndex = new Map<EngineBackend, number>();
+    const backends: SocketAddress[][] = [];
+    const listeners = options.listeners.map((listener) => {
+      let backend = backendIndex.get(listener.backend);
+      if (backend === undefined) {
+        backend = backends.push(listener.backend.addresses) - 1;
+        backendIndex.set(listener.backend, backend);
+      }
+      return { fd: listener.fd, backend };
+    });
+    this.labels = options.listeners.map((l) => l.label);
+    this.specs = options.listeners.map((l) => l.backend.spec);
+    this.native = new binding.RelayEngine(
+      {
+        listeners,
+        backends,
+        connectionsMax: options.connectionsMax,
+        pipeSize: options.pipeSize,
+        connectTimeoutMs: options.connectTimeoutMs,
+        threads: options.threads ?? DEFAULT_THREADS,
+        connectionEvents: options.connectionEvents,
+      },
+      (events) => this.dispatch(events),
+    );
+  }
+
+  override on<E extends keyof SpliceEngineEvents>(event: E, listener: SpliceEngineEvents[E]): this {
+    return super.on(event, listener);
+  }
+
+  start(): void {
+    this.native.start();
+  }
+
+  stats(): EngineStats {
+    const stats = this.native.stats();
+    return {
+      active: stats.active,
+      listeners: stats.listeners.map((s, i) => ({ label: this.label(i), ...s })),
+    };
+  }
+
+  active(): number {
+    return this.native.active();
+  }
+
+  tryStop(): boolean {
+    return this.native.tryStop();
+  }
+
+  stopAccepting(): void {
+    this.native.stopAccepting();
+  }
+
+  destroy(): void {
+    this.native.destroy();
+  }
+
+  private label(index: number): string {
+    return this.labels[index] ?? `#${index}`;
+  }
+
+  private dispatch(events: RelayEvent[]): void {
+    for (const event of events) {
+      switch (event.type) {
+        case 'busy':
+        case 'idle':
+          this.emit(event.type);
+          break;
+        case 'open':
+          this.emit('open', { id: event.id, listener: this.label(event.listener), peer: event.peer });
+          break;
+        case 'close':
+          this.emit('close', {
+            id: event.id,
+            listener: this.label(event.listener),
+            bytesIn: event.bytesIn,
+            bytesOut: event.bytesOut,
+            reason: event.reason,
+          });
+          break;
+        case 'connect-failed':
+          this.emit('connectFailed', {
+            listener: this.label(event.listener),
+            backend: this.specs[event.listener] ?? '',
+            code: event.code,
+            count: event.count,
+          });
+          break;
+        case 'accept-error':
+          this.emit('acceptError', { code: event.code });
+          break;
+        case 'connection-error':
+          this.emit('connectionError', {
+            listener: this.label(event.listener),
+            code: event.code,
+            syscall: event.syscall,
+            count: event.count,
+          });
+          break;
+      }
+    }
+  }
+}

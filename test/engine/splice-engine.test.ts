@@ -1,0 +1,545 @@
+/**
+ * The splice engine on real loopback sockets: byte integrity, half-close, resets, backend
+ * faults, the cap, tryStop and a churn test that must leave no fd behind. Listening sockets
+ * come from the addon's listenSocket(), exactly like the fds systemd hands over.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { once, type EventEmitter } from 'node:events';
+import { mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { SpliceEngine, type SpliceEngineOptions } from '../../src/engine/splice-engine.js';
+import { loadNative, type NativeBinding, type SocketAddress } from '../../src/native/binding.js';
+
+const native = loadNative().binding as NativeBinding | null;
+const available = native !== null && typeof native.RelayEngine === 'function';
+
+const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
+const inet = (port: number, address = '127.0.0.1'): SocketAddress => ({ family: 'inet', address, port });
+
+let cleanups: Array<() => unknown> = [];
+afterEach(async () => {
+  const pending = cleanups.reverse();
+  cleanups = [];
+  const failures: unknown[] = [];
+  for (const cleanup of pending) {
+    try {
+      await cleanup();
+    } catch (err) {
+      failures.push(err);
+    }
+  }
+  if (failures.length > 0) throw failures[0];
+});
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+const next = (emitter: EventEmitter, event: string, ms = 5000): Promise<unknown[]> =>
+  withTimeout(once(emitter, event), ms, `'${event}'`);
+
+/** For states no event announces (an fd count settling): checks every 10 ms, bounded. */
+async function waitUntil(predicate: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+function listenFd(address: SocketAddress = inet(0), backlog = 511): { fd: number; port: number } {
+  const fd = native!.listenSocket(address, { type: 'stream', backlog });
+  cleanups.push(() => native!.close(fd));
+  return { fd, port: native!.fdinfo(fd).localPort };
+}
+
+function startEngine(addresses: SocketAddress[], options: Partial<SpliceEngineOptions> = {}) {
+  const { fd, port } = listenFd();
+  const engine = new SpliceEngine(native!, {
+    listeners: [{ fd, label: 'front', backend: { spec: 'the-backend', addresses } }],
+    connectionsMax: 256,
+    pipeSize: 65536,
+    connectTimeoutMs: 0,
+    connectionEvents: false,
+    ...options,
+  });
+  cleanups.push(() => engine.destroy());
+  engine.start();
+  return { engine, fd, port };
+}
+
+async function startServer(
+  handler: (socket: Socket) => void,
+  where: { host: string; port?: number } | { path: string } = { host: '127.0.0.1' },
+): Promise<{ server: Server; port: number }> {
+  const sockets = new Set<Socket>();
+  const server = createServer({ allowHalfOpen: true }, (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => undefined);
+    handler(socket);
+  });
+  server.listen('path' in where ? { path: where.path } : { host: where.host, port: where.port ?? 0 });
+  await next(server, 'listening');
+  cleanups.push(() => {
+    for (const s of sockets) s.destroy();
+    return new Promise((resolve) => server.close(resolve));
+  });
+  const info = server.address();
+  return { server, port: typeof info === 'object' && info ? info.port : 0 };
+}
+
+const echo = (socket: Socket): void => void socket.pipe(socket);
+
+function dial(port: number): Socket {
+  const socket = connect({ host: '127.0.0.1', port, allowHalfOpen: true });
+  cleanups.push(() => socket.destroy());
+  return socket;
+}
+
+interface Exchange {
+  received: Buffer;
+  error: string | null;
+}
+
+/** Reads a socket until it closes; `error` is the code it closed with (ECONNRESET for a reset). */
+function collect(socket: Socket, ms = 20_000): Promise<Exchange> {
+  const chunks: Buffer[] = [];
+  let error: string | null = null;
+  socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+  socket.on('error', (err: NodeJS.ErrnoException) => (error = err.code ?? err.message));
+  const closed = new Promise<Exchange>((resolve) =>
+    socket.on('close', () => resolve({ received: Buffer.concat(chunks), error })),
+  );
+  return withTimeout(closed, ms, 'socket close');
+}
+
+/** Sends `payload`, half-closes, and collects the answer until close. */
+function exchange(socket: Socket, payload: Buffer | string, ms?: number): Promise<Exchange> {
+  const done = collect(socket, ms);
+  socket.end(payload);
+  return done;
+}
+
+function openFds(): { all: number; pipes: number } {
+  let pipes = 0;
+  const entries = readdirSync('/proc/self/fd');
+  for (const entry of entries) {
+    try {
+      if (readlinkSync(`/proc/self/fd/${entry}`).startsWith('pipe:')) pipes++;
+    } catch {
+      // The fd readdir itself used, gone already.
+    }
+  }
+  return { all: entries.length, pipes };
+}
+
+function freePort(): number {
+  const fd = native!.listenSocket(inet(0), { type: 'stream' });
+  const port = native!.fdinfo(fd).localPort;
+  native!.close(fd);
+  return port;
+}
+
+describe.skipIf(!available)('splice engine', () => {
+  it('moves 8 MiB each way at the same time, byte for byte, and counts them exactly', async () => {
+    const up = randomBytes(8 * 1024 * 1024 + 17);
+    const down = randomBytes(9 * 1024 * 1024 + 3);
+    let backendGot: Promise<string> = Promise.resolve('');
+    const { port: backendPort } = await startServer((socket) => {
+      backendGot = collect(socket).then(({ received }) => sha256(received));
+      socket.end(down);
+    });
+    const { engine, port } = startEngine([inet(backendPort)], { pipeSize: 262144 });
+    const { received, error } = await exchange(dial(port), up);
+    expect(error).toBeNull();
+    expect(sha256(received)).toBe(sha256(down));
+    expect(await backendGot).toBe(sha256(up));
+    await waitUntil(() => engine.active() === 0);
+    const [stats] = engine.stats().listeners;
+    expect(stats).toMatchObject({ label: 'front', accepted: 1, active: 0, failedRefused: 0 });
+    expect(stats!.bytesIn).toBe(BigInt(up.length));
+    expect(stats!.bytesOut).toBe(BigInt(down.length));
+  });
+
+  it('keeps the reply flowing after the client shut down writing', async () => {
+    const { port: backendPort } = await startServer((socket) => {
+      const chunks: Buffer[] = [];
+      socket.on('data', (c: Buffer) => chunks.push(c));
+      socket.on('end', () => socket.end(`answer to ${Buffer.concat(chunks).toString()}`));
+    });
+    const { port } = startEngine([inet(backendPort)]);
+    const { received, error } = await exchange(dial(port), 'question');
+    expect(error).toBeNull();
+    expect(received.toString()).toBe('answer to question');
+  });
+
+  it('lets the client keep sending after the backend shut down writing', async () => {
+    let backendGot!: Promise<Exchange>;
+    const { port: backendPort } = await startServer((socket) => {
+      backendGot = collect(socket);
+      socket.end('bye');
+    });
+    const { port } = startEngine([inet(backendPort)]);
+    const client = dial(port);
+    const clientGot = collect(client);
+    await next(client, 'end');
+    client.end('late words');
+    expect((await clientGot).received.toString()).toBe('bye');
+    expect((await backendGot).received.toString()).toBe('late words');
+  });
+
+  it('propagates a reset from the backend to the client', async () => {
+    const { port: backendPort } = await startServer((socket) => {
+      socket.once('data', () => socket.resetAndDestroy());
+    });
+    const { port } = startEngine([inet(backendPort)]);
+    const client = dial(port);
+    const got = collect(client);
+    client.write('provoke');
+    expect((await got).error).toBe('ECONNRESET');
+  });
+
+  it('propagates a reset from the client to the backend', async () => {
+    let backendSide!: (socket: Socket) => void;
+    const accepted = new Promise<Socket>((resolve) => (backendSide = resolve));
+    const { port: backendPort } = await startServer((socket) => backendSide(socket));
+    const { engine, port } = startEngine([inet(backendPort)], { connectionEvents: true });
+    const reasons: string[] = [];
+    engine.on('close', ({ reason }) => reasons.push(reason));
+    const client = dial(port);
+    client.on('error', () => undefined);
+    client.write('x');
+    const backend = await withTimeout(accepted, 5000, 'backend connection');
+    const got = collect(backend);
+    await next(backend, 'data');
+    client.resetAndDestroy();
+    expect((await got).error).toBe('ECONNRESET');
+    await waitUntil(() => reasons.length === 1);
+    expect(reasons).toEqual(['client-reset']);
+  });
+
+  it('serves 200 concurrent connections, each with only its own bytes', async () => {
+    const { port: backendPort } = await startServer(echo);
+    const { engine, port } = startEngine([inet(backendPort)]);
+    const payloads = Array.from({ length: 200 }, () => randomBytes(32 * 1024));
+    const results = await Promise.all(payloads.map((p) => exchange(dial(port), p)));
+    results.forEach(({ received }, i) => expect(sha256(received)).toBe(sha256(payloads[i]!)));
+    await waitUntil(() => engine.active() === 0);
+    const [stats] = engine.stats().listeners;
+    expect(stats!.accepted).toBe(200);
+    expect(stats!.bytesIn).toBe(200n * 32768n);
+    expect(stats!.bytesOut).toBe(200n * 32768n);
+  });
+
+  it('serves the same with two epoll threads sharing the listener', async () => {
+    const { port: backendPort } = await startServer(echo);
+    const { engine, port } = startEngine([inet(backendPort)], { threads: 2, connectionsMax: 50 });
+    const payloads = Array.from({ length: 200 }, () => randomBytes(16 * 1024));
+    const results = await Promise.all(payloads.map((p) => exchange(dial(port), p)));
+    results.forEach(({ received }, i) => expect(sha256(received)).toBe(sha256(payloads[i]!)));
+    await waitUntil(() => engine.active() === 0);
+    expect(engine.stats().listeners[0]!.accepted).toBe(200);
+    expect(engine.tryStop()).toBe(true);
+  });
+
+  describe('backends of every family', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sockrelay-splice-'));
+    afterAll(() => rmSync(dir, { recursive: true, force: true }));
+    const abstractName = `sockrelay-splice-test-${process.pid}`;
+    it.each([
+      ['IPv6', { host: '::1' }, (port: number): SocketAddress => inet(port, '::1')],
+      [
+        'IPv6 with family inet6',
+        { host: '::1' },
+        (port: number): SocketAddress => ({ family: 'inet6', address: '::1', port }),
+      ],
+      [
+        'a unix path',
+        { path: join(dir, 'backend.sock') },
+        (): SocketAddress => ({ family: 'unix', path: join(dir, 'backend.sock'), abstract: false }),
+      ],
+    ] as const)('reaches %s', async (_, where, address) => {
+      const { port: backendPort } = await startServer(echo, where);
+      const fixed = address(backendPort);
+      const { port } = startEngine([fixed.family === 'inet' ? { ...fixed, family: 'inet6' } : fixed]);
+      const payload = randomBytes(1024 * 1024);
+      const { received } = await exchange(dial(port), payload);
+      expect(sha256(received)).toBe(sha256(payload));
+    });
+
+    it('reaches an abstract name', async () => {
+      // Node 20 binds abstract names padded to all of sun_path; systemd and the engine use the exact
+      // length, so the backend's socket comes from listenSocket() and Node only accepts on it.
+      const name: SocketAddress = { family: 'unix', path: abstractName, abstract: true };
+      const { fd } = listenFd(name);
+      const server = createServer({ allowHalfOpen: true }, echo).listen({ fd: native!.dup(fd) });
+      cleanups.push(() => new Promise((resolve) => server.close(resolve)));
+      await next(server, 'listening');
+      const { port } = startEngine([name]);
+      const { received } = await exchange(dial(port), 'abstract');
+      expect(received.toString()).toBe('abstract');
+    });
+  });
+
+  it('tries every backend address in order until one connects', async () => {
+    const { port: backendPort } = await startServer(echo);
+    const { engine, port } = startEngine([
+      inet(freePort()),
+      { family: 'inet6', address: '::1', port: backendPort },
+      inet(backendPort),
+    ]);
+    expect((await exchange(dial(port), 'through the third')).received.toString()).toBe('through the third');
+    expect(engine.stats().listeners[0]!.failedRefused).toBe(0);
+  });
+
+  it('closes the client when the backend refuses, counts it and reports it once', async () => {
+    const { engine, port } = startEngine([inet(freePort())]);
+    const failed = next(engine, 'connectFailed');
+    const { received, error } = await exchange(dial(port), 'anyone?');
+    expect(received.length).toBe(0);
+    expect(error).toBe('ECONNRESET');
+    expect((await failed)[0]).toEqual({
+      listener: 'front',
+      backend: 'the-backend',
+      code: 'ECONNREFUSED',
+      count: 1,
+    });
+    expect(engine.stats().listeners[0]).toMatchObject({ failedRefused: 1, failedTimeout: 0, active: 0 });
+  });
+
+  it('retries a refusing backend until the deadline, then gives up', async () => {
+    const { engine, port } = startEngine([inet(freePort())], { connectTimeoutMs: 300 });
+    const started = Date.now();
+    const { error } = await exchange(dial(port), 'anyone?');
+    expect(error).toBe('ECONNRESET');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+    expect(engine.stats().listeners[0]!.failedRefused).toBe(1);
+  });
+
+  it('holds a client while the backend is late, then delivers its bytes intact', async () => {
+    const backendPort = freePort();
+    const { engine, port } = startEngine([inet(backendPort)], { connectTimeoutMs: 5000 });
+    const payload = randomBytes(256 * 1024);
+    const client = dial(port);
+    const got = exchange(client, payload);
+    await next(client, 'connect');
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await startServer(echo, { host: '127.0.0.1', port: backendPort });
+    const { received, error } = await got;
+    expect(error).toBeNull();
+    expect(sha256(received)).toBe(sha256(payload));
+    expect(engine.stats().listeners[0]!.failedRefused).toBe(0);
+  });
+
+  it('gives up on a black-holed backend at the connect deadline', async () => {
+    // A listener whose accept queue is full drops further SYNs, so connect() hangs.
+    const hole = listenFd(inet(0), 0);
+    const filler = dial(hole.port);
+    await next(filler, 'connect');
+    const { engine, port } = startEngine([inet(hole.port)], { connectTimeoutMs: 600 });
+    const failed = next(engine, 'connectFailed', 5000);
+    const started = Date.now();
+    const { received, error } = await exchange(dial(port), 'hello?', 5000);
+    const elapsed = Date.now() - started;
+    expect(received.length).toBe(0);
+    expect(error).toBe('ECONNRESET');
+    expect(elapsed).toBeGreaterThanOrEqual(550);
+    expect(elapsed).toBeLessThan(3000);
+    expect((await failed)[0]).toMatchObject({ code: 'ETIMEDOUT', count: 1 });
+    expect(engine.stats().listeners[0]).toMatchObject({ failedTimeout: 1, failedRefused: 0 });
+  });
+
+  it('at the cap leaves the next client in the backlog and serves it when a slot frees', async () => {
+    const { port: backendPort } = await startServer(echo);
+    const { engine, fd, port } = startEngine([inet(backendPort)], { connectionsMax: 2 });
+    const first = dial(port);
+    const second = dial(port);
+    for (const c of [first, second]) {
+      c.write('x');
+      await next(c, 'data');
+    }
+    const third = dial(port);
+    const thirdGot = collect(third);
+    third.write('third');
+    // The third waits in the kernel: the listener is readable, the engine has not taken it.
+    expect(await native!.waitReadable([fd], 2000)).toEqual([fd]);
+    expect(engine.stats()).toMatchObject({ active: 2, listeners: [{ accepted: 2 }] });
+    first.end();
+    await next(first, 'close');
+    third.end();
+    const { received, error } = await thirdGot;
+    expect(error).toBeNull();
+    expect(received.toString()).toBe('third');
+    expect(engine.stats().listeners[0]!.accepted).toBe(3);
+  });
+
+  it('tryStop refuses while a connection is open, then stops and leaves new clients queued', async () => {
+    const { port: backendPort } = await startServer(echo);
+    const { engine, fd, port } = startEngine([inet(backendPort)]);
+    const events: string[] = [];
+    engine.on('busy', () => events.push('busy'));
+    engine.on('idle', () => events.push('idle'));
+    const open = dial(port);
+    open.write('x');
+    await next(open, 'data');
+    expect(engine.tryStop()).toBe(false);
+    const idle = next(engine, 'idle');
+    open.end();
+    await idle;
+    expect(events).toEqual(['busy', 'idle']);
+    expect(engine.tryStop()).toBe(true);
+
+    const late = dial(port);
+    const lateGot = exchange(late, 'for the next instance');
+    expect(await native!.waitReadable([fd], 2000)).toEqual([fd]);
+    expect(engine.stats().listeners[0]!.accepted).toBe(1);
+    engine.destroy();
+    const successor = new SpliceEngine(native!, {
+      listeners: [{ fd, label: 'front', backend: { spec: 'b', addresses: [inet(backendPort)] } }],
+      connectionsMax: 4,
+      pipeSize: 65536,
+      connectTimeoutMs: 0,
+      connectionEvents: false,
+    });
+    cleanups.push(() => successor.destroy());
+    successor.start();
+    expect((await lateGot).received.toString()).toBe('for the next instance');
+  });
+
+  it('stopAccepting lets open connections finish', async () => {
+    const { port: backendPort } = await startServer(echo);
+    const { engine, fd, port } = startEngine([inet(backendPort)]);
+    const open = dial(port);
+    open.write('before');
+    await next(open, 'data');
+    engine.stopAccepting();
+    const queued = dial(port);
+    queued.on('error', () => undefined);
+    expect(await native!.waitReadable([fd], 2000)).toEqual([fd]);
+    const { received } = await exchange(open, 'after');
+    expect(received.toString()).toBe('after');
+    expect(engine.stats().listeners[0]!.accepted).toBe(1);
+  });
+
+  it('reports open and close per connection when asked, with labels and byte counts', async () => {
+    const { port: backendPort } = await startServer(echo);
+    const { engine, port } = startEngine([inet(backendPort)], { connectionEvents: true });
+    const opened = next(engine, 'open');
+    const closed = next(engine, 'close');
+    await exchange(dial(port), 'twelve bytes');
+    expect((await opened)[0]).toMatchObject({
+      listener: 'front',
+      peer: expect.stringMatching(/^127\.0\.0\.1:\d+$/),
+    });
+    expect((await closed)[0]).toMatchObject({ listener: 'front', bytesIn: 12, bytesOut: 12, reason: 'done' });
+  });
+
+  it('throws TypeError for bad options and a system error for a bad fd', () => {
+    const make = (patch: object) => () =>
+      new native!.RelayEngine(
+        {
+          listeners: [{ fd: 0, backend: 0 }],
+          backends: [[inet(1)]],
+          connectionsMax: 1,
+          pipeSize: 0,
+          connectTimeoutMs: 0,
+          threads: 1,
+          connectionEvents: false,
+          ...patch,
+        },
+        () => undefined,
+      );
+    expect(make({ connectionsMax: 0 })).toThrow(TypeError);
+    expect(make({ listeners: [{ fd: 3, backend: 1 }] })).toThrow(TypeError);
+    expect(make({ backends: [[{ family: 'inet', address: 'nope', port: 1 }]] })).toThrow(TypeError);
+    expect(make({ backends: [[]] })).toThrow(TypeError);
+    expect(make({ backends: [[{ family: 'unix', path: 'x'.repeat(200), abstract: false }]] })).toThrow(
+      TypeError,
+    );
+    const engine = make({ listeners: [{ fd: 1_000_000, backend: 0 }] })();
+    cleanups.push(() => engine.destroy());
+    expect(() => engine.start()).toThrow(expect.objectContaining({ code: 'EBADF', syscall: 'epoll_ctl' }));
+  });
+
+  it('survives 2,000 connections in bursts with random half-closes and aborts, leaking no fd', async () => {
+    const { port: backendPort } = await startServer(echo);
+    const { engine, port } = startEngine([inet(backendPort)], { connectTimeoutMs: 2000 });
+    const baseline = openFds();
+    let checked = 0;
+    let aborted = 0;
+    for (let burst = 0; burst < 20; burst++) {
+      await Promise.all(
+        Array.from({ length: 100 }, async () => {
+          const client = connect({ host: '127.0.0.1', port, allowHalfOpen: true });
+          client.on('error', () => undefined);
+          const payload = randomBytes(1 + Math.floor(Math.random() * 128 * 1024));
+          const roll = Math.random();
+          if (roll < 0.1) {
+            await next(client, 'connect');
+            client.resetAndDestroy();
+            aborted++;
+            return;
+          }
+          if (roll < 0.2) {
+            const closed = next(client, 'close', 20_000);
+            client.write(payload.subarray(0, payload.length >> 1), () => client.resetAndDestroy());
+            aborted++;
+            await closed;
+            return;
+          }
+          if (roll < 0.3) {
+            // Half-close before sending anything: a clean, empty exchange.
+            const { received, error } = await exchange(client, Buffer.alloc(0));
+            expect(error).toBeNull();
+            expect(received.length).toBe(0);
+            checked++;
+            return;
+          }
+          const { received, error } = await exchange(client, payload);
+          expect(error).toBeNull();
+          expect(sha256(received)).toBe(sha256(payload));
+          checked++;
+        }),
+      );
+    }
+    await waitUntil(() => engine.active() === 0, 10_000, 'engine idle');
+    await waitUntil(
+      () => {
+        const now = openFds();
+        return now.all <= baseline.all && now.pipes <= baseline.pipes;
+      },
+      10_000,
+      'fds back to baseline',
+    );
+    expect(checked + aborted).toBe(2000);
+    const [stats] = engine.stats().listeners;
+    // A client reset while still in the backlog is accepted all the same on Linux.
+    expect(stats!.accepted).toBe(2000);
+    expect(stats!.active).toBe(0);
+  }, 60_000);
+
+  it('emits nothing after destroy and lets destroy be called twice', async () => {
+    const { port: backendPort } = await startServer(echo);
+    const { engine, port } = startEngine([inet(backendPort)], { connectionEvents: true });
+    const client = dial(port);
+    client.write('x');
+    await next(client, 'data');
+    const got = collect(client);
+    const events: string[] = [];
+    for (const name of ['busy', 'idle', 'open', 'close'] as const) engine.on(name, () => events.push(name));
+    engine.destroy();
+    engine.destroy();
+    expect((await got).error).toBe('ECONNRESET');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(events).toEqual([]);
+    expect(engine.active()).toBe(0);
+  });
+});
