@@ -33,10 +33,10 @@ ErrnoKind ClassifyErrno(int err) {
   }
 }
 
-uint64_t NowMs() {
+uint64_t NowUs() {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000 + static_cast<uint64_t>(ts.tv_nsec) / 1000;
 }
 
 int SafeClose(int fd) {

@@ -5,7 +5,10 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
+
+#include "relay-histogram.h"
 
 namespace sockrelay {
 
@@ -26,6 +29,9 @@ struct RelayConfig {
   uint64_t connectTimeoutMs = 0;
   unsigned threads = 1;
   bool connectionEvents = false;
+  // Histogram bounds in seconds; empty: no histogram.
+  std::vector<double> connectBounds;
+  std::vector<double> durationBounds;
 };
 
 struct ListenerCounters {
@@ -36,14 +42,17 @@ struct ListenerCounters {
   std::atomic<uint64_t> failedRefused{0};
   std::atomic<uint64_t> failedTimeout{0};
   std::atomic<uint64_t> failedOther{0};
+  std::unique_ptr<Histogram> connectTime;
+  std::unique_ptr<Histogram> duration;
 };
 
 // The three buckets of socket-proxyd: wait and retry, the peer went away, or something worth logging.
 enum class ErrnoKind { kTransient, kDisconnect, kOther };
 ErrnoKind ClassifyErrno(int err);
 
-// Milliseconds on CLOCK_MONOTONIC.
-uint64_t NowMs();
+// CLOCK_MONOTONIC.
+uint64_t NowUs();
+inline uint64_t NowMs() { return NowUs() / 1000; }
 
 // Closes fd if open and returns -1, so that `fd = SafeClose(fd)` never closes twice.
 int SafeClose(int fd);

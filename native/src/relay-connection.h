@@ -30,6 +30,7 @@ struct Connection {
 
   uint64_t id = 0;
   size_t listener = 0;
+  uint64_t acceptedUs = 0;
   State state = State::kConnecting;
   Socket client;
   Socket backend;

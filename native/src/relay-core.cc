@@ -15,7 +15,12 @@ void* RunLoop(void* loop) {
 }  // namespace
 
 RelayCore::RelayCore(RelayConfig config)
-    : config_(std::move(config)), counters_(config_.listeners.size()), gate_(config_, events_) {}
+    : config_(std::move(config)), counters_(config_.listeners.size()), gate_(config_, events_) {
+  for (ListenerCounters& k : counters_) {
+    if (!config_.connectBounds.empty()) k.connectTime = std::make_unique<Histogram>(config_.connectBounds);
+    if (!config_.durationBounds.empty()) k.duration = std::make_unique<Histogram>(config_.durationBounds);
+  }
+}
 
 RelayCore::~RelayCore() { Shutdown(); }
 

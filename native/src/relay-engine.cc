@@ -3,19 +3,13 @@
 // The core is shared between this object and the thread-safe function, so whichever goes last
 // (a garbage-collected engine, or the function finalized at environment teardown) frees it, and a
 // batch of events already queued never reaches a freed core.
-#include <arpa/inet.h>
-#include <net/if.h>
-#include <sys/un.h>
-
-#include <cmath>
-#include <cstddef>
-#include <cstring>
 #include <memory>
 #include <string>
 
 #include "errors.h"
 #include "modules.h"
 #include "relay-core.h"
+#include "relay-options.h"
 
 namespace sockrelay {
 namespace {
@@ -29,121 +23,20 @@ bool Invalid(Napi::Env env, const std::string& message) {
   return false;
 }
 
-bool ReadInt(Napi::Object o, const char* key, double min, double max, double* out, const std::string& where) {
-  Napi::Value v = o.Get(key);
-  double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
-  if (!(d >= min && d <= max) || d != std::floor(d))
-    return Invalid(o.Env(), where + key + " must be an integer from " + std::to_string(static_cast<int64_t>(min)) +
-                                " to " + std::to_string(static_cast<int64_t>(max)));
-  *out = d;
-  return true;
-}
-
-bool ReadString(Napi::Object o, const char* key, std::string* out, const std::string& where) {
-  Napi::Value v = o.Get(key);
-  if (!v.IsString()) return Invalid(o.Env(), where + key + " must be a string");
-  *out = v.As<Napi::String>().Utf8Value();
-  return true;
-}
-
-bool ReadAddress(Napi::Value value, BackendAddress* out, const std::string& where) {
-  Napi::Env env = value.Env();
-  if (!value.IsObject()) return Invalid(env, where + " must be an object");
-  Napi::Object o = value.As<Napi::Object>();
-  std::string family;
-  if (!ReadString(o, "family", &family, where + ".")) return false;
-  memset(out, 0, sizeof *out);
-
-  if (family == "unix") {
-    std::string path;
-    if (!ReadString(o, "path", &path, where + ".")) return false;
-    bool abstract = o.Get("abstract").ToBoolean();
-    auto* un = reinterpret_cast<struct sockaddr_un*>(&out->addr);
-    if (path.empty() || path.size() + 1 > sizeof un->sun_path || path.find('\0') != std::string::npos)
-      return Invalid(env, where + ".path must be 1 to 107 bytes without NUL");
-    un->sun_family = AF_UNIX;
-    memcpy(un->sun_path + (abstract ? 1 : 0), path.data(), path.size());
-    // An abstract name is exactly its bytes; a path carries its terminating NUL.
-    out->len = static_cast<socklen_t>(offsetof(struct sockaddr_un, sun_path) + path.size() + 1);
-    return true;
-  }
-  if (family != "inet" && family != "inet6") return Invalid(env, where + ".family must be inet, inet6 or unix");
-  std::string address;
-  double port;
-  if (!ReadString(o, "address", &address, where + ".") || !ReadInt(o, "port", 1, 65535, &port, where + "."))
-    return false;
-  if (family == "inet") {
-    auto* in = reinterpret_cast<struct sockaddr_in*>(&out->addr);
-    in->sin_family = AF_INET;
-    in->sin_port = htons(static_cast<uint16_t>(port));
-    if (inet_pton(AF_INET, address.c_str(), &in->sin_addr) != 1)
-      return Invalid(env, where + ".address is not an IPv4 address: " + address);
-    out->len = sizeof *in;
-    return true;
-  }
-  auto* in6 = reinterpret_cast<struct sockaddr_in6*>(&out->addr);
-  in6->sin6_family = AF_INET6;
-  in6->sin6_port = htons(static_cast<uint16_t>(port));
-  size_t percent = address.find('%');
-  if (percent != std::string::npos) {
-    std::string zone = address.substr(percent + 1);
-    in6->sin6_scope_id = if_nametoindex(zone.c_str());
-    if (in6->sin6_scope_id == 0) in6->sin6_scope_id = static_cast<uint32_t>(strtoul(zone.c_str(), nullptr, 10));
-    address.resize(percent);
-  }
-  if (inet_pton(AF_INET6, address.c_str(), &in6->sin6_addr) != 1)
-    return Invalid(env, where + ".address is not an IPv6 address: " + address);
-  out->len = sizeof *in6;
-  return true;
-}
-
-bool ReadConfig(Napi::Value value, RelayConfig* config) {
-  Napi::Env env = value.Env();
-  if (!value.IsObject()) return Invalid(env, "options must be an object");
-  Napi::Object o = value.As<Napi::Object>();
-
-  Napi::Value backends = o.Get("backends");
-  if (!backends.IsArray()) return Invalid(env, "options.backends must be an array");
-  Napi::Array backendArray = backends.As<Napi::Array>();
-  for (uint32_t i = 0; i < backendArray.Length(); i++) {
-    std::string where = "options.backends[" + std::to_string(i) + "]";
-    Napi::Value list = backendArray.Get(i);
-    if (!list.IsArray() || list.As<Napi::Array>().Length() == 0)
-      return Invalid(env, where + " must be a non-empty array of addresses");
-    Napi::Array addresses = list.As<Napi::Array>();
-    config->backends.emplace_back(addresses.Length());
-    for (uint32_t j = 0; j < addresses.Length(); j++)
-      if (!ReadAddress(addresses.Get(j), &config->backends.back()[j], where + "[" + std::to_string(j) + "]"))
-        return false;
-  }
-
-  Napi::Value listeners = o.Get("listeners");
-  if (!listeners.IsArray()) return Invalid(env, "options.listeners must be an array");
-  Napi::Array listenerArray = listeners.As<Napi::Array>();
-  for (uint32_t i = 0; i < listenerArray.Length(); i++) {
-    std::string where = "options.listeners[" + std::to_string(i) + "].";
-    Napi::Value item = listenerArray.Get(i);
-    if (!item.IsObject()) return Invalid(env, "options.listeners[" + std::to_string(i) + "] must be an object");
-    double fd, backend;
-    if (!ReadInt(item.As<Napi::Object>(), "fd", 0, INT32_MAX, &fd, where) ||
-        !ReadInt(item.As<Napi::Object>(), "backend", 0, static_cast<double>(config->backends.size()) - 1, &backend,
-                 where))
-      return false;
-    config->listeners.push_back({static_cast<int>(fd), static_cast<size_t>(backend)});
-  }
-
-  double connectionsMax, pipeSize, connectTimeoutMs, threads;
-  if (!ReadInt(o, "connectionsMax", 1, UINT32_MAX, &connectionsMax, "options.") ||
-      !ReadInt(o, "pipeSize", 0, INT32_MAX, &pipeSize, "options.") ||
-      !ReadInt(o, "connectTimeoutMs", 0, 1e12, &connectTimeoutMs, "options.") ||
-      !ReadInt(o, "threads", 1, 64, &threads, "options."))
-    return false;
-  config->connectionsMax = static_cast<uint32_t>(connectionsMax);
-  config->pipeSize = static_cast<int>(pipeSize);
-  config->connectTimeoutMs = static_cast<uint64_t>(connectTimeoutMs);
-  config->threads = static_cast<unsigned>(threads);
-  config->connectionEvents = o.Get("connectionEvents").ToBoolean();
-  return true;
+Napi::Value HistogramToJs(Napi::Env env, const Histogram* h) {
+  if (!h) return env.Undefined();
+  Histogram::Snapshot snapshot = h->Read();
+  Napi::Object o = Napi::Object::New(env);
+  Napi::Array bounds = Napi::Array::New(env, h->bounds().size());
+  for (size_t i = 0; i < h->bounds().size(); i++) bounds.Set(static_cast<uint32_t>(i), h->bounds()[i]);
+  Napi::Array counts = Napi::Array::New(env, snapshot.counts.size());
+  for (size_t i = 0; i < snapshot.counts.size(); i++)
+    counts.Set(static_cast<uint32_t>(i), static_cast<double>(snapshot.counts[i]));
+  o.Set("bounds", bounds);
+  o.Set("counts", counts);
+  o.Set("sum", static_cast<double>(snapshot.sumMicros) / 1e6);
+  o.Set("count", static_cast<double>(snapshot.count));
+  return o;
 }
 
 Napi::Object EventToJs(Napi::Env env, const RelayEventRecord& e) {
@@ -201,7 +94,7 @@ class RelayEngine : public Napi::ObjectWrap<RelayEngine> {
   explicit RelayEngine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<RelayEngine>(info) {
     Napi::Env env = info.Env();
     RelayConfig config;
-    if (!ReadConfig(info[0], &config)) return;
+    if (!ReadRelayConfig(info[0], &config)) return;
     if (!info[1].IsFunction()) {
       Invalid(env, "onEvents must be a function");
       return;
@@ -243,6 +136,8 @@ class RelayEngine : public Napi::ObjectWrap<RelayEngine> {
       l.Set("failedRefused", static_cast<double>(k.failedRefused));
       l.Set("failedTimeout", static_cast<double>(k.failedTimeout));
       l.Set("failedOther", static_cast<double>(k.failedOther));
+      if (k.connectTime) l.Set("connectSeconds", HistogramToJs(env, k.connectTime.get()));
+      if (k.duration) l.Set("durationSeconds", HistogramToJs(env, k.duration.get()));
       listeners.Set(static_cast<uint32_t>(i), l);
     }
     out.Set("listeners", listeners);

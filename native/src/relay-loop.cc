@@ -133,6 +133,7 @@ void RelayLoop::OnListener(size_t listener, uint64_t now) {
 void RelayLoop::Adopt(int fd, size_t listener, const struct sockaddr_storage& peer, socklen_t peerLen, uint64_t now) {
   auto* c = new Connection();
   c->id = ++nextId_;
+  c->acceptedUs = NowUs();
   c->listener = listener;
   c->client.fd = fd;
   c->next = connections_;
@@ -229,6 +230,7 @@ void RelayLoop::StartRelay(Connection* c, uint64_t now) {
   c->up.total = &counters_[c->listener].bytesIn;
   c->down.total = &counters_[c->listener].bytesOut;
   c->state = Connection::State::kRelaying;
+  if (Histogram* h = counters_[c->listener].connectTime.get()) h->Observe(NowUs() - c->acceptedUs);
   SetNoDelay(c->client.fd);
   SetNoDelay(c->backend.fd);
   Relay(c, now);
@@ -272,6 +274,7 @@ void RelayLoop::Finish(Connection* c, const char* reason, bool reset) {
   ClearTimer(c);
   CloseConnection(*c, reset);
   counters_[c->listener].active--;
+  if (Histogram* h = counters_[c->listener].duration.get()) h->Observe(NowUs() - c->acceptedUs);
   if (config_.connectionEvents) {
     RelayEventRecord event{RelayEventRecord::Type::kClose};
     event.listener = static_cast<int>(c->listener);

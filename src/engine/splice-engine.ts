@@ -7,14 +7,26 @@
  * become the typed events of EngineEvents. Counters stay in native memory until stats() asks.
  */
 import { EventEmitter } from 'node:events';
+import { readdirSync } from 'node:fs';
 import type { NativeBinding, RelayEngineNative, RelayEvent, SocketAddress } from '../native/binding.js';
-import type { Engine, EngineBackend, EngineEvents, EngineOptions, EngineStats } from './types.js';
+import {
+  CONNECT_SECONDS_BOUNDS,
+  DURATION_SECONDS_BOUNDS,
+  type Engine,
+  type EngineBackend,
+  type EngineEvents,
+  type EngineOptions,
+  type EngineStats,
+} from './types.js';
 
 /**
  * One epoll thread: on this 2-core machine a second one did not pay (see the engine's commit
  * notes); the native engine stays correct with more (EPOLLEXCLUSIVE on the shared listeners).
  */
 const DEFAULT_THREADS = 1;
+/** Client, backend and a pipe each way; and fds kept free for logs, timers and the like. */
+const FDS_PER_CONNECTION = 6;
+const FD_RESERVE = 32;
 
 /** Events of the splice engine beyond the contract. */
 export interface SpliceEngineEvents extends EngineEvents {
@@ -51,11 +63,13 @@ export class SpliceEngine extends EventEmitter implements Engine {
       {
         listeners,
         backends,
-        connectionsMax: options.connectionsMax,
+        connectionsMax: connectionsWithin(options),
         pipeSize: options.pipeSize,
         connectTimeoutMs: options.connectTimeoutMs,
         threads: options.threads ?? DEFAULT_THREADS,
         connectionEvents: options.connectionEvents,
+        connectBounds: CONNECT_SECONDS_BOUNDS,
+        durationBounds: DURATION_SECONDS_BOUNDS,
       },
       (events) => this.dispatch(events),
     );
@@ -138,4 +152,12 @@ export class SpliceEngine extends EventEmitter implements Engine {
       }
     }
   }
+}
+
+/** The cap, lowered so that every admitted connection's fds fit under the soft RLIMIT_NOFILE. */
+function connectionsWithin(options: EngineOptions): number {
+  if (options.fdLimit === undefined) return options.connectionsMax;
+  const open = readdirSync('/proc/self/fd').length;
+  const fits = Math.floor((options.fdLimit - open - FD_RESERVE) / FDS_PER_CONNECTION);
+  return Math.max(1, Math.min(options.connectionsMax, fits));
 }

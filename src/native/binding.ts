@@ -85,6 +85,19 @@ export interface RelayEngineOptions {
   threads: number;
   /** Emit 'open'/'close' events per connection (only when debug logging is on). */
   connectionEvents: boolean;
+  /** Bucket bounds (seconds, ascending) of the accept→connected histogram; absent: none kept. */
+  connectBounds?: readonly number[];
+  /** Bucket bounds (seconds, ascending) of the accept→close histogram; absent: none kept. */
+  durationBounds?: readonly number[];
+}
+
+/** A histogram read from native memory; counts are per bucket, the last one past every bound. */
+export interface RelayHistogram {
+  bounds: number[];
+  counts: number[];
+  /** Seconds. */
+  sum: number;
+  count: number;
 }
 
 /** Counters per listener, read on demand from native memory. */
@@ -98,6 +111,10 @@ export interface RelayListenerStats {
   failedRefused: number;
   failedTimeout: number;
   failedOther: number;
+  /** Present when RelayEngineOptions.connectBounds was given. */
+  connectSeconds?: RelayHistogram;
+  /** Present when RelayEngineOptions.durationBounds was given. */
+  durationSeconds?: RelayHistogram;
 }
 
 export interface RelayStats {

@@ -3,14 +3,17 @@
  * faults, the cap, tryStop and a churn test that must leave no fd behind. Listening sockets
  * come from the addon's listenSocket(), exactly like the fds systemd hands over.
  */
+import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { once, type EventEmitter } from 'node:events';
-import { mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
+import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { SpliceEngine, type SpliceEngineOptions } from '../../src/engine/splice-engine.js';
+import { CONNECT_SECONDS_BOUNDS, DURATION_SECONDS_BOUNDS } from '../../src/engine/types.js';
 import { loadNative, type NativeBinding, type SocketAddress } from '../../src/native/binding.js';
 
 const native = loadNative().binding as NativeBinding | null;
@@ -237,6 +240,15 @@ describe.skipIf(!available)('splice engine', () => {
     expect(stats!.accepted).toBe(200);
     expect(stats!.bytesIn).toBe(200n * 32768n);
     expect(stats!.bytesOut).toBe(200n * 32768n);
+    for (const [histogram, bounds] of [
+      [stats!.connectSeconds, CONNECT_SECONDS_BOUNDS],
+      [stats!.durationSeconds, DURATION_SECONDS_BOUNDS],
+    ] as const) {
+      expect(histogram!.bounds).toEqual(bounds);
+      expect(histogram!.count).toBe(200);
+      expect(histogram!.counts.reduce((a, b) => a + b, 0)).toBe(200);
+      expect(histogram!.sum).toBeGreaterThan(0);
+    }
   });
 
   it('serves the same with two epoll threads sharing the listener', async () => {
@@ -414,6 +426,72 @@ describe.skipIf(!available)('splice engine', () => {
     expect((await lateGot).received.toString()).toBe('for the next instance');
   });
 
+  it('keeps the cap within the fd limit it is given', async () => {
+    const { port: backendPort } = await startServer(echo);
+    // Room for two connections of six fds each, above the engine's reserve of 32.
+    const { engine, fd, port } = startEngine([inet(backendPort)], {
+      fdLimit: openFds().all + 32 + 2 * 6 + 3,
+    });
+    const clients = [dial(port), dial(port)];
+    for (const c of clients) {
+      c.write('x');
+      await next(c, 'data');
+    }
+    const third = dial(port);
+    third.write('y');
+    expect(await native!.waitReadable([fd], 2000)).toEqual([fd]);
+    expect(engine.active()).toBe(2);
+    const thirdGot = collect(third);
+    clients[0]!.end();
+    third.end();
+    expect((await thirdGot).received.toString()).toBe('y');
+  });
+
+  it('pauses accepting on EMFILE without spinning, and resumes when fds free up', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sockrelay-emfile-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const script = join(dir, 'child.mjs');
+    writeFileSync(script, EMFILE_CHILD);
+    const addon = join(process.cwd(), 'native/build/Release/sockrelay.node');
+    const child = spawn('sh', ['-c', `ulimit -n 128 && exec "${process.execPath}" "${script}" "${addon}"`], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    cleanups.push(() => child.kill('SIGKILL'));
+    const messages = createInterface({ input: child.stdout! });
+    const waitFor = (match: (m: Record<string, unknown>) => boolean, what: string) =>
+      withTimeout(
+        new Promise<Record<string, unknown>>((resolve) => {
+          const onLine = (line: string) => {
+            const message = JSON.parse(line) as Record<string, unknown>;
+            if (!match(message)) return;
+            messages.off('line', onLine);
+            resolve(message);
+          };
+          messages.on('line', onLine);
+        }),
+        10_000,
+        what,
+      );
+    const { port } = (await waitFor((m) => 'port' in m, 'child ready')) as { port: number };
+    const emfile = waitFor(
+      (m) => (m.event as { type?: string; code?: string } | undefined)?.code === 'EMFILE',
+      'accept-error EMFILE',
+    );
+    const clients = [dial(port), dial(port), dial(port)];
+    const got = clients.map((c, i) => exchange(c, `client ${i}`));
+    expect((await emfile).event).toMatchObject({ type: 'accept-error', syscall: 'accept4' });
+    child.stdin!.write('cpu\n');
+    const { cpu } = (await waitFor((m) => 'cpu' in m, 'cpu usage')) as {
+      cpu: { user: number; system: number };
+    };
+    // A spinning accept loop burns a whole core; paused, the engine retries ten times a second.
+    expect(cpu.user + cpu.system).toBeLessThan(250_000);
+    child.stdin!.write('release\n');
+    const answers = await Promise.all(got);
+    expect(answers.map((a) => a.received.toString())).toEqual(['client 0', 'client 1', 'client 2']);
+    child.stdin!.write('exit\n');
+  });
+
   it('stopAccepting lets open connections finish', async () => {
     const { port: backendPort } = await startServer(echo);
     const { engine, fd, port } = startEngine([inet(backendPort)]);
@@ -543,3 +621,39 @@ describe.skipIf(!available)('splice engine', () => {
     expect(engine.active()).toBe(0);
   });
 });
+
+/** A process that exhausts its own fd table after starting an engine, then obeys stdin. */
+const EMFILE_CHILD = `
+import { createRequire } from 'node:module';
+import { openSync, closeSync } from 'node:fs';
+import net from 'node:net';
+const b = createRequire(import.meta.url)(process.argv[2]);
+const send = (o) => process.stdout.write(JSON.stringify(o) + '\\n');
+const backend = net.createServer({ allowHalfOpen: true }, (s) => s.pipe(s));
+backend.listen(0, '127.0.0.1', () => {
+  const fd = b.listenSocket({ family: 'inet', address: '127.0.0.1', port: 0 }, { type: 'stream' });
+  const engine = new b.RelayEngine({
+    listeners: [{ fd, backend: 0 }],
+    backends: [[{ family: 'inet', address: '127.0.0.1', port: backend.address().port }]],
+    connectionsMax: 100, pipeSize: 65536, connectTimeoutMs: 0, threads: 1, connectionEvents: false,
+  }, (events) => { for (const event of events) send({ event }); });
+  engine.start();
+  const port = b.fdinfo(fd).localPort;
+  const fillers = [];
+  try { for (let i = 0; i < 100000; i++) fillers.push(openSync('/dev/null', 'r')); } catch {}
+  send({ port, fillers: fillers.length });
+  process.stdin.on('data', (data) => {
+    for (const command of data.toString().split('\\n')) {
+      if (command === 'cpu') {
+        const start = process.cpuUsage();
+        setTimeout(() => send({ cpu: process.cpuUsage(start) }), 1000);
+      } else if (command === 'release') {
+        for (const f of fillers.splice(0)) closeSync(f);
+      } else if (command === 'exit') {
+        engine.destroy();
+        process.exit(0);
+      }
+    }
+  });
+});
+`;

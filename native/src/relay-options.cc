@@ -1,0 +1,156 @@
+#include "relay-options.h"
+
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <sys/un.h>
+
+#include <cmath>
+#include <cstddef>
+#include <cstring>
+#include <string>
+
+namespace sockrelay {
+namespace {
+
+bool Invalid(Napi::Env env, const std::string& message) {
+  Napi::TypeError::New(env, message).ThrowAsJavaScriptException();
+  return false;
+}
+
+bool ReadInt(Napi::Object o, const char* key, double min, double max, double* out, const std::string& where) {
+  Napi::Value v = o.Get(key);
+  double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
+  if (!(d >= min && d <= max) || d != std::floor(d))
+    return Invalid(o.Env(), where + key + " must be an integer from " + std::to_string(static_cast<int64_t>(min)) +
+                                " to " + std::to_string(static_cast<int64_t>(max)));
+  *out = d;
+  return true;
+}
+
+bool ReadString(Napi::Object o, const char* key, std::string* out, const std::string& where) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsString()) return Invalid(o.Env(), where + key + " must be a string");
+  *out = v.As<Napi::String>().Utf8Value();
+  return true;
+}
+
+bool ReadAddress(Napi::Value value, BackendAddress* out, const std::string& where) {
+  Napi::Env env = value.Env();
+  if (!value.IsObject()) return Invalid(env, where + " must be an object");
+  Napi::Object o = value.As<Napi::Object>();
+  std::string family;
+  if (!ReadString(o, "family", &family, where + ".")) return false;
+  memset(out, 0, sizeof *out);
+
+  if (family == "unix") {
+    std::string path;
+    if (!ReadString(o, "path", &path, where + ".")) return false;
+    bool abstract = o.Get("abstract").ToBoolean();
+    auto* un = reinterpret_cast<struct sockaddr_un*>(&out->addr);
+    if (path.empty() || path.size() + 1 > sizeof un->sun_path || path.find('\0') != std::string::npos)
+      return Invalid(env, where + ".path must be 1 to 107 bytes without NUL");
+    un->sun_family = AF_UNIX;
+    memcpy(un->sun_path + (abstract ? 1 : 0), path.data(), path.size());
+    // An abstract name is exactly its bytes; a path carries its terminating NUL.
+    out->len = static_cast<socklen_t>(offsetof(struct sockaddr_un, sun_path) + path.size() + 1);
+    return true;
+  }
+  if (family != "inet" && family != "inet6") return Invalid(env, where + ".family must be inet, inet6 or unix");
+  std::string address;
+  double port;
+  if (!ReadString(o, "address", &address, where + ".") || !ReadInt(o, "port", 1, 65535, &port, where + "."))
+    return false;
+  if (family == "inet") {
+    auto* in = reinterpret_cast<struct sockaddr_in*>(&out->addr);
+    in->sin_family = AF_INET;
+    in->sin_port = htons(static_cast<uint16_t>(port));
+    if (inet_pton(AF_INET, address.c_str(), &in->sin_addr) != 1)
+      return Invalid(env, where + ".address is not an IPv4 address: " + address);
+    out->len = sizeof *in;
+    return true;
+  }
+  auto* in6 = reinterpret_cast<struct sockaddr_in6*>(&out->addr);
+  in6->sin6_family = AF_INET6;
+  in6->sin6_port = htons(static_cast<uint16_t>(port));
+  size_t percent = address.find('%');
+  if (percent != std::string::npos) {
+    std::string zone = address.substr(percent + 1);
+    in6->sin6_scope_id = if_nametoindex(zone.c_str());
+    if (in6->sin6_scope_id == 0) in6->sin6_scope_id = static_cast<uint32_t>(strtoul(zone.c_str(), nullptr, 10));
+    address.resize(percent);
+  }
+  if (inet_pton(AF_INET6, address.c_str(), &in6->sin6_addr) != 1)
+    return Invalid(env, where + ".address is not an IPv6 address: " + address);
+  out->len = sizeof *in6;
+  return true;
+}
+
+bool ReadBounds(Napi::Object o, const char* key, std::vector<double>* out) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined()) return true;
+  std::string where = std::string("options.") + key;
+  if (!v.IsArray()) return Invalid(o.Env(), where + " must be an array of seconds");
+  Napi::Array array = v.As<Napi::Array>();
+  for (uint32_t i = 0; i < array.Length(); i++) {
+    Napi::Value bound = array.Get(i);
+    double d = bound.IsNumber() ? bound.As<Napi::Number>().DoubleValue() : NAN;
+    if (!(d > 0 && std::isfinite(d)) || (!out->empty() && d <= out->back()))
+      return Invalid(o.Env(), where + " must be finite, positive and ascending");
+    out->push_back(d);
+  }
+  return true;
+}
+
+}  // namespace
+
+bool ReadRelayConfig(Napi::Value value, RelayConfig* config) {
+  Napi::Env env = value.Env();
+  if (!value.IsObject()) return Invalid(env, "options must be an object");
+  Napi::Object o = value.As<Napi::Object>();
+
+  Napi::Value backends = o.Get("backends");
+  if (!backends.IsArray()) return Invalid(env, "options.backends must be an array");
+  Napi::Array backendArray = backends.As<Napi::Array>();
+  for (uint32_t i = 0; i < backendArray.Length(); i++) {
+    std::string where = "options.backends[" + std::to_string(i) + "]";
+    Napi::Value list = backendArray.Get(i);
+    if (!list.IsArray() || list.As<Napi::Array>().Length() == 0)
+      return Invalid(env, where + " must be a non-empty array of addresses");
+    Napi::Array addresses = list.As<Napi::Array>();
+    config->backends.emplace_back(addresses.Length());
+    for (uint32_t j = 0; j < addresses.Length(); j++)
+      if (!ReadAddress(addresses.Get(j), &config->backends.back()[j], where + "[" + std::to_string(j) + "]"))
+        return false;
+  }
+
+  Napi::Value listeners = o.Get("listeners");
+  if (!listeners.IsArray()) return Invalid(env, "options.listeners must be an array");
+  Napi::Array listenerArray = listeners.As<Napi::Array>();
+  for (uint32_t i = 0; i < listenerArray.Length(); i++) {
+    std::string where = "options.listeners[" + std::to_string(i) + "].";
+    Napi::Value item = listenerArray.Get(i);
+    if (!item.IsObject()) return Invalid(env, "options.listeners[" + std::to_string(i) + "] must be an object");
+    double fd, backend;
+    if (!ReadInt(item.As<Napi::Object>(), "fd", 0, INT32_MAX, &fd, where) ||
+        !ReadInt(item.As<Napi::Object>(), "backend", 0, static_cast<double>(config->backends.size()) - 1, &backend,
+                 where))
+      return false;
+    config->listeners.push_back({static_cast<int>(fd), static_cast<size_t>(backend)});
+  }
+
+  double connectionsMax, pipeSize, connectTimeoutMs, threads;
+  if (!ReadInt(o, "connectionsMax", 1, UINT32_MAX, &connectionsMax, "options.") ||
+      !ReadInt(o, "pipeSize", 0, INT32_MAX, &pipeSize, "options.") ||
+      !ReadInt(o, "connectTimeoutMs", 0, 1e12, &connectTimeoutMs, "options.") ||
+      !ReadInt(o, "threads", 1, 64, &threads, "options."))
+    return false;
+  config->connectionsMax = static_cast<uint32_t>(connectionsMax);
+  config->pipeSize = static_cast<int>(pipeSize);
+  config->connectTimeoutMs = static_cast<uint64_t>(connectTimeoutMs);
+  config->threads = static_cast<unsigned>(threads);
+  config->connectionEvents = o.Get("connectionEvents").ToBoolean();
+  return ReadBounds(o, "connectBounds", &config->connectBounds) &&
+         ReadBounds(o, "durationBounds", &config->durationBounds);
+}
+
+}  // namespace sockrelay
