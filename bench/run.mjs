@@ -15,12 +15,14 @@ import { fileURLToPath } from 'node:url';
 import os from 'node:os';
 import path from 'node:path';
 import { stopAll } from './lib/proc.mjs';
-import { selectSubjects } from './lib/subjects.mjs';
+import { selectSubjects, ROOT } from './lib/subjects.mjs';
 import { startNginx } from './lib/backends.mjs';
 import { machine } from './lib/machine.mjs';
 import { summarise, table } from './lib/report.mjs';
 import { fmt } from './lib/stats.mjs';
 import { planFds } from './lib/limits.mjs';
+import { snapshotBuild } from './lib/snapshot.mjs';
+import { smoke } from './lib/smoke.mjs';
 import * as bulk from './workloads/bulk.mjs';
 import * as small from './workloads/small.mjs';
 import * as churn from './workloads/churn.mjs';
@@ -113,10 +115,29 @@ const log = (s) => process.stderr.write(s + '\n');
 
 async function main() {
   const opts = options();
-  const { run: subjects, skipped } = selectSubjects(opts.subjects);
-  if (subjects.length === 0) throw new Error('no subject can run: ' + JSON.stringify(skipped));
+  const selected = selectSubjects(opts.subjects);
+  const skipped = selected.skipped;
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'sockrelay-bench-'));
+  let build = null;
+  if (selected.run.some((s) => s.name.startsWith('sockrelay'))) {
+    build = snapshotBuild(ROOT, path.join(tmp, 'sockrelay'));
+    if (build.error) {
+      for (const s of selected.run.filter((s) => s.name.startsWith('sockrelay')))
+        skipped[s.name] = build.error;
+    }
+  }
   const workloads = WORKLOADS.filter((w) => !opts.only || opts.only.includes(w.name));
   const fds = planFds(opts.idleConns);
+  const subjectOpts = { fdLimit: fds.fdLimit, cli: build?.cli };
+  for (const s of selected.run.filter((s) => !skipped[s.name])) {
+    const why = await smoke(s, subjectOpts);
+    if (why) skipped[s.name] = why;
+  }
+  const subjects = selected.run.filter((s) => !skipped[s.name]);
+  if (subjects.length === 0) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw new Error('no subject can run: ' + JSON.stringify(skipped));
+  }
   const notes = [];
   if (fds.conns !== opts.idleConns && workloads.includes(idle)) {
     notes.push(
@@ -130,13 +151,12 @@ async function main() {
   const metrics = cases.flatMap((c) => c.metrics);
   const names = subjects.map((s) => s.name);
 
-  const tmp = mkdtempSync(path.join(os.tmpdir(), 'sockrelay-bench-'));
   let nginx = null;
   const ctx = {
     opts,
     tmp,
     // Every proxy runs with soft = hard = this fd limit (see lib/limits.mjs).
-    subjectOpts: { fdLimit: fds.fdLimit, onStart: (h) => ctx.started.push(h) },
+    subjectOpts: { ...subjectOpts, onStart: (h) => ctx.started.push(h) },
     started: [],
     async nginx() {
       if (!nginx || !nginx.proc.running) nginx = await startNginx(tmp);
@@ -162,6 +182,7 @@ async function main() {
       subjects: names,
       skipped,
       fdLimit: fds.fdLimit,
+      sockrelayBuiltAt: build?.builtAt ?? null,
       notes,
       metrics: rows,
       details,
@@ -173,7 +194,7 @@ async function main() {
     const out = [
       `## sockrelay bench${interrupted ? ' (interrupted, partial)' : ''}`,
       '',
-      `machine: ${info.nproc} × ${info.cpu}, ${info.kernel}, node ${info.node}, load ${info.loadavg.join(' ')}, sockrelay ${info.sockrelayCommit}`,
+      `machine: ${info.nproc} × ${info.cpu}, ${info.kernel}, node ${info.node}, load ${info.loadavg.join(' ')}, sockrelay ${info.sockrelayCommit}${build?.builtAt ? ` (dist/ built ${build.builtAt})` : ''}`,
       `run: ${opts.rounds} round(s) × ${opts.duration} s, medians; ratios are sockrelay ÷ socket-proxyd (cold start: ÷ node-naive); ↑/↓ = higher/lower is better`,
       '',
       table(rows, names),

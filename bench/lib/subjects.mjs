@@ -21,7 +21,7 @@ const sockrelay = (engine) => ({
   unavailable: () => (existsSync(CLI) ? null : `${path.relative(ROOT, CLI)} not built`),
   argv: (backend, o) => [
     process.execPath,
-    CLI,
+    o.cli ?? CLI,
     `--engine=${engine}`,
     ...(o.maxConns ? ['-c', String(o.maxConns)] : []),
     backend,

@@ -1,0 +1,32 @@
+// sockrelay is benchmarked from a copy of its build taken when the run starts. Others rebuild
+// dist/ in the same tree while a run lasts ten minutes; without the copy, rounds would silently
+// measure different (or half-written) builds.
+import { cpSync, mkdirSync, symlinkSync, existsSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+
+const ADDON = 'native/build/Release/sockrelay.node';
+
+/** Copies package.json, dist/ and the addon under `dir`; returns { cli, builtAt } or { error }. */
+export function snapshotBuild(root, dir) {
+  const cli = path.join(dir, 'dist/cli.js');
+  try {
+    mkdirSync(dir, { recursive: true });
+    cpSync(path.join(root, 'package.json'), path.join(dir, 'package.json'));
+    cpSync(path.join(root, 'dist'), path.join(dir, 'dist'), { recursive: true });
+    if (existsSync(path.join(root, ADDON))) {
+      mkdirSync(path.dirname(path.join(dir, ADDON)), { recursive: true });
+      cpSync(path.join(root, ADDON), path.join(dir, ADDON));
+    }
+    symlinkSync(path.join(root, 'node_modules'), path.join(dir, 'node_modules'));
+  } catch (err) {
+    return { error: `cannot copy the build: ${err.message}` };
+  }
+  // A build caught half-written fails here rather than in every measurement.
+  const r = spawnSync(process.execPath, [cli, '--help'], { encoding: 'utf8', timeout: 10_000 });
+  if (r.status !== 0) {
+    const why = (r.stderr || r.stdout || r.error?.message || '').trim().split('\n').slice(-2).join(' | ');
+    return { error: `dist/cli.js --help failed (${r.status ?? r.signal}): ${why}` };
+  }
+  return { cli, builtAt: statSync(path.join(root, 'dist/cli.js')).mtime.toISOString() };
+}
