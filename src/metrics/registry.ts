@@ -11,7 +11,7 @@
  * name collision there fails node_exporter's whole scrape.
  */
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
-import type { EngineStats, ListenerStats } from '../engine/types.js';
+import type { EngineStats, HistogramSnapshot, ListenerStats } from '../engine/types.js';
 import { errnoCode } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { UDP_DROP_REASONS, type UdpStats } from '../udp/types.js';
@@ -108,8 +108,8 @@ export function buildRegistries(
   const histogram = (
     name: string,
     help: string,
-    pick: (s: ListenerStats) => ListenerStats['connectSeconds'],
-  ) => {
+    pick: (s: ListenerStats) => HistogramSnapshot | undefined,
+  ): void => {
     const read = () =>
       tcp().flatMap((s) => {
         const snapshot = pick(s);
@@ -125,7 +125,8 @@ export function buildRegistries(
       registers: [own],
       collect() {
         this.reset();
-        for (const { labels, value } of read()) this.set(labels, value);
+        // inc, not set: two listeners sharing a label add up, as their counters do.
+        for (const { labels, value } of read()) this.inc(labels, value);
       },
     });
   };

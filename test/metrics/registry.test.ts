@@ -145,11 +145,12 @@ describe('metrics registry', () => {
 
   it('sums two listeners that share a label into one series', async () => {
     const listeners = [
-      listenerStats('web', { accepted: 2, bytesIn: 10n }),
-      listenerStats('web', { accepted: 3, bytesIn: 20n }),
+      listenerStats('web', { accepted: 2, active: 1, bytesIn: 10n }),
+      listenerStats('web', { accepted: 3, active: 2, bytesIn: 20n }),
     ];
-    const text = await metricsOver({ tcp: { active: 0, listeners }, udp: [] }).registry.metrics();
+    const text = await metricsOver({ tcp: { active: 3, listeners }, udp: [] }).registry.metrics();
     expect(valueOf(text, 'sockrelay_connections_accepted_total', { listener: 'web' })).toBe(5);
+    expect(valueOf(text, 'sockrelay_connections_active', { listener: 'web' })).toBe(3);
     expect(valueOf(text, 'sockrelay_forwarded_bytes_total', { ...TCP, ...toBackend })).toBe(30);
   });
 
