@@ -24,6 +24,9 @@ Examples:
   # by hand, binding the listening socket itself
   sockrelay --listen 127.0.0.1:8000 --listen '[::1]:8000' /run/app.sock
 
+  # two named sockets (FileDescriptorName=web / admin) to two backends
+  sockrelay --route web=127.0.0.1:8080 --route admin=/run/admin.sock
+
   # try it under systemd's own activator
   systemd-socket-activate -l 127.0.0.1:8000 sockrelay --exit-idle-time=10s localhost:8080
 
@@ -37,7 +40,9 @@ function collect(value: string, previous: string[]): string[] {
 
 function program(): Command {
   return new Command('sockrelay')
-    .description('Socket-activated TCP proxy: forwards connections on the sockets systemd passes to BACKEND.')
+    .description(
+      'Socket-activated TCP/UDP proxy: forwards what arrives on the sockets systemd passes to BACKEND.',
+    )
     .argument('[BACKEND]', 'where to forward: HOST:PORT, [IPv6]:PORT, /path.sock or @abstract')
     .option(
       '-c, --connections-max <N>',
@@ -60,6 +65,32 @@ function program(): Command {
       'bind ADDR ourselves (repeatable), for running without systemd',
       collect,
       [],
+    )
+    .option(
+      '--route <NAME=BACKEND>',
+      'send fds named NAME (FileDescriptorName=) to BACKEND (repeatable)',
+      collect,
+      [],
+    )
+    .option(
+      '--connection-idle-timeout <SPAN>',
+      'close a connection idle both ways for SPAN',
+      DEFAULTS.connectionIdleTimeout,
+    )
+    .option(
+      '--keepalive <SPAN>',
+      'TCP keepalive idle time towards both sides (infinity: off)',
+      DEFAULTS.keepalive,
+    )
+    .option(
+      '--udp-session-timeout <SPAN>',
+      'end a UDP session after SPAN without datagrams',
+      DEFAULTS.udpSessionTimeout,
+    )
+    .option(
+      '--udp-sessions-max <N>',
+      'UDP sessions at most; new clients beyond are dropped',
+      DEFAULTS.udpSessionsMax,
     )
     .addOption(
       new Option('--engine <NAME>', 'stream engine')

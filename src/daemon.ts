@@ -1,26 +1,28 @@
 /**
- * The daemon: gather sockets, route them to backends, run the engine, and
- * decide when to stop.
- *
- * It stops for one of two reasons. Idle: nothing has been open for
- * --exit-idle-time, and the engine agrees atomically (tryStop) that nothing
- * was accepted in the meantime; clients arriving from then on wait in the
- * listening socket's backlog, which systemd keeps, and start the next
- * instance. Signal: SIGTERM/SIGINT stop accepting, open connections get
- * --shutdown-timeout to finish, the rest are reset. Both exit 0, because both
- * are the normal end of a socket-activated service.
+ * The daemon: gather the sockets, route each to its backend, start what
+ * serves them (the stream engine for listeners, a UDP relay per datagram
+ * socket, a stream engine for an Accept=yes connection), tell systemd, and
+ * run until idle or signalled (src/lifecycle/run-loop.ts).
  */
 import { formatSocketAddress, resolveAddress } from './backend/resolve.js';
+import type { SocketRole } from './activation/inherited-socket.js';
+import type { AddressSpec } from './config/address.js';
 import type { Config } from './config/config.js';
 import { formatTimeSpan } from './config/time-span.js';
 import { selectEngine } from './engine/select-engine.js';
-import type { Engine, EngineListener } from './engine/types.js';
+import { StreamEngine } from './engine/stream-engine.js';
+import type { Engine, EngineBackend, EngineListener } from './engine/types.js';
 import { ConfigError, ExitCode } from './errors.js';
-import { IdleMonitor, realClock, type Clock } from './lifecycle/idle-monitor.js';
+import { engineSource, udpSource, type ActivitySource } from './lifecycle/activity-source.js';
+import type { Clock } from './lifecycle/idle-monitor.js';
+import { Notifier, notifyTargetFromEnv } from './lifecycle/notify.js';
+import { runUntilDone } from './lifecycle/run-loop.js';
 import type { Logger } from './logger.js';
 import type { NativeLoad } from './native/binding.js';
-import type { SocketRole } from './activation/inherited-socket.js';
+import { routeSockets, type RoutedSocket } from './routing.js';
 import { gatherSockets } from './sockets.js';
+import { createUdpRelay } from './udp/index.js';
+import type { UdpRelay } from './udp/types.js';
 
 export interface DaemonDeps {
   logger: Logger;
@@ -32,15 +34,50 @@ export interface DaemonDeps {
   clock?: Clock;
 }
 
-const SUPPORTED_ROLES: ReadonlySet<SocketRole> = new Set(['stream-listener']);
+const SUPPORTED_ROLES: ReadonlySet<SocketRole> = new Set([
+  'stream-listener',
+  'stream-connection',
+  'datagram',
+]);
 /** Native and timer APIs take 32-bit milliseconds. */
 const MAX_MS = 2_147_483_647;
+
+/** Resolves each distinct backend once. */
+async function resolveBackends(routed: RoutedSocket[]): Promise<Map<AddressSpec, EngineBackend>> {
+  const backends = new Map<AddressSpec, EngineBackend>();
+  for (const { backend } of routed) {
+    if (!backends.has(backend))
+      backends.set(backend, { spec: backend.text, addresses: await resolveAddress(backend) });
+  }
+  return backends;
+}
+
+function statusLine(engines: Engine[], relays: UdpRelay[]): string {
+  let open = 0;
+  let bytesIn = 0n;
+  let bytesOut = 0n;
+  for (const engine of engines) {
+    for (const l of engine.stats().listeners) {
+      open += l.active;
+      bytesIn += l.bytesIn;
+      bytesOut += l.bytesOut;
+    }
+  }
+  let sessions = 0;
+  for (const relay of relays) {
+    const s = relay.stats();
+    sessions += s.sessionsActive;
+    bytesIn += s.bytesIn;
+    bytesOut += s.bytesOut;
+  }
+  const udp = relays.length > 0 ? `, ${sessions} UDP sessions` : '';
+  return `${open} connections${udp}; ${bytesIn} bytes in, ${bytesOut} bytes out`;
+}
 
 export async function runDaemon(config: Config, deps: DaemonDeps): Promise<ExitCode> {
   const { logger, native } = deps;
   const binding = native.binding;
   const nofile = binding?.raiseNofileLimit();
-
   const gathered = await gatherSockets({
     env: deps.env,
     pid: deps.pid,
@@ -48,112 +85,122 @@ export async function runDaemon(config: Config, deps: DaemonDeps): Promise<ExitC
     listen: config.listen,
     supportedRoles: SUPPORTED_ROLES,
   });
+  const relays: UdpRelay[] = [];
   try {
     const { sockets, activation } = gathered;
     if (sockets.length === 0) {
       const why = activation.ours ? 'LISTEN_FDS=0' : `not socket-activated (${activation.reason})`;
       throw new ConfigError('ERR_NO_SOCKETS', `no sockets to serve: ${why}, and no --listen given`);
     }
-    if (!config.backend) throw new ConfigError('ERR_NO_BACKEND', 'no BACKEND given');
-    const addresses = await resolveAddress(config.backend);
-    const backend = { spec: config.backend.text, addresses };
-    const listeners: EngineListener[] = sockets.map((s) => ({
-      fd: s.fd,
-      label: s.label,
-      backend,
-      ...(s.server ? { server: s.server } : {}),
-    }));
-
-    const { engine, reason } = await selectEngine(config.engine, native, {
-      listeners,
+    const { routed, unusedRoutes } = routeSockets(sockets, config);
+    const backends = await resolveBackends(routed);
+    const listenerOf = ({ socket, backend }: RoutedSocket): EngineListener => ({
+      fd: socket.fd,
+      label: socket.label,
+      backend: backends.get(backend)!,
+      ...(socket.server ? { server: socket.server } : {}),
+      ...(socket.role === 'stream-connection' ? { connected: true } : {}),
+    });
+    const engineOptions = {
       connectionsMax: config.connectionsMax,
       pipeSize: config.pipeSize,
       connectTimeoutMs: Math.min(config.connectTimeoutMs, MAX_MS),
+      connectionIdleTimeoutMs:
+        config.connectionIdleTimeoutMs === Infinity ? 0 : config.connectionIdleTimeoutMs,
+      keepaliveMs: config.keepaliveMs === Infinity ? 0 : config.keepaliveMs,
       connectionEvents: logger.isLevelEnabled('debug'),
       ...(nofile && nofile.soft > 0 ? { fdLimit: nofile.soft } : {}),
-    });
+    };
+
+    const sources: ActivitySource[] = [];
+    const engines: Engine[] = [];
+    const listeners = routed.filter((r) => r.socket.role === 'stream-listener').map(listenerOf);
+    let engineReason: string | null = null;
+    if (listeners.length > 0) {
+      const { engine, reason } = await selectEngine(config.engine, native, { ...engineOptions, listeners });
+      engines.push(engine);
+      sources.push(engineSource(engine));
+      engineReason = reason;
+    }
+    const accepted = routed.filter((r) => r.socket.role === 'stream-connection').map(listenerOf);
+    if (accepted.length > 0) {
+      // Accept=yes: one connection, proxied by the stream engine; we exit as soon as it ends.
+      const engine = new StreamEngine({ ...engineOptions, listeners: accepted }, binding);
+      engines.push(engine);
+      sources.push(engineSource(engine, 'accepted'));
+    }
+    for (const { socket, backend } of routed.filter((r) => r.socket.role === 'datagram')) {
+      const relay = createUdpRelay(binding, {
+        fd: socket.fd,
+        family: socket.family === 'inet6' ? 'inet6' : socket.family === 'unix' ? 'unix' : 'inet',
+        label: socket.label,
+        backend: backends.get(backend)!,
+        sessionTimeoutMs: config.udpSessionTimeoutMs,
+        sessionsMax: config.udpSessionsMax,
+      });
+      relays.push(relay);
+      sources.push(udpSource(relay));
+    }
+
+    for (const engine of engines) {
+      engine.on('open', (c) => logger.debug(c, 'connection open'));
+      engine.on('close', (c) => logger.debug(c, 'connection closed'));
+      engine.on('connectFailed', (f) => logger.warn(f, 'backend connect failed'));
+      engine.on('acceptError', (e) => logger.warn(e, 'accept failed; pausing accept briefly'));
+    }
+    for (const relay of relays) {
+      relay.on('sessionError', (e) => logger.warn(e, 'UDP session ended by a backend error'));
+      relay.on('dropped', (d) => logger.warn(d, 'UDP datagrams dropped'));
+      relay.on('socketError', (e) => logger.warn(e, 'UDP socket error'));
+    }
+    for (const name of unusedRoutes) logger.warn({ route: name }, 'no fd has this name; --route unused');
+
     logger.info(
       {
-        listeners: sockets.map((s) => ({
-          fd: s.fd,
-          name: s.name,
-          address: s.localAddress,
-          family: s.family,
+        listeners: routed.map(({ socket, backend }) => ({
+          fd: socket.fd,
+          name: socket.name,
+          address: socket.localAddress,
+          family: socket.family,
+          kind: socket.role,
+          backend: backend.text,
         })),
-        backend: { spec: backend.spec, addresses: addresses.map(formatSocketAddress) },
-        engine: engine.name,
-        engineReason: reason,
+        backends: [...backends.values()].map((b) => ({
+          spec: b.spec,
+          addresses: b.addresses.map(formatSocketAddress),
+        })),
+        engine: engines[0]?.name ?? null,
+        engineReason,
+        udp: relays.map((r) => r.name)[0] ?? null,
         connectionsMax: config.connectionsMax,
         exitIdleTime: formatTimeSpan(config.exitIdleTimeMs),
         nofile,
       },
       'sockrelay started',
     );
-    return await serve(engine, config, deps);
+
+    const target = binding ? notifyTargetFromEnv(deps.env, deps.pid) : null;
+    let finalStatus = '';
+    const notifier = target && binding ? new Notifier(binding, target, logger) : null;
+    const reasonPromise = runUntilDone({
+      sources,
+      // Accept=yes serves one connection: exit as soon as it is done.
+      exitIdleTimeMs: accepted.length > 0 && listeners.length === 0 ? 0 : config.exitIdleTimeMs,
+      shutdownTimeoutMs: config.shutdownTimeoutMs,
+      logger,
+      signals: deps.signals,
+      ...(deps.clock ? { clock: deps.clock } : {}),
+      onStopping: (why) => {
+        finalStatus = statusLine(engines, relays);
+        notifier?.stopping(`stopping (${why}): ${finalStatus}`);
+      },
+    });
+    notifier?.ready(() => statusLine(engines, relays));
+    const reason = await reasonPromise;
+    notifier?.stop();
+    logger.info({ reason, status: finalStatus || undefined }, 'sockrelay stopped');
+    return ExitCode.ok;
   } finally {
     gathered.release();
   }
-}
-
-function serve(engine: Engine, config: Config, deps: DaemonDeps): Promise<ExitCode> {
-  const { logger } = deps;
-  return new Promise((resolve) => {
-    // The native engine works on its own threads and holds no libuv handle: keep the loop alive.
-    const keepAlive = setInterval(() => undefined, MAX_MS);
-    let finished = false;
-    const finish = (why: string): void => {
-      if (finished) return;
-      finished = true;
-      clearInterval(keepAlive);
-      idle.stop();
-      deps.signals.off('SIGTERM', onSignal);
-      deps.signals.off('SIGINT', onSignal);
-      engine.destroy();
-      logger.info({ reason: why }, 'sockrelay stopped');
-      resolve(ExitCode.ok);
-    };
-
-    const idle = new IdleMonitor(
-      config.exitIdleTimeMs,
-      () => {
-        // A client accepted since the idle event makes tryStop refuse; its close re-arms the timer.
-        if (engine.tryStop()) finish('idle');
-      },
-      deps.clock ?? realClock,
-    );
-
-    let draining = false;
-    const onSignal = (signal: NodeJS.Signals): void => {
-      if (draining) {
-        logger.warn({ signal }, 'second signal: closing open connections now');
-        finish(signal);
-        return;
-      }
-      draining = true;
-      engine.stopAccepting();
-      const open = engine.active();
-      if (open === 0) return finish(signal);
-      logger.info({ signal, open, timeout: formatTimeSpan(config.shutdownTimeoutMs) }, 'draining');
-      engine.on('idle', () => finish(signal));
-      const timer = setTimeout(
-        () => {
-          logger.warn({ open: engine.active() }, 'shutdown timeout: resetting open connections');
-          finish(signal);
-        },
-        Math.min(config.shutdownTimeoutMs, MAX_MS),
-      );
-      timer.unref();
-    };
-    deps.signals.on('SIGTERM', onSignal);
-    deps.signals.on('SIGINT', onSignal);
-
-    engine.on('busy', () => idle.setBusy('tcp', true));
-    engine.on('idle', () => idle.setBusy('tcp', false));
-    engine.on('open', (c) => logger.debug(c, 'connection open'));
-    engine.on('close', (c) => logger.debug(c, 'connection closed'));
-    engine.on('connectFailed', (f) => logger.warn(f, 'backend connect failed'));
-    engine.on('acceptError', (e) => logger.warn(e, 'accept failed; pausing accept briefly'));
-    engine.start();
-    idle.start();
-  });
 }

@@ -12,17 +12,30 @@ import { parseTimeSpan } from './time-span.js';
 export interface Config {
   /** The positional BACKEND; null when every socket is routed by name. */
   backend: AddressSpec | null;
+  /** --route NAME=BACKEND: fds named NAME (LISTEN_FDNAMES) go to BACKEND. */
+  routes: Map<string, AddressSpec>;
   listen: AddressSpec[];
   connectionsMax: number;
   exitIdleTimeMs: number;
   shutdownTimeoutMs: number;
   connectTimeoutMs: number;
+  /** Close a connection with no bytes either way for this long; Infinity: never. */
+  connectionIdleTimeoutMs: number;
+  /** TCP keepalive idle time on both sockets; Infinity: keepalive off. */
+  keepaliveMs: number;
+  udpSessionTimeoutMs: number;
+  udpSessionsMax: number;
   engine: EngineChoice;
   pipeSize: number;
   logLevel: LogLevel;
 }
 
 export interface RawOptions {
+  route: string[];
+  connectionIdleTimeout: string;
+  keepalive: string;
+  udpSessionTimeout: string;
+  udpSessionsMax: string;
   connectionsMax: string;
   exitIdleTime: string;
   shutdownTimeout: string;
@@ -38,6 +51,10 @@ export const DEFAULTS = {
   exitIdleTime: 'infinity',
   shutdownTimeout: '10s',
   connectTimeout: '30s',
+  connectionIdleTimeout: 'infinity',
+  keepalive: '5min',
+  udpSessionTimeout: '30s',
+  udpSessionsMax: '4096',
   engine: 'auto',
   pipeSize: '256K',
   logLevel: 'info',
@@ -70,9 +87,37 @@ function oneOf<T extends string>(text: string, choices: readonly T[], flag: stri
   return text as T;
 }
 
+/** Names follow systemd's FileDescriptorName= rules: printable ASCII, no ':', at most 255 characters. */
+const FD_NAME = /^[\x21-\x39\x3b-\x7e]{1,255}$/;
+
+function parseRoutes(texts: string[]): Map<string, AddressSpec> {
+  const routes = new Map<string, AddressSpec>();
+  for (const text of texts) {
+    const eq = text.indexOf('=');
+    const name = text.slice(0, eq);
+    if (eq < 0 || !FD_NAME.test(name)) {
+      throw new UsageError('ERR_BAD_ROUTE', `--route: '${text}' is not NAME=BACKEND with NAME an fd name`);
+    }
+    if (routes.has(name)) throw new UsageError('ERR_BAD_ROUTE', `--route: '${name}' is routed twice`);
+    routes.set(name, parseAddress(text.slice(eq + 1), `--route ${name}`));
+  }
+  return routes;
+}
+
+/** 0 and infinity both mean "off" for timeouts where 0 would otherwise close everything at once. */
+function optionalSpan(text: string, flag: string): number {
+  const ms = parseTimeSpan(text, flag);
+  return ms === 0 ? Infinity : ms;
+}
+
 export function buildConfig(backend: string | undefined, raw: RawOptions): Config {
   return {
     backend: backend === undefined ? null : parseAddress(backend, 'BACKEND'),
+    routes: parseRoutes(raw.route),
+    connectionIdleTimeoutMs: optionalSpan(raw.connectionIdleTimeout, '--connection-idle-timeout'),
+    keepaliveMs: optionalSpan(raw.keepalive, '--keepalive'),
+    udpSessionTimeoutMs: optionalSpan(raw.udpSessionTimeout, '--udp-session-timeout'),
+    udpSessionsMax: parsePositiveInt(raw.udpSessionsMax, '--udp-sessions-max'),
     listen: raw.listen.map((text) => parseAddress(text, '--listen', { allowPortZero: true })),
     connectionsMax: parsePositiveInt(raw.connectionsMax, '--connections-max'),
     exitIdleTimeMs: parseTimeSpan(raw.exitIdleTime, '--exit-idle-time'),

@@ -105,6 +105,17 @@ export class StreamEngine extends EventEmitter implements Engine {
       this.connectionsMax = Math.min(this.connectionsMax, fits);
     }
     this.accepting = true;
+    for (const state of this.states) {
+      if (!state.listener.connected) continue;
+      const client = new Socket({
+        fd: state.listener.fd,
+        allowHalfOpen: true,
+        readable: true,
+        writable: true,
+      });
+      client.pause();
+      this.admit(state, client);
+    }
     this.resumeAccepting();
   }
 
@@ -165,7 +176,7 @@ export class StreamEngine extends EventEmitter implements Engine {
   private resumeAccepting(): void {
     if (!this.accepting || this.stopped || this.acceptPause || this.atCap) return;
     for (const state of this.states) {
-      if (state.server) continue;
+      if (state.server || state.listener.connected) continue;
       const onClient = (client: Socket): void => this.onClient(state, client);
       const given = state.listener.server;
       if (given) {
@@ -286,6 +297,20 @@ export class StreamEngine extends EventEmitter implements Engine {
       return;
     }
     connection.upstream = upstream;
+    const { keepaliveMs = 0, connectionIdleTimeoutMs = 0 } = this.options;
+    if (keepaliveMs > 0) {
+      // A dead peer on either side must not keep the other side (and an on-demand backend) alive.
+      client.setKeepAlive(true, keepaliveMs);
+      upstream.setKeepAlive(true, keepaliveMs);
+    }
+    if (connectionIdleTimeoutMs > 0) {
+      // The client socket sees every byte of both directions (read one way, written the other).
+      client.setTimeout(connectionIdleTimeoutMs, () => {
+        setReason('idle timeout');
+        client.destroy();
+        upstream.destroy();
+      });
+    }
     upstream.on('error', (err: NodeJS.ErrnoException) => {
       setReason(`backend ${err.code ?? 'error'}`);
       client.resetAndDestroy();

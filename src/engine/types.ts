@@ -30,6 +30,11 @@ export interface EngineListener {
    * (a self-bound --listen address), used as it is because without dup() it cannot be re-listened.
    */
   server?: Server;
+  /**
+   * Stream engine only: `fd` is not a listener but one connected client (an Accept=yes socket,
+   * inetd style), proxied as a single connection when the engine starts.
+   */
+  connected?: boolean;
 }
 
 export interface EngineBackend {
@@ -44,6 +49,10 @@ export interface EngineOptions {
   connectionsMax: number;
   pipeSize: number;
   connectTimeoutMs: number;
+  /** Close a connection after this many ms without a byte either way; 0 = never. */
+  connectionIdleTimeoutMs?: number;
+  /** TCP keepalive idle time on both sockets, ms; 0 = keepalive off. */
+  keepaliveMs?: number;
   /** Emit per-connection open/close events (costly; only for debug logging). */
   connectionEvents: boolean;
   /** The soft RLIMIT_NOFILE in force, when known: an engine keeps its connections within it. */

@@ -36,6 +36,8 @@ export async function runEngine(
     connectionsMax: options.connectionsMax ?? 256,
     pipeSize: options.pipeSize ?? 65536,
     connectTimeoutMs: options.connectTimeoutMs ?? 0,
+    connectionIdleTimeoutMs: options.connectionIdleTimeoutMs ?? 0,
+    keepaliveMs: options.keepaliveMs ?? 0,
     connectionEvents: options.connectionEvents ?? false,
   });
   engine.start();
@@ -53,8 +55,12 @@ export async function runEngine(
   };
 }
 
-export const inet = (port: number, address = '127.0.0.1'): SocketAddress => ({
-  family: 'inet',
+export const inet = (
+  port: number,
+  address = '127.0.0.1',
+  family: 'inet' | 'inet6' = 'inet',
+): SocketAddress => ({
+  family,
   address,
   port,
 });

@@ -64,8 +64,22 @@ describe('sockrelay under systemd-socket-activate', () => {
     expect(first.received.toString()).toBe('four');
     const started = await proxy.log.waitFor('sockrelay started');
     expect(started.listeners).toEqual([
-      { fd: 3, name: 'web', address: `127.0.0.1:${v4}`, family: 'inet' },
-      { fd: 4, name: 'web6', address: `[::1]:${v6}`, family: 'inet6' },
+      {
+        fd: 3,
+        name: 'web',
+        address: `127.0.0.1:${v4}`,
+        family: 'inet',
+        kind: 'stream-listener',
+        backend: backend.address,
+      },
+      {
+        fd: 4,
+        name: 'web6',
+        address: `[::1]:${v6}`,
+        family: 'inet6',
+        kind: 'stream-listener',
+        backend: backend.address,
+      },
     ]);
     const second = await sendAndCollect(dial(`[::1]:${v6}`), Buffer.from('six'));
     expect(second.received.toString()).toBe('six');
@@ -85,16 +99,26 @@ describe('sockrelay under systemd-socket-activate', () => {
     expect(proxy.child.exitCode).toBeNull();
   });
 
-  it('refuses an inherited datagram socket with a clear error naming the fd (until UDP support)', async () => {
-    const port = await freePort();
-    const proxy = track(await underSocketActivate(['-d', '-l', `127.0.0.1:${port}`], ['127.0.0.1:9']));
-    // systemd-socket-activate execs the proxy on the first datagram.
+  it('forwards datagrams from an inherited datagram socket (-d), replies to the right client', async () => {
     const { createSocket } = await import('node:dgram');
-    const udp = createSocket('udp4');
-    cleanups.push(() => udp.close());
-    udp.send('wake', port, '127.0.0.1');
-    expect(await proxy.exited).toBe(78);
-    expect(proxy.log.raw.join('\n')).toMatch(/sockrelay: fd 3 \(unknown\) is a inet dgram socket/);
+    const backend = createSocket('udp4');
+    cleanups.push(() => backend.close());
+    backend.on('message', (msg, from) =>
+      backend.send(Buffer.concat([Buffer.from('echo:'), msg]), from.port, from.address),
+    );
+    await new Promise<void>((resolve) => backend.bind(0, '127.0.0.1', resolve));
+    const port = await freePort();
+    track(
+      await underSocketActivate(['-d', '-l', `127.0.0.1:${port}`], [`127.0.0.1:${backend.address().port}`]),
+    );
+    const clients = [createSocket('udp4'), createSocket('udp4')];
+    cleanups.push(() => clients.forEach((c) => c.close()));
+    const replies = clients.map(
+      (c) => new Promise<string>((resolve) => c.once('message', (m) => resolve(m.toString()))),
+    );
+    clients[0]!.send('one', port, '127.0.0.1');
+    clients[1]!.send('two', port, '127.0.0.1');
+    expect(await Promise.all(replies)).toEqual(['echo:one', 'echo:two']);
   });
 
   it('serves a connection right after exec, the way systemd-socket-activate hands over the first client', async () => {
