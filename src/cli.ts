@@ -92,6 +92,14 @@ function program(): Command {
       'UDP sessions at most; new clients beyond are dropped',
       DEFAULTS.udpSessionsMax,
     )
+    .option(
+      '--metrics-listen <ADDR>',
+      'serve Prometheus metrics at http://ADDR/metrics (or an fd named metrics)',
+    )
+    .option(
+      '--metrics-textfile <PATH>',
+      'keep metrics in a node_exporter textfile, continued across activations',
+    )
     .addOption(
       new Option('--engine <NAME>', 'stream engine')
         .choices(['auto', 'splice', 'stream'])
@@ -127,6 +135,7 @@ async function main(argv: string[]): Promise<number> {
     env: process.env,
     pid: process.pid,
     signals: process,
+    version,
   });
 }
 

@@ -11,13 +11,14 @@ import type { Config } from './config/config.js';
 import { formatTimeSpan } from './config/time-span.js';
 import { selectEngine } from './engine/select-engine.js';
 import { StreamEngine } from './engine/stream-engine.js';
-import type { Engine, EngineBackend, EngineListener } from './engine/types.js';
+import type { Engine, EngineBackend, EngineListener, EngineStats } from './engine/types.js';
 import { ConfigError, ExitCode } from './errors.js';
 import { engineSource, udpSource, type ActivitySource } from './lifecycle/activity-source.js';
 import type { Clock } from './lifecycle/idle-monitor.js';
 import { Notifier, notifyTargetFromEnv } from './lifecycle/notify.js';
 import { runUntilDone } from './lifecycle/run-loop.js';
 import type { Logger } from './logger.js';
+import type { Metrics, MetricsSources } from './metrics/index.js';
 import type { NativeLoad } from './native/binding.js';
 import { routeSockets, type RoutedSocket } from './routing.js';
 import { gatherSockets } from './sockets.js';
@@ -31,8 +32,13 @@ export interface DaemonDeps {
   pid: number;
   /** Where SIGTERM/SIGINT come from (the process, or a test's emitter). */
   signals: Pick<NodeJS.Process, 'on' | 'off'>;
+  /** sockrelay's version, for sockrelay_info. */
+  version: string;
   clock?: Clock;
 }
+
+/** FileDescriptorName=metrics: a socket for the metrics endpoint, not for proxying. */
+const METRICS_FD_NAME = 'metrics';
 
 const SUPPORTED_ROLES: ReadonlySet<SocketRole> = new Set([
   'stream-listener',
@@ -74,6 +80,36 @@ function statusLine(engines: Engine[], relays: UdpRelay[]): string {
   return `${open} connections${udp}; ${bytesIn} bytes in, ${bytesOut} bytes out`;
 }
 
+function mergeStats(engines: Engine[]): EngineStats | null {
+  if (engines.length === 0) return null;
+  const all = engines.map((e) => e.stats());
+  return { active: all.reduce((n, s) => n + s.active, 0), listeners: all.flatMap((s) => s.listeners) };
+}
+
+/** Metrics only when asked for: --metrics-listen, an fd named metrics, or --metrics-textfile. */
+async function startMetrics(
+  config: Config,
+  deps: DaemonDeps,
+  fds: number[],
+  sources: MetricsSources,
+): Promise<Metrics | null> {
+  if (!config.metricsListen && !config.metricsTextfile && fds.length === 0) return null;
+  // Loaded lazily: prom-client is not needed on the path to the first connection.
+  const { createMetrics } = await import('./metrics/index.js');
+  const metrics = createMetrics({ sources, logger: deps.logger, textfile: config.metricsTextfile });
+  try {
+    for (const fd of fds) await metrics.serve({ fd });
+    if (config.metricsListen) {
+      const server = await metrics.serve({ address: config.metricsListen });
+      deps.logger.info({ metrics: server.where }, 'serving metrics');
+    }
+  } catch (err) {
+    await metrics.stop();
+    throw err;
+  }
+  return metrics;
+}
+
 export async function runDaemon(config: Config, deps: DaemonDeps): Promise<ExitCode> {
   const { logger, native } = deps;
   const binding = native.binding;
@@ -92,7 +128,12 @@ export async function runDaemon(config: Config, deps: DaemonDeps): Promise<ExitC
       const why = activation.ours ? 'LISTEN_FDS=0' : `not socket-activated (${activation.reason})`;
       throw new ConfigError('ERR_NO_SOCKETS', `no sockets to serve: ${why}, and no --listen given`);
     }
-    const { routed, unusedRoutes } = routeSockets(sockets, config);
+    const isMetrics = (s: (typeof sockets)[number]): boolean =>
+      s.name === METRICS_FD_NAME && s.role === 'stream-listener';
+    const { routed, unusedRoutes } = routeSockets(
+      sockets.filter((s) => !isMetrics(s)),
+      config,
+    );
     const backends = await resolveBackends(routed);
     const listenerOf = ({ socket, backend }: RoutedSocket): EngineListener => ({
       fd: socket.fd,
@@ -179,6 +220,18 @@ export async function runDaemon(config: Config, deps: DaemonDeps): Promise<ExitC
       'sockrelay started',
     );
 
+    const metrics = await startMetrics(
+      config,
+      deps,
+      sockets.filter(isMetrics).map((s) => s.fd),
+      {
+        version: deps.version,
+        engine: engines[0]?.name ?? 'none',
+        tcp: () => mergeStats(engines),
+        udp: () => relays.map((r) => r.stats()),
+        backendOf: (label) => routed.find((r) => r.socket.label === label)?.backend.text ?? '',
+      },
+    );
     const target = binding ? notifyTargetFromEnv(deps.env, deps.pid) : null;
     let finalStatus = '';
     const notifier = target && binding ? new Notifier(binding, target, logger) : null;
@@ -190,6 +243,7 @@ export async function runDaemon(config: Config, deps: DaemonDeps): Promise<ExitC
       logger,
       signals: deps.signals,
       ...(deps.clock ? { clock: deps.clock } : {}),
+      beforeDestroy: () => metrics?.stop() ?? Promise.resolve(),
       onStopping: (why) => {
         finalStatus = statusLine(engines, relays);
         notifier?.stopping(`stopping (${why}): ${finalStatus}`);

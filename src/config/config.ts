@@ -28,6 +28,10 @@ export interface Config {
   engine: EngineChoice;
   pipeSize: number;
   logLevel: LogLevel;
+  /** Serve GET /metrics here (an fd named `metrics` works too). */
+  metricsListen: AddressSpec | null;
+  /** node_exporter textfile: written every 15 s and at exit, read back at start. */
+  metricsTextfile: string | null;
 }
 
 export interface RawOptions {
@@ -44,6 +48,8 @@ export interface RawOptions {
   engine: string;
   pipeSize: string;
   logLevel: string;
+  metricsListen?: string;
+  metricsTextfile?: string;
 }
 
 export const DEFAULTS = {
@@ -110,6 +116,13 @@ function optionalSpan(text: string, flag: string): number {
   return ms === 0 ? Infinity : ms;
 }
 
+function textfilePath(text: string): string {
+  if (!text.startsWith('/') || text.endsWith('/')) {
+    throw new UsageError('ERR_BAD_PATH', `--metrics-textfile: '${text}' must be an absolute file path`);
+  }
+  return text;
+}
+
 export function buildConfig(backend: string | undefined, raw: RawOptions): Config {
   return {
     backend: backend === undefined ? null : parseAddress(backend, 'BACKEND'),
@@ -126,5 +139,10 @@ export function buildConfig(backend: string | undefined, raw: RawOptions): Confi
     engine: oneOf(raw.engine, ENGINE_CHOICES, '--engine'),
     pipeSize: parseSize(raw.pipeSize, '--pipe-size'),
     logLevel: oneOf(raw.logLevel, LOG_LEVELS, '--log-level'),
+    metricsListen:
+      raw.metricsListen === undefined
+        ? null
+        : parseAddress(raw.metricsListen, '--metrics-listen', { allowPortZero: true }),
+    metricsTextfile: raw.metricsTextfile === undefined ? null : textfilePath(raw.metricsTextfile),
   };
 }

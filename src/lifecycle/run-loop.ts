@@ -29,6 +29,11 @@ export interface RunLoopOptions {
   clock?: Clock;
   /** Called once, as stopping begins (sd_notify STOPPING=1). */
   onStopping?: (reason: string) => void;
+  /**
+   * Awaited once nothing takes new clients and before the sources are destroyed, while their
+   * counters are still readable and final (the metrics textfile's last write).
+   */
+  beforeDestroy?: () => Promise<void>;
 }
 
 export function runUntilDone(options: RunLoopOptions): Promise<string> {
@@ -41,12 +46,17 @@ export function runUntilDone(options: RunLoopOptions): Promise<string> {
     const finish = (reason: string): void => {
       if (finished) return;
       finished = true;
-      clearInterval(keepAlive);
       idle.stop();
       options.signals.off('SIGTERM', onSignal);
       options.signals.off('SIGINT', onSignal);
-      for (const source of sources) source.destroy();
-      resolve(reason);
+      for (const source of sources) source.stopAccepting();
+      void (options.beforeDestroy?.() ?? Promise.resolve())
+        .catch((err: unknown) => logger.warn({ err }, 'before-exit step failed'))
+        .finally(() => {
+          clearInterval(keepAlive);
+          for (const source of sources) source.destroy();
+          resolve(reason);
+        });
     };
 
     const idle = new IdleMonitor(
