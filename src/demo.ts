@@ -26,7 +26,9 @@ async function main(): Promise<void> {
 
   const cli = fileURLToPath(new URL('./cli.js', import.meta.url));
   const activator = new Activator(binding, {
-    sockets: [{ address: { family: 'inet', address: '127.0.0.1', port: PORT }, type: 'stream', name: 'demo' }],
+    sockets: [
+      { address: { family: 'inet', address: '127.0.0.1', port: PORT }, type: 'stream', name: 'demo' },
+    ],
     command: [process.execPath, cli, `--exit-idle-time=${IDLE}`, `127.0.0.1:${backendPort}`],
     spawn: 'on-demand',
     respawn: true,
@@ -41,7 +43,9 @@ async function main(): Promise<void> {
   activator.start();
 
   console.log(`[demo] backend on 127.0.0.1:${backendPort}; sockrelay will be activated on 127.0.0.1:${PORT}`);
-  console.log(`[demo] try:  curl http://127.0.0.1:${PORT}/   (wait ${IDLE} to see it exit, curl again to re-activate)`);
+  console.log(
+    `[demo] try:  curl http://127.0.0.1:${PORT}/   (wait ${IDLE} to see it exit, curl again to re-activate)`,
+  );
   console.log('[demo] Ctrl-C to stop');
 
   const stop = (): void => {
