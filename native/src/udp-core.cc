@@ -45,6 +45,10 @@ int UdpCore::Init(const char** syscall) {
   };
   socklen_t len = sizeof family_;
   if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &family_, &len) < 0) return fail("getsockopt", errno);
+  local_.len = sizeof local_.ss;
+  if (getsockname(fd, reinterpret_cast<struct sockaddr*>(&local_.ss), &local_.len) < 0) {
+    return fail("getsockname", errno);
+  }
   // Inherited sockets arrive blocking; one blocking recvmmsg would stall every session.
   int flags = fcntl(fd, F_GETFL);
   if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) return fail("fcntl", errno);
@@ -145,13 +149,15 @@ UdpSession* UdpCore::OpenSession(const UdpAddr& client, uint64_t now) {
   if (sessions_.size() >= config_.sessionsMax) return Drop(kDropSessionsMax), nullptr;
   int err = 0;
   const char* syscall = "";
-  int fd = OpenUdpUpstream(config_.backends, &err, &syscall);
+  int family = AF_UNSPEC;
+  int fd = OpenUdpUpstream(config_.backends, &family, &err, &syscall);
   if (fd < 0) {
     Drop(kDropBackendError);
     warnings_.SessionError(client, err, syscall, now);
     return nullptr;
   }
   UdpSession* s = sessions_.Insert(client, fd, now);
+  s->payloadMax = UdpPayloadMax(family);
   struct epoll_event ev {};
   ev.events = EPOLLIN;
   ev.data.ptr = s;

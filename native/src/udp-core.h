@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "udp-events.h"
+#include "udp-proxy-header.h"
 #include "udp-session.h"
 
 namespace sockrelay {
@@ -22,6 +23,7 @@ struct UdpRelayConfig {
   std::vector<UdpAddr> backends;
   uint64_t sessionTimeoutMs = 30000;  // 0: sessions never time out
   size_t sessionsMax = 4096;
+  bool proxyV2 = false;  // prepend a PROXY protocol v2 header to every client → backend datagram
 };
 
 struct UdpCounters {
@@ -64,6 +66,9 @@ class UdpCore {
   void Run();
   void OnListenReadable(uint64_t now);
   void ForwardToBackend(int k, uint64_t now);
+  // send() of one client datagram, behind a PROXY v2 header when configured; -1 with errno on failure.
+  ssize_t SendUpstream(UdpSession* s, const struct msghdr& received, const UdpAddr& client, void* payload,
+                       size_t length);
   void OnUpstreamReadable(UdpSession* s, uint64_t now);
   void SendToClient(int count);
   UdpSession* OpenSession(const UdpAddr& client, uint64_t now);
@@ -77,6 +82,9 @@ class UdpCore {
   EventSink sink_;
   UdpCounters counters_;
   int family_ = 0;
+  // getsockname of the inherited socket: the PROXY header's destination, its address replaced by the
+  // datagram's IP_PKTINFO destination on a wildcard-bound socket.
+  UdpAddr local_;
   int epfd_ = -1;
   int wakefd_ = -1;
   bool ownsFd_ = false;
@@ -92,6 +100,7 @@ class UdpCore {
 
   // Owned by the thread.
   std::unique_ptr<UdpBatch> batch_;
+  unsigned char proxyHeader_[kProxyV2HeaderMax];
   UdpSessionTable sessions_;
   UdpWarnings warnings_;
   std::vector<UdpEvent> events_;

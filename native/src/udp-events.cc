@@ -11,6 +11,7 @@ const char* UdpDropReasonName(int reason) {
     case kDropUnboundClient: return "unbound-client";
     case kDropTruncated: return "truncated";
     case kDropSendFailed: return "send-failed";
+    case kDropTooLarge: return "too-large";
     default: return "unknown";
   }
 }

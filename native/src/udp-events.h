@@ -15,6 +15,7 @@ enum UdpDropReason {
   kDropUnboundClient,  // a unix client without an address: a reply could never reach it
   kDropTruncated,      // larger than the receive buffer
   kDropSendFailed,     // a socket buffer was full (either direction)
+  kDropTooLarge,       // with the PROXY header in front, larger than the backend's family can carry
   kDropReasonCount
 };
 

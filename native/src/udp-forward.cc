@@ -10,6 +10,7 @@
 #include "udp-batch.h"
 #include "udp-core.h"
 #include "udp-pktinfo.h"
+#include "udp-proxy-header.h"
 
 namespace sockrelay {
 
@@ -46,17 +47,37 @@ void UdpCore::ForwardToBackend(int k, uint64_t now) {
   if (s == nullptr && (s = OpenSession(client, now)) == nullptr) return;
   s->controlLen = BuildUdpReplyControl(m.msg_hdr, s->control);
   sessions_.Touch(s, now);
-  if (send(s->fd, batch_->inIov[k].iov_base, m.msg_len, MSG_DONTWAIT) >= 0) {
+  if (SendUpstream(s, m.msg_hdr, client, batch_->inIov[k].iov_base, m.msg_len) >= 0) {
     counters_.datagramsIn.fetch_add(1, std::memory_order_relaxed);
     counters_.bytesIn.fetch_add(m.msg_len, std::memory_order_relaxed);
     return;
   }
   int err = errno;
   if (IsTransient(err) || err == ENOBUFS) return Drop(kDropSendFailed);
+  // Too large for the backend's family: this datagram alone, with or without a PROXY header.
+  if (err == EMSGSIZE) return Drop(kDropTooLarge);
   // ECONNREFUSED here is the ICMP answer to an earlier datagram: the backend is not listening.
   Drop(kDropBackendError);
   warnings_.SessionError(s->client, err, "send", now);
   CloseSession(s);
+}
+
+ssize_t UdpCore::SendUpstream(UdpSession* s, const struct msghdr& received, const UdpAddr& client,
+                              void* payload, size_t length) {
+  if (!config_.proxyV2) return send(s->fd, payload, length, MSG_DONTWAIT);
+  UdpAddr destination;
+  UdpDestination(received, local_, &destination);
+  size_t headerLength = BuildProxyV2Datagram(client, destination, proxyHeader_);
+  if (s->payloadMax != 0 && headerLength + length > s->payloadMax) {
+    // Cutting the payload would hand the backend a datagram the client never sent.
+    errno = EMSGSIZE;
+    return -1;
+  }
+  struct iovec iov[2] = {{proxyHeader_, headerLength}, {payload, length}};
+  struct msghdr h {};
+  h.msg_iov = iov;
+  h.msg_iovlen = 2;
+  return sendmsg(s->fd, &h, MSG_DONTWAIT);
 }
 
 void UdpCore::OnUpstreamReadable(UdpSession* s, uint64_t now) {

@@ -106,6 +106,13 @@ bool ParseUdpRelayOptions(const Napi::Object& o, UdpRelayConfig* config, std::st
   double max = NumberProp(o, "sessionsMax");
   if (!IsInteger(max) || max < 1) return Fail(error, "sessionsMax must be an integer >= 1");
   config->sessionsMax = static_cast<size_t>(max);
+  Napi::Value proxy = o.Get("proxyProtocol");
+  if (!proxy.IsUndefined()) {
+    if (!proxy.IsString() || proxy.As<Napi::String>().Utf8Value() != "v2") {
+      return Fail(error, "proxyProtocol must be 'v2' or absent (v1 has no form for datagrams)");
+    }
+    config->proxyV2 = true;
+  }
   return true;
 }
 

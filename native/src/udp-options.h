@@ -7,6 +7,7 @@
 #include "udp-core.h"
 
 namespace sockrelay {
-// { fd, backend: SocketAddress[], sessionTimeoutMs, sessionsMax } → config; false and *error on bad input.
+// { fd, backend: SocketAddress[], sessionTimeoutMs, sessionsMax, proxyProtocol? } → config; false and
+// *error on bad input.
 bool ParseUdpRelayOptions(const Napi::Object& options, UdpRelayConfig* config, std::string* error);
 }  // namespace sockrelay

@@ -58,4 +58,25 @@ size_t BuildUdpReplyControl(const struct msghdr& received, unsigned char* out) {
   return 0;
 }
 
+void UdpDestination(const struct msghdr& received, const UdpAddr& local, UdpAddr* out) {
+  *out = local;
+  if (received.msg_controllen == 0) return;
+  struct msghdr* msg = const_cast<struct msghdr*>(&received);
+  for (struct cmsghdr* c = CMSG_FIRSTHDR(msg); c != nullptr; c = CMSG_NXTHDR(msg, c)) {
+    if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO && local.ss.ss_family == AF_INET) {
+      // ipi_addr is the header's destination: what the client sent to (ipi_spec_dst is our reply source).
+      struct in_pktinfo in;
+      memcpy(&in, CMSG_DATA(c), sizeof in);
+      reinterpret_cast<struct sockaddr_in*>(&out->ss)->sin_addr = in.ipi_addr;
+      return;
+    }
+    if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO && local.ss.ss_family == AF_INET6) {
+      struct in6_pktinfo in6;
+      memcpy(&in6, CMSG_DATA(c), sizeof in6);
+      reinterpret_cast<struct sockaddr_in6*>(&out->ss)->sin6_addr = in6.ipi6_addr;
+      return;
+    }
+  }
+}
+
 }  // namespace sockrelay

@@ -10,6 +10,8 @@
 
 #include <cstddef>
 
+#include "udp-addr.h"
+
 namespace sockrelay {
 
 // Room for the one control message a reply carries (in6_pktinfo is the larger).
@@ -22,5 +24,9 @@ int EnableUdpPktinfo(int fd, int family);
 // From the control data of a received datagram, writes the control data for its reply into `out`
 // (kUdpReplyControlSize bytes) and returns its length, or 0 when the kernel should choose the source.
 size_t BuildUdpReplyControl(const struct msghdr& received, unsigned char* out);
+
+// Where a received datagram was sent to: `local` (the socket's own address and port) with the address
+// replaced by the IP_PKTINFO / IPV6_PKTINFO destination when the control data has one.
+void UdpDestination(const struct msghdr& received, const UdpAddr& local, UdpAddr* out);
 
 }  // namespace sockrelay

@@ -27,7 +27,15 @@ bool UdpAddrEqual::operator()(const UdpAddr& a, const UdpAddr& b) const {
   return a.len == b.len && memcmp(&a.ss, &b.ss, a.len) == 0;
 }
 
-int OpenUdpUpstream(const std::vector<UdpAddr>& backends, int* err, const char** syscall) {
+size_t UdpPayloadMax(int family) {
+  switch (family) {
+    case AF_INET: return 65535 - 20 - 8;
+    case AF_INET6: return 65535 - 8;
+    default: return 0;
+  }
+}
+
+int OpenUdpUpstream(const std::vector<UdpAddr>& backends, int* family, int* err, const char** syscall) {
   *err = EDESTADDRREQ;
   *syscall = "connect";
   for (const UdpAddr& backend : backends) {
@@ -48,7 +56,10 @@ int OpenUdpUpstream(const std::vector<UdpAddr>& backends, int* err, const char**
         return -1;
       }
     }
-    if (connect(fd, reinterpret_cast<const struct sockaddr*>(&backend.ss), backend.len) == 0) return fd;
+    if (connect(fd, reinterpret_cast<const struct sockaddr*>(&backend.ss), backend.len) == 0) {
+      *family = backend.ss.ss_family;
+      return fd;
+    }
     *err = errno;
     *syscall = "connect";
     close(fd);

@@ -9,15 +9,10 @@
 #include <unordered_map>
 #include <vector>
 
+#include "udp-addr.h"
 #include "udp-pktinfo.h"
 
 namespace sockrelay {
-
-// A socket address with its length; compared byte-wise over `len`, so callers normalise it first.
-struct UdpAddr {
-  struct sockaddr_storage ss;
-  socklen_t len = 0;
-};
 
 // Zeroes the fields the kernel may vary between datagrams of one peer (IPv6 flow label).
 void NormalizeUdpAddr(UdpAddr* addr);
@@ -35,6 +30,8 @@ struct UdpSession {
   // Control data for replies: the source address the client sent to.
   unsigned char control[kUdpReplyControlSize];
   size_t controlLen = 0;
+  // The largest datagram the upstream socket's family carries; 0: no fixed limit (unix).
+  size_t payloadMax = 0;
   uint64_t lastActiveMs = 0;
   bool dead = false;
   UdpSession* older = nullptr;
@@ -43,8 +40,12 @@ struct UdpSession {
 
 // Opens the upstream socket: nonblocking, connected to the first backend address that accepts a
 // connect(). A unix socket is bound to an autobind abstract name first, or the backend's replies would
-// have nowhere to go. Returns the fd, or -1 with *err and *syscall set from the last address tried.
-int OpenUdpUpstream(const std::vector<UdpAddr>& backends, int* err, const char** syscall);
+// have nowhere to go. Returns the fd and sets *family to that address's family, or -1 with *err and
+// *syscall set from the last address tried.
+int OpenUdpUpstream(const std::vector<UdpAddr>& backends, int* family, int* err, const char** syscall);
+
+// 65,507 bytes over IPv4 and 65,527 over IPv6 (without jumbograms); 0 for unix: no fixed limit.
+size_t UdpPayloadMax(int family);
 
 // Owns the sessions. Removal unlinks at once but keeps the memory until Reap(), because the epoll
 // batch being processed may still hold pointers to a session that just died.

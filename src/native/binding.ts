@@ -164,7 +164,14 @@ export interface RelayEngineConstructor {
 /* ---------- the native UDP relay (datagram sessions) ---------- */
 
 /** Why a datagram was not forwarded. */
-export type UdpDropReason = 'sessions-max' | 'backend-error' | 'unbound-client' | 'truncated' | 'send-failed';
+export type UdpDropReason =
+  | 'sessions-max'
+  | 'backend-error'
+  | 'unbound-client'
+  | 'truncated'
+  | 'send-failed'
+  /** With the PROXY header in front, more than the backend's family can carry in one datagram. */
+  | 'too-large';
 
 export interface UdpRelayNativeOptions {
   /** The inherited datagram socket (inet, inet6 or unix). The relay owns it from construction on. */
@@ -174,6 +181,11 @@ export interface UdpRelayNativeOptions {
   /** Idle time (no datagram either way) after which a session ends; 0 or Infinity: never. */
   sessionTimeoutMs: number;
   sessionsMax: number;
+  /**
+   * 'v2': prepend a PROXY protocol v2 header (client, and the destination from IP_PKTINFO) to every
+   * client → backend datagram. Absent: none.
+   */
+  proxyProtocol?: 'v2';
 }
 
 /** Counters read on demand from native memory. */

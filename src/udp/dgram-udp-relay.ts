@@ -24,6 +24,7 @@ import {
   type UdpRelayOptions,
   type UdpStats,
 } from './types.js';
+import { datagramHeader, withHeader } from './proxy-header.js';
 import { WarningLimiter } from './warning-limiter.js';
 
 type InetAddress = Extract<SocketAddress, { family: 'inet' | 'inet6' }>;
@@ -38,6 +39,8 @@ interface Session {
   queue: Buffer[];
   lastActive: number;
   closed: boolean;
+  /** The PROXY v2 header every datagram of this session starts with; null without --proxy-protocol. */
+  header: Buffer | null;
 }
 
 /** Datagrams held per session while its upstream socket connects; more are dropped. */
@@ -162,6 +165,8 @@ export class DgramUdpRelay extends EventEmitter implements UdpRelay {
       queue: [],
       lastActive: this.now(),
       closed: false,
+      header:
+        this.options.proxyProtocol && this.socket ? datagramHeader(client, this.socket.address()) : null,
     };
     this.connect(session);
     this.sessions.set(key, session);
@@ -197,7 +202,10 @@ export class DgramUdpRelay extends EventEmitter implements UdpRelay {
   }
 
   private toBackend(session: Session, datagram: Buffer): void {
-    session.socket.send(datagram, (err) => {
+    const family = this.backends[session.backend]!.family;
+    const payload = session.header ? withHeader(session.header, datagram, family) : datagram;
+    if (!payload) return this.drop('too-large');
+    session.socket.send(payload, (err) => {
       if (!err) {
         this.counters.datagramsIn++;
         this.counters.bytesIn += BigInt(datagram.length);

@@ -33,6 +33,7 @@ export class NativeUdpRelay extends EventEmitter implements UdpRelay {
         backend: options.backend.addresses,
         sessionTimeoutMs: Number.isFinite(options.sessionTimeoutMs) ? options.sessionTimeoutMs : 0,
         sessionsMax: options.sessionsMax,
+        ...(options.proxyProtocol ? { proxyProtocol: options.proxyProtocol } : {}),
       },
       (events) => this.dispatch(events),
     );

@@ -17,12 +17,19 @@
  *   ends, so an idle-exit policy can count sessions as activity;
  * - `tryStop()` stops reading atomically with session creation: a datagram is
  *   either in a session or still queued in the kernel for the next instance;
- * - the relay owns `fd` from construction on and closes it in `destroy()`.
+ * - the relay owns `fd` from construction on and closes it in `destroy()`;
+ * - with `proxyProtocol: 'v2'`, every datagram to the backend starts with a
+ *   PROXY v2 header naming the client and the address it sent to; a datagram
+ *   that no longer fits the backend's largest datagram (65,507 bytes over
+ *   IPv4, 65,527 over IPv6) with the header is dropped as `too-large`, never
+ *   cut. Counters count payload bytes, not header bytes.
  *
  * Only the native relay replies from the address the client sent to (IP_PKTINFO
  * / IPV6_RECVPKTINFO); `dgram` cannot, so on a wildcard-bound socket of a
  * multi-homed host its replies leave from the routing table's choice. `dgram`
  * also has no unix datagram sockets: the fallback serves inet and inet6 only.
+ * For the same reason the `dgram` relay's PROXY headers name the socket's bound
+ * address as the destination: the wildcard address on a wildcard-bound socket.
  */
 import type { SocketAddress, UdpDropReason } from '../native/binding.js';
 
@@ -36,6 +43,7 @@ export const UDP_DROP_REASONS: readonly UdpDropReason[] = [
   'unbound-client',
   'truncated',
   'send-failed',
+  'too-large',
 ];
 
 export interface UdpBackend {
@@ -59,6 +67,8 @@ export interface UdpRelayOptions {
   sessionTimeoutMs: number;
   /** Most sessions open at once (default 4096). */
   sessionsMax: number;
+  /** Prepend a PROXY protocol v2 header to every datagram to the backend (v1 has no UDP form). */
+  proxyProtocol?: 'v2';
 }
 
 export const UDP_SESSION_TIMEOUT_MS_DEFAULT = 30_000;
