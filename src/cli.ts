@@ -27,6 +27,10 @@ Examples:
   # two named sockets (FileDescriptorName=web / admin) to two backends
   sockrelay --route web=127.0.0.1:8080 --route admin=/run/admin.sock
 
+  # tell the backend who the client is (nginx: listen 8080 proxy_protocol;)
+  sockrelay --proxy-protocol=v2 127.0.0.1:8080
+  sockrelay --route web=127.0.0.1:8080,proxy-protocol=v1 --route admin=/run/admin.sock
+
   # try it under systemd's own activator
   systemd-socket-activate -l 127.0.0.1:8000 sockrelay --exit-idle-time=10s localhost:8080
 
@@ -67,10 +71,15 @@ function program(): Command {
       [],
     )
     .option(
-      '--route <NAME=BACKEND>',
-      'send fds named NAME (FileDescriptorName=) to BACKEND (repeatable)',
+      '--route <NAME=BACKEND[,proxy-protocol=V]>',
+      'send fds named NAME (FileDescriptorName=) to BACKEND (repeatable), with its own PROXY header setting',
       collect,
       [],
+    )
+    .option(
+      '--proxy-protocol <VERSION>',
+      'send a PROXY protocol header (v1, v2 or none) so the backend sees the real client',
+      DEFAULTS.proxyProtocol,
     )
     .option(
       '--connection-idle-timeout <SPAN>',

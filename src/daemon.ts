@@ -135,12 +135,13 @@ export async function runDaemon(config: Config, deps: DaemonDeps): Promise<ExitC
       config,
     );
     const backends = await resolveBackends(routed);
-    const listenerOf = ({ socket, backend }: RoutedSocket): EngineListener => ({
+    const listenerOf = ({ socket, backend, proxyProtocol }: RoutedSocket): EngineListener => ({
       fd: socket.fd,
       label: socket.label,
       backend: backends.get(backend)!,
       ...(socket.server ? { server: socket.server } : {}),
       ...(socket.role === 'stream-connection' ? { connected: true } : {}),
+      ...(proxyProtocol ? { proxyProtocol } : {}),
     });
     const engineOptions = {
       connectionsMax: config.connectionsMax,
@@ -170,7 +171,7 @@ export async function runDaemon(config: Config, deps: DaemonDeps): Promise<ExitC
       engines.push(engine);
       sources.push(engineSource(engine, 'accepted'));
     }
-    for (const { socket, backend } of routed.filter((r) => r.socket.role === 'datagram')) {
+    for (const { socket, backend, proxyProtocol } of routed.filter((r) => r.socket.role === 'datagram')) {
       const relay = createUdpRelay(binding, {
         fd: socket.fd,
         family: socket.family === 'inet6' ? 'inet6' : socket.family === 'unix' ? 'unix' : 'inet',
@@ -178,6 +179,8 @@ export async function runDaemon(config: Config, deps: DaemonDeps): Promise<ExitC
         backend: backends.get(backend)!,
         sessionTimeoutMs: config.udpSessionTimeoutMs,
         sessionsMax: config.udpSessionsMax,
+        // routeSockets refuses v1 for datagram sockets: v2 is the only form UDP has.
+        ...(proxyProtocol === 'v2' ? { proxyProtocol } : {}),
       });
       relays.push(relay);
       sources.push(udpSource(relay));
@@ -198,13 +201,14 @@ export async function runDaemon(config: Config, deps: DaemonDeps): Promise<ExitC
 
     logger.info(
       {
-        listeners: routed.map(({ socket, backend }) => ({
+        listeners: routed.map(({ socket, backend, proxyProtocol }) => ({
           fd: socket.fd,
           name: socket.name,
           address: socket.localAddress,
           family: socket.family,
           kind: socket.role,
           backend: backend.text,
+          ...(proxyProtocol ? { proxyProtocol } : {}),
         })),
         backends: [...backends.values()].map((b) => ({
           spec: b.spec,

@@ -4,15 +4,22 @@
  * other fd to the positional BACKEND. An fd with neither is a configuration
  * error naming that fd, found before anything is served. systemd-socket-proxyd
  * sends every fd to one backend (systemd#15599).
+ *
+ * The PROXY protocol header follows the route: `--route NAME=…,proxy-protocol=`
+ * for that route, else `--proxy-protocol`. v1 has no form for datagrams, so a
+ * datagram socket asked to send it is a configuration error, not a silent v2.
  */
 import type { AddressSpec } from './config/address.js';
 import type { Config } from './config/config.js';
 import { ConfigError } from './errors.js';
+import type { ProxyProtocolVersion } from './proxy-protocol/encode.js';
 import type { GatheredSocket } from './sockets.js';
 
 export interface RoutedSocket {
   socket: GatheredSocket;
   backend: AddressSpec;
+  /** The PROXY header to send before the client's bytes (on every datagram for UDP); null: none. */
+  proxyProtocol: ProxyProtocolVersion | null;
 }
 
 export interface Routing {
@@ -21,7 +28,10 @@ export interface Routing {
   unusedRoutes: string[];
 }
 
-export function routeSockets(sockets: GatheredSocket[], config: Pick<Config, 'routes' | 'backend'>): Routing {
+export function routeSockets(
+  sockets: GatheredSocket[],
+  config: Pick<Config, 'routes' | 'backend' | 'proxyProtocol' | 'routeProxyProtocol'>,
+): Routing {
   const used = new Set<string>();
   const routed = sockets.map((socket) => {
     const byName = config.routes.get(socket.name);
@@ -34,7 +44,15 @@ export function routeSockets(sockets: GatheredSocket[], config: Pick<Config, 'ro
         `fd ${socket.fd} (${socket.name}) has no backend: no BACKEND given${named}`,
       );
     }
-    return { socket, backend };
+    const own = byName ? config.routeProxyProtocol.get(socket.name) : undefined;
+    const proxyProtocol = own === undefined ? config.proxyProtocol : own;
+    if (proxyProtocol === 'v1' && socket.role === 'datagram') {
+      throw new ConfigError(
+        'ERR_PROXY_PROTOCOL_V1_DATAGRAM',
+        `fd ${socket.fd} (${socket.name}) is a datagram socket: PROXY protocol v1 describes TCP only; use v2`,
+      );
+    }
+    return { socket, backend, proxyProtocol };
   });
   const unusedRoutes = [...config.routes.keys()].filter((name) => !used.has(name));
   return { routed, unusedRoutes };

@@ -6,6 +6,7 @@
 import { UsageError } from '../errors.js';
 import { ENGINE_CHOICES, type EngineChoice } from '../engine/select-engine.js';
 import { LOG_LEVELS, type LogLevel } from '../logger.js';
+import { PROXY_PROTOCOL_VERSIONS, type ProxyProtocolVersion } from '../proxy-protocol/encode.js';
 import { parseAddress, type AddressSpec } from './address.js';
 import { parseTimeSpan } from './time-span.js';
 
@@ -14,6 +15,10 @@ export interface Config {
   backend: AddressSpec | null;
   /** --route NAME=BACKEND: fds named NAME (LISTEN_FDNAMES) go to BACKEND. */
   routes: Map<string, AddressSpec>;
+  /** --proxy-protocol: the PROXY header every route sends, unless its own option says otherwise. */
+  proxyProtocol: ProxyProtocolVersion | null;
+  /** --route NAME=BACKEND,proxy-protocol=…: only the routes that set it (null: none). */
+  routeProxyProtocol: Map<string, ProxyProtocolVersion | null>;
   listen: AddressSpec[];
   connectionsMax: number;
   exitIdleTimeMs: number;
@@ -36,6 +41,7 @@ export interface Config {
 
 export interface RawOptions {
   route: string[];
+  proxyProtocol: string;
   connectionIdleTimeout: string;
   keepalive: string;
   udpSessionTimeout: string;
@@ -53,6 +59,7 @@ export interface RawOptions {
 }
 
 export const DEFAULTS = {
+  proxyProtocol: 'none',
   connectionsMax: '256',
   exitIdleTime: 'infinity',
   shutdownTimeout: '10s',
@@ -96,18 +103,52 @@ function oneOf<T extends string>(text: string, choices: readonly T[], flag: stri
 /** Names follow systemd's FileDescriptorName= rules: printable ASCII, no ':', at most 255 characters. */
 const FD_NAME = /^[\x21-\x39\x3b-\x7e]{1,255}$/;
 
-function parseRoutes(texts: string[]): Map<string, AddressSpec> {
-  const routes = new Map<string, AddressSpec>();
+const PROXY_PROTOCOL_CHOICES = ['none', ...PROXY_PROTOCOL_VERSIONS] as const;
+
+function proxyProtocolOf(text: string, flag: string): ProxyProtocolVersion | null {
+  const choice = oneOf(text, PROXY_PROTOCOL_CHOICES, flag);
+  return choice === 'none' ? null : choice;
+}
+
+interface Routes {
+  routes: Map<string, AddressSpec>;
+  proxyProtocol: Map<string, ProxyProtocolVersion | null>;
+}
+
+/** Options a route may carry after its backend, as `,KEY=VALUE`. */
+const ROUTE_OPTION = /,([a-z][a-z-]*)=([^,=]*)$/;
+
+/**
+ * `NAME=BACKEND[,proxy-protocol=v1|v2|none]`. Options are peeled off the end, so a backend
+ * (a unix path may contain commas) only loses a trailing `,key=value` that is an option.
+ */
+function parseRoutes(texts: string[]): Routes {
+  const parsed: Routes = { routes: new Map(), proxyProtocol: new Map() };
   for (const text of texts) {
     const eq = text.indexOf('=');
     const name = text.slice(0, eq);
     if (eq < 0 || !FD_NAME.test(name)) {
       throw new UsageError('ERR_BAD_ROUTE', `--route: '${text}' is not NAME=BACKEND with NAME an fd name`);
     }
-    if (routes.has(name)) throw new UsageError('ERR_BAD_ROUTE', `--route: '${name}' is routed twice`);
-    routes.set(name, parseAddress(text.slice(eq + 1), `--route ${name}`));
+    if (parsed.routes.has(name)) throw new UsageError('ERR_BAD_ROUTE', `--route: '${name}' is routed twice`);
+    let backend = text.slice(eq + 1);
+    for (let option = ROUTE_OPTION.exec(backend); option; option = ROUTE_OPTION.exec(backend)) {
+      const [whole, key, value] = option as unknown as [string, string, string];
+      if (key !== 'proxy-protocol') {
+        throw new UsageError(
+          'ERR_BAD_ROUTE',
+          `--route ${name}: unknown option '${key}' (known: proxy-protocol)`,
+        );
+      }
+      if (parsed.proxyProtocol.has(name)) {
+        throw new UsageError('ERR_BAD_ROUTE', `--route ${name}: proxy-protocol given twice`);
+      }
+      parsed.proxyProtocol.set(name, proxyProtocolOf(value, `--route ${name}: proxy-protocol`));
+      backend = backend.slice(0, backend.length - whole.length);
+    }
+    parsed.routes.set(name, parseAddress(backend, `--route ${name}`));
   }
-  return routes;
+  return parsed;
 }
 
 /** 0 and infinity both mean "off" for timeouts where 0 would otherwise close everything at once. */
@@ -124,9 +165,12 @@ function textfilePath(text: string): string {
 }
 
 export function buildConfig(backend: string | undefined, raw: RawOptions): Config {
+  const routes = parseRoutes(raw.route);
   return {
     backend: backend === undefined ? null : parseAddress(backend, 'BACKEND'),
-    routes: parseRoutes(raw.route),
+    routes: routes.routes,
+    proxyProtocol: proxyProtocolOf(raw.proxyProtocol, '--proxy-protocol'),
+    routeProxyProtocol: routes.proxyProtocol,
     connectionIdleTimeoutMs: optionalSpan(raw.connectionIdleTimeout, '--connection-idle-timeout'),
     keepaliveMs: optionalSpan(raw.keepalive, '--keepalive'),
     udpSessionTimeoutMs: optionalSpan(raw.udpSessionTimeout, '--udp-session-timeout'),

@@ -16,12 +16,19 @@
  * - EMFILE. libuv meets it by accepting and closing waiting clients, which
  *   drops them. So the engine stays under the fd limit instead: connections
  *   cost two fds each, and the cap is lowered to what the limit allows.
+ * - The PROXY header is built at accept, while the client's address is sure
+ *   to be known, and written on the backend socket once that has connected
+ *   (after any retries) and before the client is piped to it, so it is the
+ *   first thing the backend reads. It is written, not read, so bytesIn stays
+ *   the client's own bytes.
  */
 import { EventEmitter } from 'node:events';
 import { readdirSync } from 'node:fs';
 import { Server, Socket, createServer } from 'node:net';
 import { BackendConnectError, connectBackend } from '../backend/connect.js';
 import type { NativeBinding } from '../native/binding.js';
+import { encodeHeader } from '../proxy-protocol/encode.js';
+import { listenerEnds, streamFlow, type ListenerEnds } from '../proxy-protocol/stream-flow.js';
 import type {
   Engine,
   EngineEvents,
@@ -43,6 +50,8 @@ interface Connection {
   client: Socket;
   upstream: Socket | null;
   abort: AbortController;
+  /** The PROXY header, built at accept while the client's address is sure to be known. */
+  header: Buffer | null;
 }
 
 interface ListenerState {
@@ -54,6 +63,8 @@ interface ListenerState {
   closedBytesIn: bigint;
   closedBytesOut: bigint;
   pendingFailures: { count: number; code: string; timer: NodeJS.Timeout | null };
+  /** Set when the listener sends a PROXY header: what its headers need of the listener itself. */
+  proxyEnds: ListenerEnds | null;
 }
 
 export class StreamEngine extends EventEmitter implements Engine {
@@ -70,10 +81,11 @@ export class StreamEngine extends EventEmitter implements Engine {
 
   constructor(
     private readonly options: EngineOptions,
-    private readonly native: Pick<NativeBinding, 'dup'> | null,
+    private readonly native: Pick<NativeBinding, 'dup' | 'fdinfo'> | null,
   ) {
     super();
     this.connectionsMax = options.connectionsMax;
+    const fdinfo = native ? (fd: number) => native.fdinfo(fd) : null;
     this.states = options.listeners.map((listener) => ({
       listener,
       stats: {
@@ -91,6 +103,7 @@ export class StreamEngine extends EventEmitter implements Engine {
       closedBytesIn: 0n,
       closedBytesOut: 0n,
       pendingFailures: { count: 0, code: '', timer: null },
+      proxyEnds: listener.proxyProtocol ? listenerEnds(listener.fd, listener.server, fdinfo) : null,
     }));
   }
 
@@ -236,6 +249,7 @@ export class StreamEngine extends EventEmitter implements Engine {
       client,
       upstream: null,
       abort: new AbortController(),
+      header: this.proxyHeader(state, client),
     };
     state.live.add(connection);
     state.stats.accepted++;
@@ -321,9 +335,18 @@ export class StreamEngine extends EventEmitter implements Engine {
     };
     upstream.once('close', onClose);
     client.once('close', onClose);
+    if (connection.header) upstream.write(connection.header);
     client.pipe(upstream);
     upstream.pipe(client);
     client.resume();
+  }
+
+  private proxyHeader(state: ListenerState, client: Socket): Buffer | null {
+    const version = state.listener.proxyProtocol;
+    if (!version || !state.proxyEnds) return null;
+    const native = this.native;
+    const fdinfo = native ? (fd: number) => native.fdinfo(fd) : null;
+    return encodeHeader(version, streamFlow(client, state.proxyEnds, fdinfo));
   }
 
   private countFailure(state: ListenerState, err: BackendConnectError): void {

@@ -11,11 +11,14 @@
  * - at `connectionsMax` open connections the engine stops accepting, leaving
  *   further clients in the kernel backlog, and resumes when one closes;
  * - EMFILE/ENFILE on accept pauses accepting briefly instead of spinning;
+ * - with `proxyProtocol` set on a listener, the backend reads the PROXY header
+ *   before anything else, exactly once per connection;
  * - `tryStop()` is atomic with accept: it stops only if nothing is open, so a
  *   client is never accepted and then dropped by an idle exit.
  */
 import type { Server } from 'node:net';
 import type { SocketAddress } from '../native/binding.js';
+import type { ProxyProtocolVersion } from '../proxy-protocol/encode.js';
 
 export type EngineName = 'splice' | 'stream';
 
@@ -35,6 +38,13 @@ export interface EngineListener {
    * inetd style), proxied as a single connection when the engine starts.
    */
   connected?: boolean;
+  /**
+   * Write this PROXY protocol header (src/proxy-protocol/) on each backend connection right after
+   * it connects — once, after any retries — and before any client byte. Header bytes are not
+   * client bytes: bytesIn counts only what the client sent. The splice engine cannot send it yet;
+   * select-engine.ts gives such listeners to the stream engine.
+   */
+  proxyProtocol?: ProxyProtocolVersion;
 }
 
 export interface EngineBackend {

@@ -1,0 +1,141 @@
+/**
+ * The PROXY header through the stream engine in-process, on real loopback
+ * sockets: first and exactly once on every backend connection, after a backend
+ * that came up late too, and never counted as client bytes. Backends echo, so
+ * what the client gets back is exactly what the backend read.
+ */
+import { once } from 'node:events';
+import type { Socket } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { selectEngine, type EngineChoice } from '../../src/engine/select-engine.js';
+import type { Engine, EngineListener } from '../../src/engine/types.js';
+import { loadNative, type SocketAddress } from '../../src/native/binding.js';
+import type { ProxyProtocolVersion } from '../../src/proxy-protocol/index.js';
+import { native, spliceAvailable } from '../helpers/engines.js';
+import { dial, echo, freePort, sendAndCollect, startServer, tempDir, waitUntil } from '../helpers/net.js';
+
+const SIG = '0d0a0d0a000d0a515549540a';
+const sun = (text: string): string => Buffer.from(text).toString('hex').padEnd(216, '0');
+
+const cleanups: Array<() => void | Promise<void>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function relay(
+  listen: SocketAddress,
+  backend: SocketAddress,
+  proxyProtocol: ProxyProtocolVersion | undefined,
+  choice: EngineChoice = 'auto',
+  connectTimeoutMs = 0,
+): Promise<{ engine: Engine; reason: string; port: number }> {
+  const fd = native.listenSocket(listen, { type: 'stream' });
+  const listener: EngineListener = {
+    fd,
+    label: 'pp',
+    backend: { spec: 'backend', addresses: [backend] },
+    ...(proxyProtocol ? { proxyProtocol } : {}),
+  };
+  const { engine, reason } = await selectEngine(choice, loadNative(), {
+    listeners: [listener],
+    connectionsMax: 16,
+    pipeSize: 65536,
+    connectTimeoutMs,
+    connectionEvents: false,
+  });
+  engine.start();
+  cleanups.push(() => {
+    engine.destroy();
+    native.close(fd);
+  });
+  return { engine, reason, port: native.fdinfo(fd).localPort };
+}
+
+/** The client's own port, read while connected (Node forgets it after close). */
+async function localPort(socket: Socket): Promise<number> {
+  if (socket.localPort === undefined) await once(socket, 'connect');
+  return socket.localPort!;
+}
+
+async function echoBackend(host = '127.0.0.1'): Promise<SocketAddress> {
+  const server = await startServer(echo, { host });
+  cleanups.push(() => server.close());
+  return { family: host.includes(':') ? 'inet6' : 'inet', address: host, port: server.port };
+}
+
+describe('engine selection with a PROXY header', () => {
+  it.skipIf(!spliceAvailable)('auto and splice fall back to the stream engine, and say why', async () => {
+    const backend = await echoBackend();
+    const listen: SocketAddress = { family: 'inet', address: '127.0.0.1', port: 0 };
+    const auto = await relay(listen, backend, 'v2', 'auto');
+    expect(auto.engine.name).toBe('stream');
+    expect(auto.reason).toBe('the splice engine cannot send the PROXY protocol header (pp)');
+    const splice = await relay(listen, backend, 'v1', 'splice');
+    expect(splice.engine.name).toBe('stream');
+    expect(splice.reason).toMatch(/^splice requested, but the splice engine cannot send/);
+    expect((await relay(listen, backend, undefined, 'auto')).engine.name).toBe('splice');
+  });
+});
+
+describe('PROXY header through the stream engine', () => {
+  it('v1 over IPv4: the line, then the client bytes; bytesIn counts only the client', async () => {
+    const backend = await echoBackend();
+    const { engine, port } = await relay({ family: 'inet', address: '127.0.0.1', port: 0 }, backend, 'v1');
+    const client = dial(port);
+    const clientPort = await localPort(client);
+    const { received } = await sendAndCollect(client, Buffer.from('hello'));
+    expect(received.toString('latin1')).toBe(`PROXY TCP4 127.0.0.1 127.0.0.1 ${clientPort} ${port}\r\nhello`);
+    await waitUntil(() => engine.active() === 0, 5000);
+    const stats = engine.stats().listeners[0]!;
+    expect(stats.bytesIn).toBe(5n);
+    expect(stats.bytesOut).toBe(BigInt(received.length));
+  });
+
+  it('v2 over IPv6', async () => {
+    const backend = await echoBackend('::1');
+    const { port } = await relay({ family: 'inet6', address: '::1', port: 0 }, backend, 'v2');
+    const client = dial(`[::1]:${port}`);
+    const clientPort = await localPort(client);
+    const { received } = await sendAndCollect(client, Buffer.from('six'));
+    const loopback = '00000000000000000000000000000001';
+    const ports = clientPort.toString(16).padStart(4, '0') + port.toString(16).padStart(4, '0');
+    expect(received.toString('hex')).toBe(
+      `${SIG}21210024${loopback}${loopback}${ports}${Buffer.from('six').toString('hex')}`,
+    );
+  });
+
+  it('a unix listener: v2 AF_UNIX with the listener path and an unnamed client; v1 UNKNOWN', async () => {
+    const dir = tempDir();
+    cleanups.push(() => dir.remove());
+    const backend = await echoBackend();
+    const path = `${dir.path}/relay.sock`;
+    await relay({ family: 'unix', path, abstract: false }, backend, 'v2');
+    const v2 = await sendAndCollect(dial(path), Buffer.from('u'));
+    expect(v2.received.toString('hex')).toBe(`${SIG}213100d8${sun('')}${sun(path)}75`);
+
+    const path1 = `${dir.path}/relay1.sock`;
+    await relay({ family: 'unix', path: path1, abstract: false }, backend, 'v1');
+    const v1 = await sendAndCollect(dial(path1), Buffer.from('u'));
+    expect(v1.received.toString('latin1')).toBe('PROXY UNKNOWN\r\nu');
+  });
+
+  it('waits for a late backend and then sends the header once, before the bytes the client sent early', async () => {
+    const backendPort = await freePort();
+    const { engine, port } = await relay(
+      { family: 'inet', address: '127.0.0.1', port: 0 },
+      { family: 'inet', address: '127.0.0.1', port: backendPort },
+      'v1',
+      'auto',
+      10_000,
+    );
+    const client = dial(port);
+    const clientPort = await localPort(client);
+    const done = sendAndCollect(client, Buffer.from('early'));
+    await waitUntil(() => engine.stats().listeners[0]!.accepted === 1, 5000);
+    const server = await startServer(echo, { host: '127.0.0.1', port: backendPort });
+    cleanups.push(() => server.close());
+    const { received } = await done;
+    expect(received.toString('latin1')).toBe(`PROXY TCP4 127.0.0.1 127.0.0.1 ${clientPort} ${port}\r\nearly`);
+    expect(server.accepted).toBe(1);
+  });
+});
