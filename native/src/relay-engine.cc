@@ -2,7 +2,8 @@
 //
 // The core is shared between this object and the thread-safe function, so whichever goes last
 // (a garbage-collected engine, or the function finalized at environment teardown) frees it, and a
-// batch of events already queued never reaches a freed core.
+// batch of events already queued never reaches a freed core. The function holds the JS callback,
+// and through it the engine, so a running engine is never collected before destroy().
 #include <memory>
 #include <string>
 
@@ -71,13 +72,28 @@ Napi::Object EventToJs(Napi::Env env, const RelayEventRecord& e) {
   return o;
 }
 
+// Node still drains the function at environment teardown, when JS can no longer run; node-addon-api
+// would make every failing call fatal then, so probe once with plain N-API and drop the batch.
+bool CanRunJs(napi_env env) {
+  napi_value probe, value;
+  return napi_create_object(env, &probe) == napi_ok && napi_get_boolean(env, true, &value) == napi_ok &&
+         napi_set_named_property(env, probe, "probe", value) == napi_ok;
+}
+
 void DeliverEvents(Napi::Env env, Napi::Function callback, CorePtr* core, void*) {
-  if (env == nullptr || callback.IsEmpty()) return;
+  if (env == nullptr || callback.IsEmpty() || !CanRunJs(env)) return;
   std::vector<RelayEventRecord> events = (*core)->events().Take();
   if (events.empty()) return;
   Napi::Array array = Napi::Array::New(env, events.size());
   for (size_t i = 0; i < events.size(); i++) array.Set(static_cast<uint32_t>(i), EventToJs(env, events[i]));
-  callback.Call({array});
+  napi_value argv[] = {array};
+  napi_value result;
+  if (napi_call_function(env, env.Undefined(), callback, 1, argv, &result) == napi_pending_exception) {
+    // Node 20 would only warn (DEP0168); a listener's throw must reach uncaughtException like any other.
+    napi_value error;
+    napi_get_and_clear_last_exception(env, &error);
+    napi_fatal_exception(env, error);
+  }
 }
 
 class RelayEngine : public Napi::ObjectWrap<RelayEngine> {
@@ -101,7 +117,11 @@ class RelayEngine : public Napi::ObjectWrap<RelayEngine> {
     }
     core_ = std::make_shared<RelayCore>(std::move(config));
     events_ = EventFunction::New(env, info[1].As<Napi::Function>(), "sockrelay:RelayEngine", 0, 1,
-                                 new CorePtr(core_), [](Napi::Env, void*, CorePtr* core) { delete core; });
+                                 new CorePtr(core_), [](Napi::Env, void*, CorePtr* core) {
+                                   // At teardown without destroy(), the loops must stop calling us first.
+                                   (*core)->Shutdown();
+                                   delete core;
+                                 });
     // The engine must never be the reason Node stays up; the caller's own handles decide that.
     events_.Unref(env);
     EventFunction events = events_;

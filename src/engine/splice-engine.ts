@@ -20,8 +20,9 @@ import {
 } from './types.js';
 
 /**
- * One epoll thread: on this 2-core machine a second one did not pay (see the engine's commit
- * notes); the native engine stays correct with more (EPOLLEXCLUSIVE on the shared listeners).
+ * One epoll thread. On this 2-core machine a second one did not pay: iperf3 with 4 streams ran at
+ * the same rate (the box is CPU-bound on client, server and proxy together). The native engine
+ * stays correct with more, sharing the listeners with EPOLLEXCLUSIVE.
  */
 const DEFAULT_THREADS = 1;
 /** Client, backend and a pipe each way; and fds kept free for logs, timers and the like. */

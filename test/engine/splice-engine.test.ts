@@ -492,6 +492,18 @@ describe.skipIf(!available)('splice engine', () => {
     child.stdin!.write('exit\n');
   });
 
+  it('never keeps Node alive, and lets it exit cleanly with connections still open', async () => {
+    const { code, stdout } = await runChild(EXIT_CHILD);
+    expect(stdout).toContain('relayed');
+    expect(code).toBe(0);
+  });
+
+  it('routes a throwing event listener to uncaughtException instead of swallowing it', async () => {
+    const { code, stdout } = await runChild(THROW_CHILD);
+    expect(stdout).toContain('uncaught: listener threw');
+    expect(code).toBe(0);
+  });
+
   it('stopAccepting lets open connections finish', async () => {
     const { port: backendPort } = await startServer(echo);
     const { engine, fd, port } = startEngine([inet(backendPort)]);
@@ -621,6 +633,69 @@ describe.skipIf(!available)('splice engine', () => {
     expect(engine.active()).toBe(0);
   });
 });
+
+/** Runs a child script given the addon's path; its exit code and output, bounded in time. */
+async function runChild(source: string): Promise<{ code: number | null; stdout: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'sockrelay-child-'));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  const script = join(dir, 'child.mjs');
+  writeFileSync(script, source);
+  const child = spawn(
+    process.execPath,
+    [script, join(process.cwd(), 'native/build/Release/sockrelay.node')],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  cleanups.push(() => child.kill('SIGKILL'));
+  let stdout = '';
+  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  const [code] = (await next(child, 'exit', 10_000)) as [number | null];
+  return { code, stdout };
+}
+
+/** Relays one connection, then lets every handle of its own go without destroy(): Node must exit 0. */
+const EXIT_CHILD = `
+import net from 'node:net';
+import { createRequire } from 'node:module';
+const b = createRequire(import.meta.url)(process.argv[2]);
+const backend = net.createServer((s) => s.pipe(s)).listen(0, '127.0.0.1', () => {
+  const fd = b.listenSocket({ family: 'inet', address: '127.0.0.1', port: 0 }, { type: 'stream' });
+  const engine = new b.RelayEngine({
+    listeners: [{ fd, backend: 0 }],
+    backends: [[{ family: 'inet', address: '127.0.0.1', port: backend.address().port }]],
+    connectionsMax: 10, pipeSize: 65536, connectTimeoutMs: 0, threads: 2, connectionEvents: true,
+  }, () => {});
+  engine.start();
+  const client = net.connect(b.fdinfo(fd).localPort, '127.0.0.1');
+  client.write('x');
+  client.once('data', () => {
+    console.log('relayed');
+    client.destroy();
+    backend.close();
+  });
+});
+`;
+
+/** An event listener that throws. */
+const THROW_CHILD = `
+import net from 'node:net';
+import { createRequire } from 'node:module';
+const b = createRequire(import.meta.url)(process.argv[2]);
+process.on('uncaughtException', (err) => {
+  console.log('uncaught: ' + err.message);
+  process.exit(0);
+});
+const fd = b.listenSocket({ family: 'inet', address: '127.0.0.1', port: 0 }, { type: 'stream' });
+const engine = new b.RelayEngine({
+  listeners: [{ fd, backend: 0 }],
+  backends: [[{ family: 'inet', address: '127.0.0.1', port: 1 }]],
+  connectionsMax: 10, pipeSize: 65536, connectTimeoutMs: 0, threads: 1, connectionEvents: false,
+}, () => { throw new Error('listener threw'); });
+engine.start();
+net.connect(b.fdinfo(fd).localPort, '127.0.0.1').on('error', () => {});
+setTimeout(() => process.exit(1), 5000);
+`;
 
 /** A process that exhausts its own fd table after starting an engine, then obeys stdin. */
 const EMFILE_CHILD = `
