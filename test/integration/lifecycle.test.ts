@@ -164,9 +164,9 @@ describe.each(engineNames)('sockrelay lifecycle (%s engine)', (engine) => {
 
   it('does not spin or reset clients when fds run out, and serves again once they free up', async () => {
     const backend = await backendWith(echo);
-    // The soft and hard limit both 64: the proxy cannot raise it, and runs out of fds quickly.
+    // Soft and hard limit both 128: the proxy cannot raise it, and cannot hold 60 proxied connections.
     const sup = supervised([{ address: loopback, type: 'stream' }], ['--log-level=warn', backend.address], {
-      wrapper: ['prlimit', '--nofile=64:64', '--'],
+      wrapper: ['prlimit', '--nofile=128:128', '--'],
       spawn: 'now',
       respawn: false,
     });
@@ -177,14 +177,14 @@ describe.each(engineNames)('sockrelay lifecycle (%s engine)', (engine) => {
     const errors: string[] = [];
     let echoed = 0;
     cleanups.push(() => held.forEach((s) => s.destroy()));
-    for (let i = 0; i < 40; i++) {
+    for (let i = 0; i < 60; i++) {
       const c = dial(port);
       c.on('error', (e: NodeJS.ErrnoException) => errors.push(e.code ?? 'error'));
       c.once('data', () => echoed++);
       held.push(c);
       c.write('x');
     }
-    // 64 fds cannot hold 40 proxied connections: some are served, the rest must wait unharmed.
+    // Some are served, the rest must wait unharmed.
     await waitUntil(() => echoed >= 5);
     const cpu = (): number => {
       const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
@@ -194,7 +194,7 @@ describe.each(engineNames)('sockrelay lifecycle (%s engine)', (engine) => {
     await new Promise((r) => setTimeout(r, 1000));
     // A spinning accept loop burns ~100 ticks a second; a paused one almost none.
     expect(cpu() - before).toBeLessThan(50);
-    expect(echoed).toBeLessThan(40);
+    expect(echoed).toBeLessThan(60);
     expect(errors).toEqual([]);
     for (const c of held.splice(0)) c.destroy();
     const { received } = await sendAndCollect(dial(port), Buffer.from('after'));
