@@ -116,6 +116,27 @@ export interface EngineEvents {
   close: (info: { id: number; listener: string; bytesIn: number; bytesOut: number; reason: string }) => void;
   connectFailed: (info: { listener: string; backend: string; code: string; count: number }) => void;
   acceptError: (info: { code: string }) => void;
+  /** A system call failed on one connection for a reason worth logging (EMFILE on pipe2, …). */
+  connectionError: (info: { listener: string; code: string; syscall: string; count: number }) => void;
+}
+
+/**
+ * A live connection handed from one instance to the next through systemd's fd
+ * store. Only the two sockets travel: before export the engine stops reading
+ * and flushes everything it holds into the kernel's socket buffers, so no byte
+ * is in user space or in a pipe. Half-close state needs no record: a socket
+ * that delivered EOF delivers it again, and a repeated shutdown(SHUT_WR) is
+ * harmless, so the next instance rediscovers it.
+ */
+export interface HandoverConnection {
+  /** Index into EngineOptions.listeners of the listener that accepted it. */
+  listener: number;
+  /** Connected sockets, dup'd: they belong to the caller after export. */
+  clientFd: number;
+  backendFd: number;
+  /** Bytes already forwarded, so the connection's counters carry on. */
+  bytesIn: bigint;
+  bytesOut: bigint;
 }
 
 export interface Engine {
@@ -129,5 +150,13 @@ export interface Engine {
   stopAccepting(): void;
   /** Reset every open connection and release resources. */
   destroy(): void;
+  /**
+   * Handover: stop accepting and reading, flush what is in flight into the kernel, and detach open
+   * connections, returning their sockets. Connections not flushed within `timeoutMs` (a peer not
+   * reading) or still connecting stay in the engine, to be drained as before.
+   */
+  exportConnections(timeoutMs: number): Promise<HandoverConnection[]>;
+  /** Resume relaying connections a previous instance handed over; call before start(). */
+  adoptConnections(connections: HandoverConnection[]): void;
   on<E extends keyof EngineEvents>(event: E, listener: EngineEvents[E]): this;
 }

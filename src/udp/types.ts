@@ -120,6 +120,16 @@ export interface UdpRelayEvents {
   socketError: (info: { label: string; code: string; syscall: string; count: number }) => void;
 }
 
+/** A UDP session handed from one instance to the next through systemd's fd store. */
+export interface HandoverSession {
+  /** The session's socket, connected to the backend. */
+  upstreamFd: number;
+  /** The client's address: `1.2.3.4:5`, `[::1]:5`, `/path` or `@name`. */
+  client: string;
+  /** The local address the client sent to (what replies leave from); '' when not known. */
+  local: string;
+}
+
 export interface UdpRelay {
   readonly name: UdpRelayName;
   readonly label: string;
@@ -133,5 +143,13 @@ export interface UdpRelay {
   stopAccepting(): void;
   /** End every session, close the socket, release resources. Idempotent. */
   destroy(): void;
+  /**
+   * Handover: after stopAccepting(), detach every open session and return its upstream socket
+   * (dup'd: the caller owns it) with the addresses that key it, so the next instance routes the
+   * backend's replies to the same client from the same local address. The relay keeps nothing.
+   */
+  exportSessions(): HandoverSession[];
+  /** Resume sessions a previous instance handed over; call before start(). */
+  adoptSessions(sessions: HandoverSession[]): void;
   on<E extends keyof UdpRelayEvents>(event: E, listener: UdpRelayEvents[E]): this;
 }
