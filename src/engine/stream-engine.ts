@@ -29,13 +29,18 @@ import { BackendConnectError, connectBackend } from '../backend/connect.js';
 import type { NativeBinding } from '../native/binding.js';
 import { encodeHeader } from '../proxy-protocol/encode.js';
 import { listenerEnds, streamFlow, type ListenerEnds } from '../proxy-protocol/stream-flow.js';
-import type {
-  Engine,
-  EngineEvents,
-  EngineListener,
-  EngineOptions,
-  EngineStats,
-  ListenerStats,
+import { Histogram } from './histogram.js';
+import { flushAndDetach } from './stream-handover.js';
+import {
+  CONNECT_SECONDS_BOUNDS,
+  DURATION_SECONDS_BOUNDS,
+  type Engine,
+  type EngineEvents,
+  type EngineListener,
+  type EngineOptions,
+  type EngineStats,
+  type HandoverConnection,
+  type ListenerStats,
 } from './types.js';
 
 /** How long accepting pauses after EMFILE/ENFILE, so a full fd table does not spin. */
@@ -52,6 +57,12 @@ interface Connection {
   abort: AbortController;
   /** The PROXY header, built at accept while the client's address is sure to be known. */
   header: Buffer | null;
+  /** Why it closed, for the close event: 'done', 'client ECONNRESET', 'idle timeout', … */
+  reason: string;
+  acceptedAt: number;
+  /** Bytes a previous instance forwarded before handing the connection over. */
+  carriedIn: bigint;
+  carriedOut: bigint;
 }
 
 interface ListenerState {
@@ -65,6 +76,8 @@ interface ListenerState {
   pendingFailures: { count: number; code: string; timer: NodeJS.Timeout | null };
   /** Set when the listener sends a PROXY header: what its headers need of the listener itself. */
   proxyEnds: ListenerEnds | null;
+  connectSeconds: Histogram;
+  durationSeconds: Histogram;
 }
 
 export class StreamEngine extends EventEmitter implements Engine {
@@ -81,7 +94,7 @@ export class StreamEngine extends EventEmitter implements Engine {
 
   constructor(
     private readonly options: EngineOptions,
-    private readonly native: Pick<NativeBinding, 'dup' | 'fdinfo'> | null,
+    private readonly native: Pick<NativeBinding, 'dup' | 'close' | 'fdinfo'> | null,
   ) {
     super();
     this.connectionsMax = options.connectionsMax;
@@ -104,6 +117,8 @@ export class StreamEngine extends EventEmitter implements Engine {
       closedBytesOut: 0n,
       pendingFailures: { count: 0, code: '', timer: null },
       proxyEnds: listener.proxyProtocol ? listenerEnds(listener.fd, listener.server, fdinfo) : null,
+      connectSeconds: new Histogram(CONNECT_SECONDS_BOUNDS),
+      durationSeconds: new Histogram(DURATION_SECONDS_BOUNDS),
     }));
   }
 
@@ -146,7 +161,13 @@ export class StreamEngine extends EventEmitter implements Engine {
           bytesIn += BigInt(c.client.bytesRead);
           bytesOut += BigInt(c.upstream?.bytesRead ?? 0);
         }
-        return { ...s.stats, bytesIn, bytesOut };
+        return {
+          ...s.stats,
+          bytesIn,
+          bytesOut,
+          connectSeconds: s.connectSeconds.snapshot(),
+          durationSeconds: s.durationSeconds.snapshot(),
+        };
       }),
     };
   }
@@ -174,6 +195,47 @@ export class StreamEngine extends EventEmitter implements Engine {
         c.client.resetAndDestroy();
         c.upstream?.resetAndDestroy();
       }
+    }
+  }
+
+  async exportConnections(timeoutMs: number): Promise<HandoverConnection[]> {
+    this.stopAccepting();
+    const native = this.native;
+    if (!native) return []; // Without dup() a socket cannot outlive its Node object.
+    const deadline = Date.now() + timeoutMs;
+    const exports = this.states.flatMap((state, listener) =>
+      [...state.live]
+        .filter((c) => c.upstream !== null)
+        .map(async (c): Promise<HandoverConnection | null> => {
+          const upstream = c.upstream!;
+          const fds = await flushAndDetach(c.client, upstream, native, deadline);
+          if (!fds) return null;
+          const handed: HandoverConnection = {
+            listener,
+            ...fds,
+            bytesIn: c.carriedIn + BigInt(c.client.bytesRead),
+            bytesOut: c.carriedOut + BigInt(upstream.bytesRead),
+          };
+          // Our fds close; the dups keep the connection open for the next instance.
+          c.reason = 'handed over';
+          c.client.destroy();
+          upstream.destroy();
+          return handed;
+        }),
+    );
+    return (await Promise.all(exports)).filter((c): c is HandoverConnection => c !== null);
+  }
+
+  adoptConnections(connections: HandoverConnection[]): void {
+    for (const handed of connections) {
+      const state = this.states[handed.listener];
+      if (!state) throw new RangeError(`handover names listener ${handed.listener}, which does not exist`);
+      const open = (fd: number): Socket =>
+        new Socket({ fd, allowHalfOpen: true, readable: true, writable: true });
+      const client = open(handed.clientFd);
+      client.pause();
+      const connection = this.newConnection(state, client, handed.bytesIn, handed.bytesOut);
+      this.splice(state, connection, open(handed.backendFd));
     }
   }
 
@@ -243,34 +305,43 @@ export class StreamEngine extends EventEmitter implements Engine {
     this.admit(state, client);
   }
 
-  private admit(state: ListenerState, client: Socket): void {
+  private newConnection(state: ListenerState, client: Socket, carriedIn = 0n, carriedOut = 0n): Connection {
     const connection: Connection = {
       id: this.nextId++,
       client,
       upstream: null,
       abort: new AbortController(),
-      header: this.proxyHeader(state, client),
+      header: null,
+      reason: 'done',
+      acceptedAt: performance.now(),
+      carriedIn,
+      carriedOut,
     };
     state.live.add(connection);
-    state.stats.accepted++;
     state.stats.active++;
     if (this.active_++ === 0) this.emit('busy');
     if (this.atCap) this.pauseAccepting();
+    client.on('error', (err: NodeJS.ErrnoException) => {
+      connection.reason = `client ${err.code ?? 'error'}`;
+      connection.abort.abort();
+      connection.upstream?.resetAndDestroy();
+    });
+    return connection;
+  }
+
+  private admit(state: ListenerState, client: Socket): void {
+    const connection = this.newConnection(state, client);
+    connection.header = this.proxyHeader(state, client);
+    state.stats.accepted++;
     if (this.options.connectionEvents) {
       const peer = client.remoteAddress ? `${client.remoteAddress}:${client.remotePort}` : 'unix';
       this.emit('open', { id: connection.id, listener: state.listener.label, peer });
     }
 
-    let reason = 'done';
-    client.on('error', (err: NodeJS.ErrnoException) => {
-      reason = `client ${err.code ?? 'error'}`;
-      connection.abort.abort();
-      connection.upstream?.resetAndDestroy();
-    });
     client.once('close', () => {
       if (!connection.upstream) {
         connection.abort.abort();
-        this.release(state, connection, reason);
+        this.release(state, connection);
       }
     });
 
@@ -279,35 +350,25 @@ export class StreamEngine extends EventEmitter implements Engine {
       this.options.connectTimeoutMs,
       connection.abort.signal,
     ).then(
-      (upstream) =>
-        this.splice(
-          state,
-          connection,
-          upstream,
-          (r) => (reason = r),
-          () => reason,
-        ),
+      (upstream) => {
+        state.connectSeconds.observe((performance.now() - connection.acceptedAt) / 1000);
+        this.splice(state, connection, upstream);
+      },
       (err: unknown) => {
         if (!(err instanceof BackendConnectError) || err.code === 'ECANCELED') return;
-        reason = `backend ${err.code}`;
+        connection.reason = `backend ${err.code}`;
         this.countFailure(state, err);
         client.resetAndDestroy();
       },
     );
   }
 
-  private splice(
-    state: ListenerState,
-    connection: Connection,
-    upstream: Socket,
-    setReason: (r: string) => void,
-    getReason: () => string,
-  ): void {
+  private splice(state: ListenerState, connection: Connection, upstream: Socket): void {
     const { client } = connection;
     if (client.destroyed) {
       // The client left while we were connecting: pass its FIN or reset on as if it had been relayed.
       upstream.destroy();
-      this.release(state, connection, getReason());
+      this.release(state, connection);
       return;
     }
     connection.upstream = upstream;
@@ -320,18 +381,18 @@ export class StreamEngine extends EventEmitter implements Engine {
     if (connectionIdleTimeoutMs > 0) {
       // The client socket sees every byte of both directions (read one way, written the other).
       client.setTimeout(connectionIdleTimeoutMs, () => {
-        setReason('idle timeout');
+        connection.reason = 'idle timeout';
         client.destroy();
         upstream.destroy();
       });
     }
     upstream.on('error', (err: NodeJS.ErrnoException) => {
-      setReason(`backend ${err.code ?? 'error'}`);
+      connection.reason = `backend ${err.code ?? 'error'}`;
       client.resetAndDestroy();
     });
     let open = 2;
     const onClose = (): void => {
-      if (--open === 0) this.release(state, connection, getReason());
+      if (--open === 0) this.release(state, connection);
     };
     upstream.once('close', onClose);
     client.once('close', onClose);
@@ -374,7 +435,7 @@ export class StreamEngine extends EventEmitter implements Engine {
     report();
   }
 
-  private release(state: ListenerState, connection: Connection, reason: string): void {
+  private release(state: ListenerState, connection: Connection): void {
     if (!state.live.delete(connection)) return;
     const bytesIn = connection.client.bytesRead;
     const bytesOut = connection.upstream?.bytesRead ?? 0;
@@ -382,8 +443,17 @@ export class StreamEngine extends EventEmitter implements Engine {
     state.closedBytesOut += BigInt(bytesOut);
     state.stats.active--;
     this.active_--;
+    if (connection.reason !== 'handed over') {
+      state.durationSeconds.observe((performance.now() - connection.acceptedAt) / 1000);
+    }
     if (this.options.connectionEvents) {
-      this.emit('close', { id: connection.id, listener: state.listener.label, bytesIn, bytesOut, reason });
+      this.emit('close', {
+        id: connection.id,
+        listener: state.listener.label,
+        bytesIn: Number(connection.carriedIn) + bytesIn,
+        bytesOut: Number(connection.carriedOut) + bytesOut,
+        reason: connection.reason,
+      });
     }
     const next = this.held.shift();
     if (next && this.accepting) this.admit(next.state, next.client);
