@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import os from 'node:os';
 import path from 'node:path';
 import { stopAll } from './lib/proc.mjs';
-import { selectSubjects, ROOT } from './lib/subjects.mjs';
+import { selectSubjects, speaks, ROOT, SUBJECTS } from './lib/subjects.mjs';
 import { startNginx } from './lib/backends.mjs';
 import { machine } from './lib/machine.mjs';
 import { summarise, table } from './lib/report.mjs';
@@ -23,25 +23,33 @@ import { fmt } from './lib/stats.mjs';
 import { planFds } from './lib/limits.mjs';
 import { snapshotBuild } from './lib/snapshot.mjs';
 import { smoke } from './lib/smoke.mjs';
+import { buildUdpTool } from './lib/udp.mjs';
 import * as bulk from './workloads/bulk.mjs';
 import * as small from './workloads/small.mjs';
 import * as churn from './workloads/churn.mjs';
 import * as idle from './workloads/idle.mjs';
 import * as cold from './workloads/cold.mjs';
+import * as udp from './workloads/udp.mjs';
+import * as metricsCost from './workloads/metrics.mjs';
+import * as proxyproto from './workloads/proxyproto.mjs';
 
-const WORKLOADS = [bulk, small, churn, idle, cold];
+const WORKLOADS = [bulk, small, churn, idle, cold, udp, metricsCost, proxyproto];
+// Workloads are TCP unless they say `proto`; each protocol gets its own table and its own subjects.
+const protoOf = (w) => w.proto ?? 'tcp';
+const PROTOS = ['tcp', 'udp'];
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 
 const USAGE = `usage: node bench/run.mjs [options]
   --duration S       seconds per load run (default 5)
   --rounds N         rounds, alternating subjects (default 3)
   --only LIST        workloads: ${WORKLOADS.map((w) => w.name).join(',')} (default all)
-  --subjects LIST    direct,socket-proxyd,sockrelay-splice,sockrelay-stream,node-naive (default all)
+  --subjects LIST    ${SUBJECTS.map((s) => s.name).join(',')}
+                     (default all)
   --cold-samples N   cold starts per subject per round (default 5)
   --idle-conns N     idle connections for the memory workload (default 5000)
   --out FILE         JSON results (default bench/results/latest.json)
 Workloads:
-${WORKLOADS.map((w) => `  ${w.name.padEnd(6)} ${w.description}`).join('\n')}`;
+${WORKLOADS.map((w) => `  ${w.name.padEnd(10)} ${w.description}`).join('\n')}`;
 
 function options() {
   const { values } = parseArgs({
@@ -96,6 +104,11 @@ function budget(workload, opts) {
       return 150;
     case 'cold':
       return 15 + opts.coldSamples * 12;
+    case 'udp':
+      return opts.duration + udp.WARM_S + 30;
+    case 'metrics':
+    case 'proxyproto':
+      return 2 * (opts.duration + 25);
     default:
       return opts.duration + 25;
   }
@@ -115,7 +128,10 @@ const log = (s) => process.stderr.write(s + '\n');
 
 async function main() {
   const opts = options();
+  let workloads = WORKLOADS.filter((w) => !opts.only || opts.only.includes(w.name));
   const selected = selectSubjects(opts.subjects);
+  // Only subjects that take part in some selected workload (no smoke test for the others).
+  selected.run = selected.run.filter((s) => workloads.some((w) => speaks(s, protoOf(w))));
   const skipped = selected.skipped;
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'sockrelay-bench-'));
   let build = null;
@@ -126,19 +142,29 @@ async function main() {
         skipped[s.name] = build.error;
     }
   }
-  const workloads = WORKLOADS.filter((w) => !opts.only || opts.only.includes(w.name));
+  const notes = [];
+  let udpTool = null;
+  let udpToolError = null;
+  if (workloads.some((w) => protoOf(w) === 'udp'))
+    ({ tool: udpTool, error: udpToolError } = buildUdpTool(tmp));
+  const available = { help: build?.help ?? '', udpTool, udpToolError };
+  workloads = workloads.filter((w) => {
+    const why = w.unavailable?.(available);
+    if (why) notes.push(`skipped workload ${w.name}: ${why}`);
+    return !why;
+  });
+  const takesPart = (s) => workloads.some((w) => speaks(s, protoOf(w)));
   const fds = planFds(opts.idleConns);
   const subjectOpts = { fdLimit: fds.fdLimit, cli: build?.cli };
-  for (const s of selected.run.filter((s) => !skipped[s.name])) {
+  for (const s of selected.run.filter((s) => !skipped[s.name] && takesPart(s))) {
     const why = await smoke(s, subjectOpts);
     if (why) skipped[s.name] = why;
   }
-  const subjects = selected.run.filter((s) => !skipped[s.name]);
+  const subjects = selected.run.filter((s) => !skipped[s.name] && takesPart(s));
   if (subjects.length === 0) {
     rmSync(tmp, { recursive: true, force: true });
     throw new Error('no subject can run: ' + JSON.stringify(skipped));
   }
-  const notes = [];
   if (fds.conns !== opts.idleConns && workloads.includes(idle)) {
     notes.push(
       `idle: ${opts.idleConns} connections need ~${opts.idleConns * 6} fds in a splice proxy; the hard fd limit here is ${fds.fdLimit} and cannot be raised, so ${fds.conns} were used`,
@@ -151,16 +177,20 @@ async function main() {
   const metrics = cases.flatMap((c) => c.metrics);
   const names = subjects.map((s) => s.name);
 
-  let nginx = null;
+  const nginxes = {};
   const ctx = {
     opts,
     tmp,
+    udpTool,
+    round: 0,
     // Every proxy runs with soft = hard = this fd limit (see lib/limits.mjs).
     subjectOpts: { ...subjectOpts, onStart: (h) => ctx.started.push(h) },
     started: [],
-    async nginx() {
-      if (!nginx || !nginx.proc.running) nginx = await startNginx(tmp);
-      return nginx;
+    /** A shared nginx, started on first use (again if it died); { proxyProtocol } for a second one. */
+    async nginx(o = {}) {
+      const key = o.proxyProtocol ? 'proxy-protocol' : 'plain';
+      if (!nginxes[key]?.proc.running) nginxes[key] = await startNginx(tmp, o);
+      return nginxes[key];
     },
   };
 
@@ -195,10 +225,17 @@ async function main() {
       `## sockrelay bench${interrupted ? ' (interrupted, partial)' : ''}`,
       '',
       `machine: ${info.nproc} × ${info.cpu}, ${info.kernel}, node ${info.node}, load ${info.loadavg.join(' ')}, sockrelay ${info.sockrelayCommit}${build?.builtAt ? ` (dist/ built ${build.builtAt})` : ''}`,
-      `run: ${opts.rounds} round(s) × ${opts.duration} s, medians; ratios are sockrelay ÷ socket-proxyd (cold start: ÷ node-naive); ↑/↓ = higher/lower is better`,
-      '',
-      table(rows, names),
+      `run: ${opts.rounds} round(s) × ${opts.duration} s, medians; ratios are sockrelay ÷ socket-proxyd (cold start: ÷ node-naive; UDP: ÷ socat-listen); ↑/↓ = higher/lower is better`,
     ];
+    for (const proto of PROTOS) {
+      const ids = new Set(
+        cases.filter((c) => protoOf(c.workload) === proto).flatMap((c) => c.metrics.map((m) => m.id)),
+      );
+      const part = rows.filter((r) => ids.has(r.id));
+      if (part.length === 0) continue;
+      const cols = subjects.filter((s) => speaks(s, proto)).map((s) => s.name);
+      out.push('', table(part, cols));
+    }
     if (notes.length) out.push('', ...notes.map((n) => `note: ${n}`));
     if (errors.length) {
       out.push('', `errors (${errors.length}):`);
@@ -233,9 +270,11 @@ async function main() {
     for (let round = 1; round <= opts.rounds; round++) {
       const shift = (round - 1) % subjects.length;
       const order = [...subjects.slice(shift), ...subjects.slice(0, shift)];
+      ctx.round = round;
       for (const c of cases) {
         for (const subject of order) {
           if (stopping) return;
+          if (!speaks(subject, protoOf(c.workload))) continue;
           if (c.subjects && !c.subjects(subject)) continue;
           const s = budget(c.workload, opts);
           const what = `round ${round}/${opts.rounds} ${c.id} ${subject.name}`;

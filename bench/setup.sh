@@ -5,7 +5,8 @@
 # from starting during the install, and is removed again afterwards.
 set -euo pipefail
 
-pkgs=(iperf3 wrk nginx-light socat)
+# gcc and libc6-dev: the udp workload compiles its load generator (lib/udp.c) with cc.
+pkgs=(iperf3 wrk nginx-light socat gcc libc6-dev)
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "bench/setup.sh: must run as root (apt-get install)" >&2

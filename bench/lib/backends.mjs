@@ -11,9 +11,10 @@ const SMALL_BYTES = 128;
 /**
  * nginx with one worker (so that, on 2 cores, load tool and proxy keep a core between them),
  * access log off, keep-alive unbounded in requests, serving a 128-byte file.
+ * proxyProtocol: listen with `proxy_protocol` (every connection must start with a PROXY header).
  */
-export async function startNginx(tmp) {
-  const dir = path.join(tmp, 'nginx');
+export async function startNginx(tmp, { proxyProtocol = false } = {}) {
+  const dir = path.join(tmp, proxyProtocol ? 'nginx-proxy-protocol' : 'nginx');
   const www = path.join(dir, 'www');
   mkdirSync(www, { recursive: true });
   writeFileSync(path.join(www, SMALL_FILE.slice(1)), 'x'.repeat(SMALL_BYTES - 1) + '\n');
@@ -39,7 +40,7 @@ http {
   keepalive_timeout 120s;
   default_type text/plain;
   server {
-    listen ${HOST}:${port} backlog=4096;
+    listen ${HOST}:${port} backlog=4096${proxyProtocol ? ' proxy_protocol' : ''};
     root ${www};
     location / { }
   }
@@ -48,6 +49,7 @@ http {
   const confPath = path.join(dir, 'nginx.conf');
   writeFileSync(confPath, conf);
   const proc = start(['nginx', '-p', dir + '/', '-c', confPath, '-e', path.join(dir, 'error.log')]);
+  // A connect is enough to know it listens; with proxy_protocol nginx just waits for the header.
   const s = await Promise.race([
     waitForPort(port, 10_000),
     proc.exited.then((r) => {

@@ -1,11 +1,22 @@
 // Ports and small socket probes. Everything here is 127.0.0.1 only.
 import net from 'node:net';
+import dgram from 'node:dgram';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export const HOST = '127.0.0.1';
 
-/** A port that was free a moment ago: listen on 0, read the port, close. */
-export function freePort() {
+/** A port that was free a moment ago: listen (or bind, for 'udp') on 0, read the port, close. */
+export function freePort(proto = 'tcp') {
+  if (proto === 'udp') {
+    return new Promise((resolve, reject) => {
+      const s = dgram.createSocket('udp4');
+      s.on('error', reject);
+      s.bind(0, HOST, () => {
+        const { port } = s.address();
+        s.close(() => resolve(port));
+      });
+    });
+  }
   return new Promise((resolve, reject) => {
     const s = net.createServer();
     s.unref();

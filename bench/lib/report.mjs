@@ -3,6 +3,7 @@ import { median, fmt } from './stats.mjs';
 
 const DEFAULT_REF = 'socket-proxyd';
 const isSockrelay = (name) => name.startsWith('sockrelay');
+const SHORT = { 'socket-proxyd': 'proxyd', 'node-naive': 'naive', 'socat-listen': 'socat' };
 
 /** metrics: [{ id, label, unit, better, ratioTo? }]; samples: { metricId: { subject: [n] } } */
 export function summarise(metrics, subjects, samples) {
@@ -29,7 +30,7 @@ export function table(rows, subjects) {
       if (v === null) return '–';
       const ratio = r.ratios[s];
       return ratio !== undefined && ratio !== null
-        ? `${fmt(v)} (${ratio.toFixed(2)}× ${r.ratioTo === DEFAULT_REF ? 'proxyd' : 'naive'})`
+        ? `${fmt(v)} (${ratio.toFixed(2)}× ${SHORT[r.ratioTo] ?? r.ratioTo})`
         : fmt(v);
     });
     lines.push(`| ${r.label} | ${r.unit} ${r.better === 'higher' ? '↑' : '↓'} | ${cells.join(' | ')} |`);

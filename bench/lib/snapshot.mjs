@@ -7,7 +7,7 @@ import path from 'node:path';
 
 const ADDON = 'native/build/Release/sockrelay.node';
 
-/** Copies package.json, dist/ and the addon under `dir`; returns { cli, builtAt } or { error }. */
+/** Copies package.json, dist/ and the addon under `dir`; returns { cli, builtAt, help } or { error }. */
 export function snapshotBuild(root, dir) {
   const cli = path.join(dir, 'dist/cli.js');
   try {
@@ -28,5 +28,6 @@ export function snapshotBuild(root, dir) {
     const why = (r.stderr || r.stdout || r.error?.message || '').trim().split('\n').slice(-2).join(' | ');
     return { error: `dist/cli.js --help failed (${r.status ?? r.signal}): ${why}` };
   }
-  return { cli, builtAt: statSync(path.join(root, 'dist/cli.js')).mtime.toISOString() };
+  // help: what the build offers, for workloads that need a newer option (proxyproto).
+  return { cli, builtAt: statSync(path.join(root, 'dist/cli.js')).mtime.toISOString(), help: r.stdout };
 }

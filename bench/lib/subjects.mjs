@@ -1,8 +1,12 @@
 // The proxies under test and how each is started. A subject's start() resolves a running handle:
 // { port } to send load to, { pid } whose RSS is the proxy's (after activation), and stop().
 //
-// Socket-activated subjects run as `systemd-socket-activate -l 127.0.0.1:PORT PROXY…`. Without -a
-// it execs PROXY in place on the first connection, so the pid we spawned becomes the proxy's pid.
+// Socket-activated subjects run as `systemd-socket-activate -l 127.0.0.1:PORT PROXY…` (with -d for
+// UDP). Without -a it execs PROXY in place on the first connection (or datagram), so the pid we
+// spawned becomes the proxy's pid.
+//
+// `proto` says which workloads a subject takes part in: 'tcp', 'udp', or 'both' (direct). The UDP
+// subjects get a table of their own.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -12,27 +16,48 @@ import { HOST, freePort } from './net.mjs';
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CLI = path.join(ROOT, 'dist/cli.js');
 const NAIVE = fileURLToPath(new URL('../naive-proxy.mjs', import.meta.url));
+const DGRAM_RELAY = fileURLToPath(new URL('./udp-dgram-relay.mjs', import.meta.url));
 const ACTIVATE = 'systemd-socket-activate';
 const PROXYD = '/usr/lib/systemd/systemd-socket-proxyd';
 
+const built = () => (existsSync(CLI) ? null : `${path.relative(ROOT, CLI)} not built`);
+
+// o.args: extra CLI options a workload adds (e.g. --metrics-listen).
 const sockrelay = (engine) => ({
   name: `sockrelay-${engine}`,
   kind: 'activate',
-  unavailable: () => (existsSync(CLI) ? null : `${path.relative(ROOT, CLI)} not built`),
+  proto: 'tcp',
+  unavailable: built,
   argv: (backend, o) => [
     process.execPath,
     o.cli ?? CLI,
     `--engine=${engine}`,
     ...(o.maxConns ? ['-c', String(o.maxConns)] : []),
+    ...(o.args ?? []),
     backend,
   ],
 });
 
+// socat binds by itself and says nothing when ready (the UDP workload probes until a reply comes).
+const socat = (name, listen, connect) => ({
+  name,
+  kind: 'listen',
+  proto: 'udp',
+  announces: false,
+  unavailable: () => null,
+  argv: (port, backend) => [
+    'socat',
+    `${listen}:${port},bind=${HOST},fork,reuseaddr`,
+    `${connect}:${backend}`,
+  ],
+});
+
 export const SUBJECTS = [
-  { name: 'direct', kind: 'direct', unavailable: () => null },
+  { name: 'direct', kind: 'direct', proto: 'both', unavailable: () => null },
   {
     name: 'socket-proxyd',
     kind: 'activate',
+    proto: 'tcp',
     unavailable: () => (existsSync(PROXYD) ? null : `${PROXYD} missing`),
     argv: (backend, o) => [PROXYD, ...(o.maxConns ? [`--connections-max=${o.maxConns}`] : []), backend],
   },
@@ -41,10 +66,42 @@ export const SUBJECTS = [
   {
     name: 'node-naive',
     kind: 'listen',
+    proto: 'tcp',
     unavailable: () => null,
     argv: (port, backend) => [process.execPath, NAIVE, String(port), backend],
   },
+  // One process per datagram: what a socat one-liner for UDP usually is.
+  socat('socat-recvfrom', 'UDP4-RECVFROM', 'UDP4-SENDTO'),
+  // One process per client address, its socket connected to the client: much faster.
+  socat('socat-listen', 'UDP4-LISTEN', 'UDP4'),
+  {
+    name: 'sockrelay-udp',
+    kind: 'activate',
+    proto: 'udp',
+    unavailable: built,
+    argv: (backend, o) => [process.execPath, o.cli ?? CLI, backend],
+  },
+  // The CLI with the addon disabled, which should fall back to the pure-TS dgram relay.
+  {
+    name: 'sockrelay-udp-ts',
+    kind: 'activate',
+    proto: 'udp',
+    env: { SOCKRELAY_NO_NATIVE: '1' },
+    unavailable: built,
+    argv: (backend, o) => [process.execPath, o.cli ?? CLI, backend],
+  },
+  // The pure-TS dgram relay itself, started by lib/udp-dgram-relay.mjs from the same build.
+  {
+    name: 'sockrelay-udp-dgram',
+    kind: 'activate',
+    proto: 'udp',
+    unavailable: built,
+    argv: (backend, o) => [process.execPath, DGRAM_RELAY, path.dirname(o.cli ?? CLI), backend],
+  },
 ];
+
+/** Whether `subject` takes part in a workload of protocol `proto` ('tcp' unless it says). */
+export const speaks = (subject, proto = 'tcp') => subject.proto === 'both' || subject.proto === proto;
 
 /** Wraps argv so the proxy runs with soft = hard = n open files (root may raise the hard limit). */
 function withFdLimit(argv, n) {
@@ -71,19 +128,20 @@ export async function startSubject(subject, backendPort, opts = {}) {
       death: () => null,
     };
   }
-  const port = await freePort();
+  const port = await freePort(subject.proto === 'udp' ? 'udp' : 'tcp');
   let proc;
   if (subject.kind === 'activate') {
-    proc = start(
-      withFdLimit([ACTIVATE, '-l', `${HOST}:${port}`, ...subject.argv(backend, opts)], opts.fdLimit),
-      {
-        cwd: ROOT,
-      },
-    );
+    // systemd-socket-activate passes the proxy only TERM, PATH, USER, HOME and what -E names.
+    const env = Object.entries(subject.env ?? {}).map(([k, v]) => `--setenv=${k}=${v}`);
+    const flags = [...(subject.proto === 'udp' ? ['-d'] : []), ...env, '-l', `${HOST}:${port}`];
+    proc = start(withFdLimit([ACTIVATE, ...flags, ...subject.argv(backend, opts)], opts.fdLimit), {
+      cwd: ROOT,
+    });
     if (opts.ready !== 'none') await proc.waitFor('stderr', /Listening on /, ms, `${ACTIVATE} to listen`);
   } else {
     proc = start(withFdLimit(subject.argv(port, backend), opts.fdLimit), { cwd: ROOT });
-    if (opts.ready !== 'none') await proc.waitFor('stdout', /^listening /m, ms, `${subject.name} to listen`);
+    if (opts.ready !== 'none' && subject.announces !== false)
+      await proc.waitFor('stdout', /^listening /m, ms, `${subject.name} to listen`);
   }
   let stopped = false;
   // Exits that our stop() causes; anything else means the proxy ended by itself. A proxy that
@@ -107,7 +165,7 @@ export async function startSubject(subject, backendPort, opts = {}) {
 }
 
 /** The proxy's last words, without systemd-socket-activate's own chatter. */
-function proxyLog(proc) {
+export function proxyLog(proc) {
   const own = /^(Listening on |Communication attempt on fd|Execing |Accepted connection on fd|Failed to )/;
   const lines = proc.out.stderr.split('\n').filter((l) => l.trim() && !own.test(l));
   return lines.slice(-3).join(' | ') || `exited without a word`;

@@ -17,24 +17,43 @@ export function httpWorkload({ name, description, id, label, headers }) {
         metrics: [{ id, label, unit: 'req/s', better: 'higher' }],
         async run(ctx, subject) {
           const nginx = await ctx.nginx();
-          const proxy = await startSubject(subject, nginx.port, ctx.subjectOpts);
-          try {
-            // Activate (and exec) the proxy before the clock starts.
-            await httpOnce(proxy.port, SMALL_FILE);
-            const r = await wrk(proxy.port, SMALL_FILE, { duration: ctx.opts.duration, headers });
-            const died = proxy.death();
-            if (died) throw new Error(`proxy exited during the run: ${died}`);
-            const failed = Object.values(r.errors).reduce((a, b) => a + b, 0);
-            const warnings =
-              failed > 0.001 * r.requests
-                ? [`wrk: ${failed} errors in ${r.requests} requests ${JSON.stringify(r.errors)}`]
-                : [];
-            return { values: { [id]: r.rps }, details: { requests: r.requests, errors: r.errors }, warnings };
-          } finally {
-            await proxy.stop();
-          }
+          const r = await wrkThrough(ctx, subject, nginx.port, { headers });
+          return {
+            values: { [id]: r.rps },
+            details: { requests: r.requests, errors: r.errors },
+            warnings: r.warnings,
+          };
         },
       },
     ],
   };
+}
+
+/**
+ * One wrk run (50 connections, ctx.opts.duration) through a fresh `subject` in front of backendPort.
+ * args: extra proxy options; during(proxy): called as wrk starts, returns an async stop function
+ * whose result lands in `during` of the answer. Resolves { rps, requests, errors, warnings, during }.
+ */
+export async function wrkThrough(ctx, subject, backendPort, { headers = [], args = [], during } = {}) {
+  const proxy = await startSubject(subject, backendPort, { ...ctx.subjectOpts, args });
+  let stopDuring = null;
+  try {
+    // Activate (and exec) the proxy before the clock starts.
+    await httpOnce(proxy.port, SMALL_FILE);
+    stopDuring = during?.(proxy) ?? null;
+    const r = await wrk(proxy.port, SMALL_FILE, { duration: ctx.opts.duration, headers });
+    const died = proxy.death();
+    if (died) throw new Error(`proxy exited during the run: ${died}`);
+    const failed = Object.values(r.errors).reduce((a, b) => a + b, 0);
+    const warnings =
+      failed > 0.001 * r.requests
+        ? [`wrk: ${failed} errors in ${r.requests} requests ${JSON.stringify(r.errors)}`]
+        : [];
+    const stopped = stopDuring;
+    stopDuring = null;
+    return { ...r, warnings, during: stopped ? await stopped() : null };
+  } finally {
+    await stopDuring?.();
+    await proxy.stop();
+  }
 }
