@@ -17,6 +17,8 @@ import { engineSource, udpSource, type ActivitySource } from './lifecycle/activi
 import type { Clock } from './lifecycle/idle-monitor.js';
 import { Notifier, notifyTargetFromEnv } from './lifecycle/notify.js';
 import { runUntilDone } from './lifecycle/run-loop.js';
+import { fdStoreFromEnv } from './handover/fd-store.js';
+import { handOver, resumeHandedOver } from './handover/handover.js';
 import type { Logger } from './logger.js';
 import type { Metrics, MetricsSources } from './metrics/index.js';
 import type { NativeLoad } from './native/binding.js';
@@ -36,6 +38,9 @@ export interface DaemonDeps {
   version: string;
   clock?: Clock;
 }
+
+/** How long a handover may wait for connections to flush into the kernel before draining them. */
+const HANDOVER_FLUSH_MAX_MS = 3000;
 
 /** FileDescriptorName=metrics: a socket for the metrics endpoint, not for proxying. */
 const METRICS_FD_NAME = 'metrics';
@@ -158,8 +163,10 @@ export async function runDaemon(config: Config, deps: DaemonDeps): Promise<ExitC
     const engines: Engine[] = [];
     const listeners = routed.filter((r) => r.socket.role === 'stream-listener').map(listenerOf);
     let engineReason: string | null = null;
+    let listenerEngine: Engine | null = null;
     if (listeners.length > 0) {
       const { engine, reason } = await selectEngine(config.engine, native, { ...engineOptions, listeners });
+      listenerEngine = engine;
       engines.push(engine);
       sources.push(engineSource(engine));
       engineReason = reason;
@@ -198,6 +205,20 @@ export async function runDaemon(config: Config, deps: DaemonDeps): Promise<ExitC
       relay.on('socketError', (e) => logger.warn(e, 'UDP socket error'));
     }
     for (const name of unusedRoutes) logger.warn({ route: name }, 'no fd has this name; --route unused');
+
+    // Connections a previous instance handed over resume before anything new is accepted.
+    const store = fdStoreFromEnv(deps.env, binding);
+    const targets = { engine: listenerEngine, listenerLabels: listeners.map((l) => l.label), relays };
+    if (gathered.handedOver.length > 0) {
+      if (!binding) throw new ConfigError('ERR_HANDOVER', 'handed-over connections need the native addon');
+      const report = resumeHandedOver(gathered.handedOver, targets, binding, store, logger);
+      for (const { fd, why } of report.rejected)
+        logger.warn({ fd, why }, 'handed-over fd rejected and closed');
+      logger.info(
+        { connections: report.connections, sessions: report.sessions },
+        'resumed handed-over connections',
+      );
+    }
 
     logger.info(
       {
@@ -241,6 +262,15 @@ export async function runDaemon(config: Config, deps: DaemonDeps): Promise<ExitC
     const notifier = target && binding ? new Notifier(binding, target, logger) : null;
     const reasonPromise = runUntilDone({
       sources,
+      ...(store && binding
+        ? {
+            handover: async () => {
+              const flushMs = Math.min(config.shutdownTimeoutMs, HANDOVER_FLUSH_MAX_MS);
+              const result = await handOver(targets, store, binding, flushMs);
+              logger.info({ ...result, capacity: store.capacity }, 'handed over to the fd store');
+            },
+          }
+        : {}),
       // Accept=yes serves one connection: exit as soon as it is done.
       exitIdleTimeMs: accepted.length > 0 && listeners.length === 0 ? 0 : config.exitIdleTimeMs,
       shutdownTimeoutMs: config.shutdownTimeoutMs,

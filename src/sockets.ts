@@ -9,7 +9,13 @@ import {
   type InheritedSocket,
   type SocketRole,
 } from './activation/inherited-socket.js';
-import { parseListenFds, unsetListenEnv, type ListenFdsResult } from './activation/listen-fds.js';
+import {
+  parseListenFds,
+  unsetListenEnv,
+  type ListenedFd,
+  type ListenFdsResult,
+} from './activation/listen-fds.js';
+import { isHandoverName } from './handover/fd-names.js';
 import type { AddressSpec } from './config/address.js';
 import { StartupError, errnoCode } from './errors.js';
 import type { NativeBinding, SocketAddress } from './native/binding.js';
@@ -22,6 +28,8 @@ export interface GatheredSocket extends InheritedSocket {
 export interface Gathered {
   activation: ListenFdsResult;
   sockets: GatheredSocket[];
+  /** Fds a previous instance handed over through the fd store (named by src/handover/fd-names.ts). */
+  handedOver: ListenedFd[];
   /** Closes what we bound ourselves and removes our unix socket files. */
   release(): void;
 }
@@ -71,8 +79,15 @@ export async function gatherSockets(options: GatherOptions): Promise<Gathered> {
   const { env, native } = options;
   const activation = parseListenFds(env, { pid: options.pid, pidfdId: native?.pidfdId() ?? null });
   unsetListenEnv(env);
+  const listened = activation.ours ? activation.fds : [];
+  // Handed-over connections are not sockets to serve: they are checked and adopted on their own.
+  const handedOver = listened.filter((f) => isHandoverName(f.name));
   const inherited = activation.ours
-    ? adoptInheritedSockets(activation.fds, native, options.supportedRoles)
+    ? adoptInheritedSockets(
+        listened.filter((f) => !isHandoverName(f.name)),
+        native,
+        options.supportedRoles,
+      )
     : [];
 
   const bound: GatheredSocket[] = [];
@@ -124,5 +139,5 @@ export async function gatherSockets(options: GatherOptions): Promise<Gathered> {
     release();
     throw err;
   }
-  return { activation, sockets: [...inherited, ...bound], release };
+  return { activation, sockets: [...inherited, ...bound], handedOver, release };
 }

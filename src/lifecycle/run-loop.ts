@@ -27,6 +27,11 @@ export interface RunLoopOptions {
   logger: Logger;
   signals: Pick<NodeJS.Process, 'on' | 'off'>;
   clock?: Clock;
+  /**
+   * On SIGTERM/SIGINT, awaited after accepting stops and before draining: hands live connections
+   * to the next instance (systemd's fd store); whatever it leaves open is drained as usual.
+   */
+  handover?: () => Promise<void>;
   /** Called once, as stopping begins (sd_notify STOPPING=1). */
   onStopping?: (reason: string) => void;
   /**
@@ -78,8 +83,13 @@ export function runUntilDone(options: RunLoopOptions): Promise<string> {
         return;
       }
       draining = true;
-      options.onStopping?.(signal);
       for (const source of sources) source.stopAccepting();
+      void (options.handover?.() ?? Promise.resolve())
+        .catch((err: unknown) => logger.warn({ err }, 'handover failed: draining instead'))
+        .then(() => drain(signal));
+    };
+    const drain = (signal: NodeJS.Signals): void => {
+      options.onStopping?.(signal);
       const open = activeTotal();
       if (open === 0) return finish(signal);
       logger.info({ signal, open, timeout: formatTimeSpan(options.shutdownTimeoutMs) }, 'draining');

@@ -1,0 +1,190 @@
+/**
+ * Zero-downtime restarts: live connections and UDP sessions go into systemd's
+ * fd store at SIGTERM and come back, named, with the next instance's sockets.
+ *
+ * Handing over: the engine stops, flushes into the kernel and gives up each
+ * connection's two sockets; each fits in the store as two named fds or not at
+ * all. What does not fit (or did not flush) goes back to the engine and is
+ * drained as before. UDP sessions go in as their upstream socket; one that
+ * does not fit simply ends, and its client's next datagram opens a new one.
+ *
+ * Resuming: fds whose names are ours are taken out before routing, grouped
+ * into connections, checked, and adopted before anything new is accepted.
+ * Every one of them is then removed from the store, adopted or not, so a
+ * crash later cannot resurrect a connection that has since ended.
+ */
+import type { Engine, HandoverConnection } from '../engine/types.js';
+import type { Logger } from '../logger.js';
+import type { NativeBinding } from '../native/binding.js';
+import type { HandoverSession, UdpRelay } from '../udp/types.js';
+import { decodeHandoverName, encodeHandoverName } from './fd-names.js';
+import type { FdStore } from './fd-store.js';
+
+export interface HandoverTargets {
+  /** The engine of the stream listeners, with their labels by index. */
+  engine: Engine | null;
+  listenerLabels: string[];
+  relays: UdpRelay[];
+}
+
+export interface HandoverResult {
+  storedConnections: number;
+  storedSessions: number;
+  /** Connections left to drain because they did not fit in the store. */
+  overflow: number;
+}
+
+export async function handOver(
+  targets: HandoverTargets,
+  store: FdStore,
+  native: Pick<NativeBinding, 'close'>,
+  flushTimeoutMs: number,
+): Promise<HandoverResult> {
+  let room = store.capacity;
+  const result: HandoverResult = { storedConnections: 0, storedSessions: 0, overflow: 0 };
+  const keep = (name: string, fd: number): void => {
+    store.store(name, fd);
+    native.close(fd);
+  };
+
+  const exported = targets.engine ? await targets.engine.exportConnections(flushTimeoutMs) : [];
+  const overflow: HandoverConnection[] = [];
+  exported.forEach((c, i) => {
+    if (room < 2) return void overflow.push(c);
+    room -= 2;
+    const id = `${process.pid}.${i}`;
+    const listener = targets.listenerLabels[c.listener] ?? String(c.listener);
+    const common = { kind: 'tcp', id, listener, bytesIn: c.bytesIn, bytesOut: c.bytesOut } as const;
+    keep(encodeHandoverName({ ...common, role: 'client' }), c.clientFd);
+    keep(encodeHandoverName({ ...common, role: 'backend' }), c.backendFd);
+    result.storedConnections++;
+  });
+  if (overflow.length > 0) targets.engine?.adoptConnections(overflow);
+  result.overflow = overflow.length;
+
+  for (const relay of targets.relays) {
+    relay.stopAccepting();
+    for (const s of relay.exportSessions()) {
+      if (room < 1) {
+        native.close(s.upstreamFd);
+        continue;
+      }
+      room--;
+      keep(
+        encodeHandoverName({ kind: 'udp', relay: relay.label, client: s.client, local: s.local }),
+        s.upstreamFd,
+      );
+      result.storedSessions++;
+    }
+  }
+  return result;
+}
+
+export interface ResumeReport {
+  connections: number;
+  sessions: number;
+  /** Fds closed because they were malformed, incomplete, or name a listener that is gone. */
+  rejected: Array<{ fd: number; why: string }>;
+}
+
+/**
+ * Adopts handed-over fds (those whose names are ours). Call before the engine
+ * and relays start. `store`, when there is one, has every such name removed.
+ */
+export function resumeHandedOver(
+  fds: Array<{ fd: number; name: string }>,
+  targets: HandoverTargets,
+  native: Pick<NativeBinding, 'close' | 'fdinfo' | 'setFdFlags'>,
+  store: Pick<FdStore, 'remove'> | null,
+  logger: Logger,
+): ResumeReport {
+  const report: ResumeReport = { connections: 0, sessions: 0, rejected: [] };
+  const reject = (fd: number, why: string): void => {
+    native.close(fd);
+    report.rejected.push({ fd, why });
+  };
+  const pairs = new Map<
+    string,
+    { listener: string; bytesIn: bigint; bytesOut: bigint; client?: number; backend?: number }
+  >();
+  const sessions = new Map<UdpRelay, HandoverSession[]>();
+
+  /** What an fd must be to stand for its record: a connected socket of the right type. */
+  const unfit = (fd: number, type: 'stream' | 'dgram'): string | null => {
+    try {
+      const info = native.fdinfo(fd);
+      if (!info.isSocket) return `a ${info.fileType}, not a socket`;
+      if (info.type !== type || info.listening)
+        return `a ${info.type} socket where a connected ${type} socket belongs`;
+      native.setFdFlags(fd, { nonblock: true, cloexec: true });
+      return null;
+    } catch (err) {
+      return `cannot be inspected (${(err as NodeJS.ErrnoException).code ?? 'error'})`;
+    }
+  };
+
+  for (const { fd, name } of fds) {
+    const record = decodeHandoverName(name);
+    const why = record ? unfit(fd, record.kind === 'tcp' ? 'stream' : 'dgram') : null;
+    if (!record) {
+      reject(fd, 'malformed name');
+    } else if (why) {
+      reject(fd, why);
+    } else if (record.kind === 'udp') {
+      const relay = targets.relays.find((r) => r.label === record.relay);
+      if (!relay) reject(fd, `no UDP socket '${record.relay}' any more`);
+      else
+        sessions.set(relay, [
+          ...(sessions.get(relay) ?? []),
+          { upstreamFd: fd, client: record.client, local: record.local },
+        ]);
+    } else {
+      const pair = pairs.get(record.id) ?? {
+        listener: record.listener,
+        bytesIn: record.bytesIn,
+        bytesOut: record.bytesOut,
+      };
+      if (pair[record.role] !== undefined) reject(fd, `connection ${record.id} has two ${record.role} fds`);
+      else pair[record.role] = fd;
+      pairs.set(record.id, pair);
+    }
+  }
+
+  const connections: HandoverConnection[] = [];
+  for (const [id, pair] of pairs) {
+    const listener = targets.listenerLabels.indexOf(pair.listener);
+    const incomplete = pair.client === undefined || pair.backend === undefined;
+    if (incomplete || listener < 0 || !targets.engine) {
+      const why = incomplete ? `connection ${id} is incomplete` : `no listener '${pair.listener}' any more`;
+      for (const fd of [pair.client, pair.backend]) if (fd !== undefined) reject(fd, why);
+      continue;
+    }
+    connections.push({
+      listener,
+      clientFd: pair.client!,
+      backendFd: pair.backend!,
+      bytesIn: pair.bytesIn,
+      bytesOut: pair.bytesOut,
+    });
+  }
+  if (connections.length > 0) targets.engine?.adoptConnections(connections);
+  report.connections = connections.length;
+  for (const [relay, list] of sessions) {
+    relay.adoptSessions(list);
+    report.sessions += list.length;
+  }
+
+  if (store) {
+    for (const name of new Set(fds.map((f) => f.name))) {
+      try {
+        store.remove(name);
+      } catch (err) {
+        logger.warn(
+          { code: (err as NodeJS.ErrnoException).code },
+          'could not remove a handed-over fd from the fd store',
+        );
+      }
+    }
+  }
+  return report;
+}
