@@ -1,5 +1,6 @@
 // Binding our own sockets for --listen (and the test activator), so that they are plain fds exactly
 // like the ones systemd hands over, and waiting for readiness without accepting.
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -90,6 +91,38 @@ Napi::Value ListenSocket(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, fd);
 }
 
+// connectUnix(address): a connected, nonblocking, CLOEXEC unix stream socket. For abstract names:
+// Node 20 pads them to the whole sun_path, so it cannot reach one bound at its exact length (as
+// systemd and C programs bind them). A unix connect completes or fails at once: no need to wait.
+Napi::Value ConnectUnix(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  struct sockaddr_storage addr;
+  socklen_t len = 0;
+  if (info.Length() < 1 || !info[0].IsObject() || !SockaddrFromObject(info[0].As<Napi::Object>(), &addr, &len) ||
+      addr.ss_family != AF_UNIX) {
+    Napi::TypeError::New(env, "connectUnix({ family: 'unix', path, abstract })").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    SystemError(env, errno, "socket").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  int rc;
+  do {
+    rc = connect(fd, reinterpret_cast<struct sockaddr*>(&addr), len);
+  } while (rc < 0 && errno == EINTR);
+  if (rc < 0) {
+    int err = errno;
+    close(fd);
+    SystemError(env, err, "connect").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  int flags = fcntl(fd, F_GETFL);
+  fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+  return Napi::Number::New(env, fd);
+}
+
 class WaitReadableWorker : public Napi::AsyncWorker {
  public:
   WaitReadableWorker(Napi::Env env, std::vector<int> fds, int timeoutMs)
@@ -149,6 +182,7 @@ Napi::Value WaitReadable(const Napi::CallbackInfo& info) {
 void InitListen(Napi::Env env, Napi::Object exports) {
   exports.Set("listenSocket", Napi::Function::New(env, ListenSocket, "listenSocket"));
   exports.Set("waitReadable", Napi::Function::New(env, WaitReadable, "waitReadable"));
+  exports.Set("connectUnix", Napi::Function::New(env, ConnectUnix, "connectUnix"));
 }
 
 }  // namespace sockrelay

@@ -11,7 +11,7 @@
  * ~2 minutes of SYN retries.
  */
 import { Socket, connect } from 'node:net';
-import type { SocketAddress } from '../native/binding.js';
+import type { NativeBinding, SocketAddress } from '../native/binding.js';
 
 export const FIRST_RETRY_MS = 10;
 export const MAX_RETRY_MS = 500;
@@ -30,7 +30,18 @@ export class BackendConnectError extends Error {
 /** Errors meaning "nobody listens there (yet)". */
 const REFUSED = new Set(['ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'EAGAIN']);
 
-function connectOnce(address: SocketAddress, timeoutMs: number): Promise<Socket> {
+type UnixConnector = Pick<NativeBinding, 'connectUnix'> | null;
+
+function connectOnce(address: SocketAddress, timeoutMs: number, native: UnixConnector): Promise<Socket> {
+  if (address.family === 'unix' && address.abstract && native) {
+    // Node 20 pads abstract names to all of sun_path; the addon connects to the name as written.
+    try {
+      const fd = native.connectUnix(address);
+      return Promise.resolve(new Socket({ fd, allowHalfOpen: true, readable: true, writable: true }));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
   return new Promise((resolve, reject) => {
     const options =
       address.family === 'unix'
@@ -67,6 +78,7 @@ export async function connectBackend(
   addresses: readonly SocketAddress[],
   connectTimeoutMs: number,
   signal?: AbortSignal,
+  native: UnixConnector = null,
 ): Promise<Socket> {
   const deadline = Date.now() + connectTimeoutMs;
   let delay = FIRST_RETRY_MS;
@@ -79,7 +91,7 @@ export async function connectBackend(
       const attemptMs = connectTimeoutMs === 0 ? 10_000 : left;
       if (attemptMs <= 0) break;
       try {
-        return await connectOnce(address, attemptMs);
+        return await connectOnce(address, attemptMs, native);
       } catch (err) {
         lastCode = codeOf(err);
       }

@@ -94,7 +94,7 @@ export class StreamEngine extends EventEmitter implements Engine {
 
   constructor(
     private readonly options: EngineOptions,
-    private readonly native: Pick<NativeBinding, 'dup' | 'close' | 'fdinfo'> | null,
+    private readonly native: Pick<NativeBinding, 'dup' | 'close' | 'fdinfo' | 'connectUnix'> | null,
   ) {
     super();
     this.connectionsMax = options.connectionsMax;
@@ -349,6 +349,7 @@ export class StreamEngine extends EventEmitter implements Engine {
       state.listener.backend.addresses,
       this.options.connectTimeoutMs,
       connection.abort.signal,
+      this.native,
     ).then(
       (upstream) => {
         state.connectSeconds.observe((performance.now() - connection.acceptedAt) / 1000);

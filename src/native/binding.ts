@@ -60,6 +60,11 @@ export interface NativeBinding {
   listenSocket(address: SocketAddress, options: { type: 'stream' | 'dgram'; backlog?: number }): number;
   /** Resolves with the fds that are readable (a client waits), [] after `timeoutMs`. Never reads them. */
   waitReadable(fds: number[], timeoutMs: number): Promise<number[]>;
+  /**
+   * A connected nonblocking unix stream socket. Used for abstract names, which Node 20 pads to the
+   * whole sun_path and so cannot reach when bound at their exact length (as systemd binds them).
+   */
+  connectUnix(address: SocketAddress & { family: 'unix' }): number;
   RelayEngine: RelayEngineConstructor;
 }
 

@@ -5,7 +5,7 @@
  */
 import { once } from 'node:events';
 import { join } from 'node:path';
-import type { Socket } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { selectEngine } from '../../src/engine/select-engine.js';
 import { loadNative } from '../../src/native/binding.js';
@@ -155,8 +155,14 @@ describe.each(engineNames)('%s engine', (engineName) => {
     cleanups.push(() => dir.remove());
     const path = join(dir.path, 'backend.sock');
     await server(echo, { path });
+    // Bound at its exact length, as systemd and C programs bind abstract names (Node would pad it).
     const abstractName = `sockrelay-test-${process.pid}-${engineName}`;
-    await server(echo, { path: `\0${abstractName}` });
+    const abstractFd = native.listenSocket(
+      { family: 'unix', path: abstractName, abstract: true },
+      { type: 'stream' },
+    );
+    const abstractServer = createServer({ allowHalfOpen: true }, echo).listen({ fd: abstractFd });
+    cleanups.push(() => new Promise((resolve) => abstractServer.close(resolve)));
     const byPath = await relay(engineName, [{ family: 'unix', path, abstract: false }]);
     const byName = await relay(engineName, [{ family: 'unix', path: abstractName, abstract: true }]);
     expect((await sendAndCollect(dial(byPath.port), Buffer.from('path'))).received.toString()).toBe('path');
