@@ -24,7 +24,10 @@
         "src/udp-forward.cc",
         "src/udp-session.cc",
         "src/udp-pktinfo.cc",
-        "src/udp-events.cc"
+        "src/udp-events.cc",
+        "src/udp-addr-text.cc",
+        "src/udp-handover.cc",
+        "src/udp-handover-js.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],

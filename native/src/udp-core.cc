@@ -25,12 +25,13 @@ constexpr int kEpollEvents = 64;
 char listenTag;
 char wakeTag;
 
-uint64_t NowMs() {
+}  // namespace
+
+uint64_t UdpNowMs() {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
 }
-}  // namespace
 
 UdpCore::UdpCore(UdpRelayConfig config, EventSink sink)
     : config_(std::move(config)), sink_(std::move(sink)), batch_(new UdpBatch) {}
@@ -124,11 +125,15 @@ void UdpCore::Destroy() {
 
 void UdpCore::Run() {
   struct epoll_event ready[kEpollEvents];
-  int timeout = -1;
+  // A first round at once arms the timeout of sessions adopted before the thread started.
+  int timeout = 0;
   while (!stopping_.load(std::memory_order_acquire)) {
     int n = epoll_wait(epfd_, ready, kEpollEvents, timeout);
     if (n < 0 && errno != EINTR) break;  // only EBADF/EINVAL: the epoll fd is gone
-    uint64_t now = NowMs();
+    // An export may have detached sessions named in `ready` meanwhile: they are marked dead, and
+    // their memory is kept until this round's Housekeep reaps it.
+    std::lock_guard<std::mutex> work(workMu_);
+    uint64_t now = UdpNowMs();
     for (int i = 0; i < n; i++) {
       void* tag = ready[i].data.ptr;
       if (tag == &wakeTag) {

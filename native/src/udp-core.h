@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "udp-events.h"
+#include "udp-handover.h"
 #include "udp-proxy-header.h"
 #include "udp-session.h"
 
@@ -39,6 +40,9 @@ struct UdpCounters {
 
 struct UdpBatch;
 
+// CLOCK_MONOTONIC in milliseconds: session clocks.
+uint64_t UdpNowMs();
+
 class UdpCore {
  public:
   using EventSink = std::function<void(std::vector<UdpEvent>&&)>;
@@ -60,6 +64,15 @@ class UdpCore {
   // Joins the thread and closes every socket, the inherited one included. Idempotent.
   void Destroy();
   const UdpCounters& counters() const { return counters_; }
+  bool started() const { return started_; }
+
+  // Handover (udp-handover.cc). Stops accepting, then detaches every session, most recently active
+  // first: each leaves as a dup of its upstream socket with its addresses, and the relay closes its own
+  // copy without a word to the backend. A session whose socket cannot be dup'd stays, to end as before.
+  std::vector<UdpHandoverSession> ExportSessions();
+  // Before Start(): resumes sessions a previous instance exported, as if their clients had just sent.
+  // Returns one result per request, Kind::kNone for each adopted session.
+  std::vector<UdpAdoptFailure> AdoptSessions(const std::vector<UdpAdoptRequest>& requests);
 
  private:
   static void* ThreadMain(void* self);
@@ -77,6 +90,9 @@ class UdpCore {
   int Housekeep(uint64_t now);
   void StopAcceptingLocked();
   void Drop(int reason, uint64_t count = 1);
+  // One adoption: checks, in this order, that the request names a socket the relay may take, that its
+  // addresses parse, that the socket is a connected datagram socket, and that a session is free.
+  UdpAdoptFailure AdoptOne(const UdpAdoptRequest& request, uint64_t now);
 
   UdpRelayConfig config_;
   EventSink sink_;
@@ -93,12 +109,16 @@ class UdpCore {
   bool destroyed_ = false;
   std::atomic<bool> stopping_{false};
 
+  // Held by the relay thread whenever it is not asleep in epoll_wait, so that a handover from the
+  // JavaScript thread sees the sessions between two rounds, never in the middle of one.
+  std::mutex workMu_;
+
   // Held while reading the inherited socket and creating sessions, so TryStop sees a settled count.
   std::mutex acceptMu_;
   bool accepting_ = true;
   uint64_t listenPausedUntil_ = 0;
 
-  // Owned by the thread.
+  // Owned by the thread, or by whoever holds workMu_.
   std::unique_ptr<UdpBatch> batch_;
   unsigned char proxyHeader_[kProxyV2HeaderMax];
   UdpSessionTable sessions_;

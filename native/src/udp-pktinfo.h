@@ -25,6 +25,14 @@ int EnableUdpPktinfo(int fd, int family);
 // (kUdpReplyControlSize bytes) and returns its length, or 0 when the kernel should choose the source.
 size_t BuildUdpReplyControl(const struct msghdr& received, unsigned char* out);
 
+// The same control data made from an address instead (its port ignored), for a session handed over
+// from a previous instance; 0 for an address that is not inet or inet6.
+size_t BuildUdpReplyControlFrom(const UdpAddr& source, unsigned char* out);
+
+// The reverse, for handing a session over: the address replies leave from, with the port of `local`
+// (the socket's own address). False when the control data pins no source.
+bool UdpReplySource(const unsigned char* control, size_t length, const UdpAddr& local, UdpAddr* out);
+
 // Where a received datagram was sent to: `local` (the socket's own address and port) with the address
 // replaced by the IP_PKTINFO / IPV6_PKTINFO destination when the control data has one.
 void UdpDestination(const struct msghdr& received, const UdpAddr& local, UdpAddr* out);

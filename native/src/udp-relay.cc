@@ -10,6 +10,7 @@
 #include "errors.h"
 #include "modules.h"
 #include "udp-core.h"
+#include "udp-handover-js.h"
 #include "udp-options.h"
 
 namespace sockrelay {
@@ -73,7 +74,9 @@ class UdpRelayWrap : public Napi::ObjectWrap<UdpRelayWrap> {
                         InstanceMethod<&UdpRelayWrap::ActiveSessions>("activeSessions"),
                         InstanceMethod<&UdpRelayWrap::TryStop>("tryStop"),
                         InstanceMethod<&UdpRelayWrap::StopAccepting>("stopAccepting"),
-                        InstanceMethod<&UdpRelayWrap::Destroy>("destroy")});
+                        InstanceMethod<&UdpRelayWrap::Destroy>("destroy"),
+                        InstanceMethod<&UdpRelayWrap::ExportSessions>("exportSessions"),
+                        InstanceMethod<&UdpRelayWrap::AdoptSessions>("adoptSessions")});
   }
 
   explicit UdpRelayWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<UdpRelayWrap>(info) {
@@ -184,6 +187,12 @@ class UdpRelayWrap : public Napi::ObjectWrap<UdpRelayWrap> {
     core_.reset();
     return info.Env().Undefined();
   }
+
+  Napi::Value ExportSessions(const Napi::CallbackInfo& info) {
+    return UdpExportSessionsToJs(info.Env(), core_.get());
+  }
+
+  Napi::Value AdoptSessions(const Napi::CallbackInfo& info) { return UdpAdoptSessionsFromJs(info, core_.get()); }
 
   std::unique_ptr<UdpCore> core_;
   std::shared_ptr<UdpEventChannel> channel_;

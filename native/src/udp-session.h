@@ -27,8 +27,8 @@ struct UdpAddrEqual {
 struct UdpSession {
   int fd = -1;
   UdpAddr client;
-  // Control data for replies: the source address the client sent to.
-  unsigned char control[kUdpReplyControlSize];
+  // Control data for replies: the source address the client sent to. Aligned for struct cmsghdr.
+  alignas(struct cmsghdr) unsigned char control[kUdpReplyControlSize];
   size_t controlLen = 0;
   // The largest datagram the upstream socket's family carries; 0: no fixed limit (unix).
   size_t payloadMax = 0;
