@@ -215,6 +215,23 @@ export type UdpRelayEvent =
   | { type: 'dropped'; reason: UdpDropReason; count: number }
   | { type: 'socket-error'; code: string; errno: number; syscall: string; count: number };
 
+/** A session handed from one instance to the next (see HandoverSession in src/udp/types.ts). */
+export interface UdpHandoverSessionNative {
+  /** The session's upstream socket, connected to the backend. */
+  upstreamFd: number;
+  /** `1.2.3.4:5`, `[::1]:5` (`[fe80::1%2]:5` with a scope), `/path` or `@name`. */
+  client: string;
+  /** The address replies leave from, with the socket's port; '' when the kernel chooses. */
+  local: string;
+}
+
+/** An entry adoptSessions() refused: `index` into its argument. */
+export interface UdpAdoptRefusalNative {
+  index: number;
+  /** TypeError (code ERR_INVALID_ARG_VALUE), a system error, or code ERR_UDP_SESSIONS_MAX. */
+  error: Error & { code: string; errno?: number; syscall?: string };
+}
+
 export interface UdpRelayNative {
   start(): void;
   /** null once destroyed. */
@@ -226,6 +243,18 @@ export interface UdpRelayNative {
   stopAccepting(): void;
   /** Close every session and the socket, join the thread. Idempotent. */
   destroy(): void;
+  /**
+   * Stop reading the socket, then detach every session, most recently active first: a CLOEXEC dup of
+   * its upstream socket each, the relay's own copy closed. A session whose socket cannot be dup'd stays
+   * (one 'session-error' with syscall 'fcntl' says so). [] once destroyed.
+   */
+  exportSessions(): UdpHandoverSessionNative[];
+  /**
+   * Before start(): take over every fd given (nonblocking, CLOEXEC) as a session's upstream socket.
+   * Refused entries are returned and their fds closed, unless not open, the relay's own socket, or
+   * given twice. Throws when called after start() or destroy().
+   */
+  adoptSessions(sessions: UdpHandoverSessionNative[]): UdpAdoptRefusalNative[];
 }
 
 export interface UdpRelayConstructor {

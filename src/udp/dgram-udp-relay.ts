@@ -16,8 +16,12 @@ import { closeSync } from 'node:fs';
 
 import type { SocketAddress } from '../native/binding.js';
 import { ConfigError } from '../errors.js';
+import { dgramHandle } from './dgram-handle.js';
+import { adoptUpstream, formatClient, type FdOps, type HandoverError } from './dgram-handover.js';
 import {
   emptyUdpStats,
+  type HandoverRefusal,
+  type HandoverSession,
   type UdpDropReason,
   type UdpRelay,
   type UdpRelayEvents,
@@ -34,6 +38,8 @@ interface Session {
   client: { address: string; port: number };
   socket: dgram.Socket;
   backend: number;
+  /** The upstream socket's family: what bounds a datagram with a PROXY header. */
+  family: InetAddress['family'];
   connected: boolean;
   /** Datagrams that arrived while connect() was under way. */
   queue: Buffer[];
@@ -59,9 +65,11 @@ export class DgramUdpRelay extends EventEmitter implements UdpRelay {
   private accepting = true;
   private destroyed = false;
 
+  /** `fds`: the addon's dup and setFdFlags when present, without which sessions cannot be exported. */
   constructor(
     private readonly options: UdpRelayOptions,
     private readonly now: () => number = () => performance.now(),
+    private readonly fds: FdOps | null = null,
   ) {
     super();
     this.label = options.label;
@@ -105,6 +113,11 @@ export class DgramUdpRelay extends EventEmitter implements UdpRelay {
     );
     socket.bind({ fd: this.options.fd });
     this.socket = socket;
+    for (const session of this.sessions.values()) {
+      // Adopted before the socket was there to name the destination of their PROXY headers.
+      if (this.options.proxyProtocol) session.header = datagramHeader(session.client, socket.address());
+      dgramHandle(session.socket)?.recvStart?.();
+    }
   }
 
   stats(): UdpStats {
@@ -126,7 +139,7 @@ export class DgramUdpRelay extends EventEmitter implements UdpRelay {
     this.accepting = false;
     // dgram has no public pause; its handle's recvStop() leaves later datagrams queued in the kernel for
     // the next instance. Without it they are read and ignored.
-    socketHandle(this.socket)?.recvStop?.();
+    dgramHandle(this.socket)?.recvStop?.();
   }
 
   destroy(): void {
@@ -139,6 +152,73 @@ export class DgramUdpRelay extends EventEmitter implements UdpRelay {
     this.drops.clear();
     if (this.socket) this.socket.close();
     else closeSync(this.options.fd);
+  }
+
+  exportSessions(): HandoverSession[] {
+    this.stopAccepting();
+    const exported: HandoverSession[] = [];
+    if (!this.fds || this.destroyed) return exported;
+    // Most recently active first, as the native relay lists them.
+    for (const session of [...this.sessions.values()].reverse()) {
+      const fd = dgramHandle(session.socket)?.fd;
+      // Still connecting: it stays, to end as before.
+      if (!session.connected || typeof fd !== 'number' || fd < 0) continue;
+      let copy: number;
+      try {
+        copy = this.fds.dup(fd);
+      } catch (err) {
+        this.sessionErrors.note(errCode(err), { client: formatClient(session.client), code: errCode(err) });
+        continue;
+      }
+      exported.push({ upstreamFd: copy, client: formatClient(session.client), local: '' });
+      this.closeSession(session, false);
+    }
+    if (exported.length > 0 && this.sessions.size === 0) this.emit('idle');
+    return exported;
+  }
+
+  adoptSessions(sessions: HandoverSession[]): HandoverRefusal[] {
+    if (this.destroyed) throw new Error(`${this.label}: adoptSessions() after destroy()`);
+    if (this.socket) throw new Error(`${this.label}: adoptSessions() must come before start()`);
+    const taken = new Set<number>([this.options.fd]);
+    for (const session of this.sessions.values()) taken.add(dgramHandle(session.socket)?.fd ?? -1);
+    const wasIdle = this.sessions.size === 0;
+    const refused: HandoverRefusal[] = [];
+    for (const entry of sessions) {
+      const error = this.adopt(entry, taken);
+      if (error) refused.push({ session: entry, error });
+    }
+    if (wasIdle && this.sessions.size > 0) {
+      this.armExpiry();
+      this.emit('busy');
+    }
+    return refused;
+  }
+
+  /** One adoption; null when adopted. */
+  private adopt(entry: HandoverSession, taken: Set<number>): HandoverError | null {
+    const adopted = adoptUpstream(entry, {
+      family: this.options.family === 'inet6' ? 'inet6' : 'inet',
+      socketType: this.backends[0]!.family === 'inet6' ? 'udp6' : 'udp4',
+      fds: this.fds,
+      taken,
+      has: (key) => this.sessions.has(key),
+      full: () => this.sessions.size >= this.options.sessionsMax,
+    });
+    if (adopted instanceof Error) return adopted;
+    const session: Session = {
+      ...adopted,
+      backend: 0,
+      connected: true,
+      queue: [],
+      lastActive: this.now(),
+      closed: false,
+      header: null,
+    };
+    session.socket.on('message', (reply) => this.toClient(session, reply));
+    session.socket.on('error', (err: NodeJS.ErrnoException) => this.sessionFailed(session, err));
+    this.sessions.set(session.key, session);
+    return null;
   }
 
   private fromClient(datagram: Buffer, rinfo: dgram.RemoteInfo): void {
@@ -161,6 +241,7 @@ export class DgramUdpRelay extends EventEmitter implements UdpRelay {
       client,
       socket: null as unknown as dgram.Socket,
       backend: 0,
+      family: this.backends[0]!.family,
       connected: false,
       queue: [],
       lastActive: this.now(),
@@ -182,6 +263,7 @@ export class DgramUdpRelay extends EventEmitter implements UdpRelay {
     const backend = this.backends[session.backend]!;
     const socket = dgram.createSocket(backend.family === 'inet6' ? 'udp6' : 'udp4');
     session.socket = socket;
+    session.family = backend.family;
     socket.on('message', (reply) => this.toClient(session, reply));
     socket.on('error', (err: NodeJS.ErrnoException) => {
       if (session.closed || socket !== session.socket) return;
@@ -202,8 +284,7 @@ export class DgramUdpRelay extends EventEmitter implements UdpRelay {
   }
 
   private toBackend(session: Session, datagram: Buffer): void {
-    const family = this.backends[session.backend]!.family;
-    const payload = session.header ? withHeader(session.header, datagram, family) : datagram;
+    const payload = session.header ? withHeader(session.header, datagram, session.family) : datagram;
     if (!payload) return this.drop('too-large');
     session.socket.send(payload, (err) => {
       if (!err) {
@@ -284,20 +365,10 @@ export class DgramUdpRelay extends EventEmitter implements UdpRelay {
   }
 }
 
+function errCode(err: unknown): string {
+  return (err as NodeJS.ErrnoException | null)?.code ?? 'UNKNOWN';
+}
+
 function isBufferFull(err: NodeJS.ErrnoException): boolean {
   return err.code === 'EAGAIN' || err.code === 'EWOULDBLOCK' || err.code === 'ENOBUFS';
-}
-
-function formatClient(client: Session['client']): string {
-  return client.address.includes(':')
-    ? `[${client.address}]:${client.port}`
-    : `${client.address}:${client.port}`;
-}
-
-/** dgram's libuv handle, found by the symbol its state hides under; null if Node changed that. */
-function socketHandle(socket: dgram.Socket | null): { recvStop?: () => number } | null {
-  if (!socket) return null;
-  const state = Object.getOwnPropertySymbols(socket).find((s) => s.description === 'state symbol');
-  const value = state ? (socket as unknown as Record<symbol, { handle?: unknown }>)[state] : undefined;
-  return (value?.handle as { recvStop?: () => number } | undefined) ?? null;
 }

@@ -17,5 +17,6 @@ export function createUdpRelay(native: NativeBinding | null, options: UdpRelayOp
   if (native && typeof (native as Partial<NativeBinding>).UdpRelay === 'function') {
     return new NativeUdpRelay(native, options);
   }
-  return new DgramUdpRelay(options);
+  // A stale addon still dups fds, which the dgram relay needs to hand sessions over.
+  return new DgramUdpRelay(options, undefined, native);
 }

@@ -8,6 +8,8 @@ import { EventEmitter } from 'node:events';
 import type { NativeBinding, UdpRelayEvent, UdpRelayNative } from '../native/binding.js';
 import {
   emptyUdpStats,
+  type HandoverRefusal,
+  type HandoverSession,
   type UdpRelay,
   type UdpRelayEvents,
   type UdpRelayOptions,
@@ -71,6 +73,17 @@ export class NativeUdpRelay extends EventEmitter implements UdpRelay {
     this.last = { ...this.stats(), sessionsActive: 0 };
     this.relay.destroy();
     this.relay = null;
+  }
+
+  exportSessions(): HandoverSession[] {
+    return this.relay?.exportSessions() ?? [];
+  }
+
+  adoptSessions(sessions: HandoverSession[]): HandoverRefusal[] {
+    if (!this.relay) throw new Error(`${this.label}: adoptSessions() after destroy()`);
+    return this.relay
+      .adoptSessions(sessions)
+      .map(({ index, error }) => ({ session: sessions[index]!, error }));
   }
 
   private dispatch(events: UdpRelayEvent[]): void {

@@ -120,14 +120,36 @@ export interface UdpRelayEvents {
   socketError: (info: { label: string; code: string; syscall: string; count: number }) => void;
 }
 
-/** A UDP session handed from one instance to the next through systemd's fd store. */
+/**
+ * A UDP session handed from one instance to the next through systemd's fd store.
+ * Only the upstream socket travels: its source port is how the backend knows the
+ * client, so keeping it keeps the backend's view of the client unchanged.
+ */
 export interface HandoverSession {
   /** The session's socket, connected to the backend. */
   upstreamFd: number;
-  /** The client's address: `1.2.3.4:5`, `[::1]:5`, `/path` or `@name`. */
+  /**
+   * The client's address: `1.2.3.4:5`, `[::1]:5`, `/path` or `@name`; a link-local IPv6 client
+   * carries its interface index, `[fe80::1%2]:5`, or replies could not reach it.
+   */
   client: string;
-  /** The local address the client sent to (what replies leave from); '' when not known. */
+  /**
+   * The local address the client sent to (what replies leave from), with the socket's port:
+   * `127.0.0.2:53`; '' when not known (the `dgram` relay, unix sockets, IPv6 multicast).
+   */
   local: string;
+}
+
+/** An entry adoptSessions() did not resume, and why. */
+export interface HandoverRefusal {
+  session: HandoverSession;
+  /**
+   * `TypeError` with code `ERR_INVALID_ARG_VALUE` for a malformed entry (bad address text, a client
+   * of another family than the socket, a client given twice, an fd that is not a connected datagram
+   * socket); a system error `{ code, errno, syscall }` (EBADF from getsockopt for an fd not open,
+   * ENOTCONN from getpeername); code `ERR_UDP_SESSIONS_MAX` past `sessionsMax`.
+   */
+  error: Error & { code: string; errno?: number; syscall?: string };
 }
 
 export interface UdpRelay {
@@ -147,9 +169,29 @@ export interface UdpRelay {
    * Handover: after stopAccepting(), detach every open session and return its upstream socket
    * (dup'd: the caller owns it) with the addresses that key it, so the next instance routes the
    * backend's replies to the same client from the same local address. The relay keeps nothing.
+   *
+   * Stops accepting first if the caller has not. Sessions are listed most recently active first.
+   * Detached sessions end silently: `sessionsActive` drops, `idle` fires when none is left, no
+   * `sessionError`. A session that cannot leave stays and ends as before: one whose socket cannot
+   * be dup'd (EMFILE: one `sessionError` with that code), and in the `dgram` relay one still
+   * connecting. The `dgram` relay needs the addon to dup; without it export returns [].
    */
   exportSessions(): HandoverSession[];
-  /** Resume sessions a previous instance handed over; call before start(). */
-  adoptSessions(sessions: HandoverSession[]): void;
+  /**
+   * Resume sessions a previous instance handed over; call before start() (throws after it). Each is
+   * keyed by its client as if that client had just sent: its timeout starts now, its next datagram
+   * goes to the same upstream socket, and the backend's replies go to the client from `local`.
+   *
+   * Every fd given belongs to the relay afterwards, kept until its session ends or closed at once
+   * when refused, except an fd that is not the caller's to give: not open, the relay's own socket,
+   * or already given for another session. Refused entries do not stop the others; they are
+   * returned. Past `sessionsMax`, the later entries are refused (`ERR_UDP_SESSIONS_MAX`), so with
+   * export's order the most recently active survive; they are not counted as dropped datagrams,
+   * since no datagram was. Adopted sessions count in `sessionsActive` but not in `sessionsTotal`,
+   * which the previous instance already counted them in. `busy` fires if any was adopted.
+   * A session keeps its backend: one adopted from an instance configured with another backend
+   * talks to the old one until it ends.
+   */
+  adoptSessions(sessions: HandoverSession[]): HandoverRefusal[];
   on<E extends keyof UdpRelayEvents>(event: E, listener: UdpRelayEvents[E]): this;
 }

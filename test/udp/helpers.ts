@@ -132,7 +132,9 @@ export async function echoBackend(type: 'udp4' | 'udp6', address: string, mode: 
 export type Implementation = 'native' | 'dgram';
 
 export function makeRelay(impl: Implementation, options: UdpRelayOptions): UdpRelay {
-  return impl === 'native' ? new NativeUdpRelay(native!, options) : new DgramUdpRelay(options);
+  return impl === 'native'
+    ? new NativeUdpRelay(native!, options)
+    : new DgramUdpRelay(options, undefined, native);
 }
 
 export function relayOptions(
