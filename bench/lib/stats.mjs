@@ -1,5 +1,6 @@
 // Numbers: medians, /proc readings, formatting.
 import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 
 export function median(xs) {
   const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
@@ -13,6 +14,21 @@ export function rssKiB(pid) {
   try {
     const m = readFileSync(`/proc/${pid}/status`, 'utf8').match(/^VmRSS:\s+(\d+)\s+kB/m);
     return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
+let clkTck = null;
+
+/** CPU time (user + system, all threads) `pid` has used so far, in ms; null if it is gone. */
+export function cpuMs(pid) {
+  clkTck ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8', timeout: 5000 })) || 100;
+  try {
+    // Fields after "(comm)": state is [0], utime [11], stime [12]; comm may contain spaces.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / clkTck;
   } catch {
     return null;
   }

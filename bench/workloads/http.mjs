@@ -5,6 +5,7 @@ import { SMALL_FILE } from '../lib/backends.mjs';
 import { startSubject } from '../lib/subjects.mjs';
 import { httpOnce } from '../lib/net.mjs';
 import { wrk } from '../lib/wrk.mjs';
+import { cpuMs } from '../lib/stats.mjs';
 
 export function httpWorkload({ name, description, id, label, headers }) {
   return {
@@ -32,7 +33,8 @@ export function httpWorkload({ name, description, id, label, headers }) {
 /**
  * One wrk run (50 connections, ctx.opts.duration) through a fresh `subject` in front of backendPort.
  * args: extra proxy options; during(proxy): called as wrk starts, returns an async stop function
- * whose result lands in `during` of the answer. Resolves { rps, requests, errors, warnings, during }.
+ * whose result lands in `during` of the answer. Resolves { rps, requests, errors, cpuUsPerReq (CPU µs
+ * the proxy process spent per request during wrk), warnings, during }.
  */
 export async function wrkThrough(ctx, subject, backendPort, { headers = [], args = [], during } = {}) {
   const proxy = await startSubject(subject, backendPort, { ...ctx.subjectOpts, args });
@@ -41,7 +43,9 @@ export async function wrkThrough(ctx, subject, backendPort, { headers = [], args
     // Activate (and exec) the proxy before the clock starts.
     await httpOnce(proxy.port, SMALL_FILE);
     stopDuring = during?.(proxy) ?? null;
+    const cpu0 = proxy.pid ? cpuMs(proxy.pid) : null;
     const r = await wrk(proxy.port, SMALL_FILE, { duration: ctx.opts.duration, headers });
+    const cpu1 = proxy.pid ? cpuMs(proxy.pid) : null;
     const died = proxy.death();
     if (died) throw new Error(`proxy exited during the run: ${died}`);
     const failed = Object.values(r.errors).reduce((a, b) => a + b, 0);
@@ -51,7 +55,10 @@ export async function wrkThrough(ctx, subject, backendPort, { headers = [], args
         : [];
     const stopped = stopDuring;
     stopDuring = null;
-    return { ...r, warnings, during: stopped ? await stopped() : null };
+    // CPU the proxy spent per request: unlike req/s, barely moved by what else the machine runs.
+    const cpuUsPerReq =
+      cpu0 !== null && cpu1 !== null && r.requests ? ((cpu1 - cpu0) * 1000) / r.requests : null;
+    return { ...r, cpuUsPerReq, warnings, during: stopped ? await stopped() : null };
   } finally {
     await stopDuring?.();
     await proxy.stop();

@@ -36,7 +36,13 @@ export function cases() {
           unit: 'req/s',
           better: 'higher',
         },
-        { id: 'pp-ratio', label: 'PROXY v2 ÷ none (paired per round)', unit: '×', better: 'higher' },
+        { id: 'pp-ratio', label: 'PROXY v2 ÷ none, req/s (paired per round)', unit: '×', better: 'higher' },
+        {
+          id: 'pp-cpu-ratio',
+          label: 'PROXY v2 ÷ none, proxy CPU per request (paired)',
+          unit: '×',
+          better: 'lower',
+        },
       ],
       async run(ctx, subject) {
         const plain = await ctx.nginx();
@@ -49,8 +55,16 @@ export function cases() {
           },
         ]);
         return {
-          values: { 'pp-none': r.none.rps, 'pp-v2': r.v2.rps, 'pp-ratio': r.v2.rps / r.none.rps },
-          details: { errors: { none: r.none.errors, v2: r.v2.errors } },
+          values: {
+            'pp-none': r.none.rps,
+            'pp-v2': r.v2.rps,
+            'pp-ratio': r.v2.rps / r.none.rps,
+            'pp-cpu-ratio': r.v2.cpuUsPerReq / r.none.cpuUsPerReq,
+          },
+          details: {
+            errors: { none: r.none.errors, v2: r.v2.errors },
+            cpuUsPerReq: { none: r.none.cpuUsPerReq, v2: r.v2.cpuUsPerReq },
+          },
           warnings: [...r.none.warnings, ...r.v2.warnings.map((w) => `with --proxy-protocol=v2: ${w}`)],
         };
       },
