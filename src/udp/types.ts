@@ -145,9 +145,10 @@ export interface HandoverRefusal {
   session: HandoverSession;
   /**
    * `TypeError` with code `ERR_INVALID_ARG_VALUE` for a malformed entry (bad address text, a client
-   * of another family than the socket, a client given twice, an fd that is not a connected datagram
-   * socket); a system error `{ code, errno, syscall }` (EBADF from getsockopt for an fd not open,
-   * ENOTCONN from getpeername); code `ERR_UDP_SESSIONS_MAX` past `sessionsMax`.
+   * of another family than the socket or given twice, an fd that is not a datagram socket, is the
+   * relay's own or was given twice); a system error `{ code, errno, syscall }` (EBADF for an fd not
+   * open, ENOTCONN from getpeername for an unconnected socket); code `ERR_UDP_SESSIONS_MAX` past
+   * `sessionsMax`.
    */
   error: Error & { code: string; errno?: number; syscall?: string };
 }
