@@ -208,7 +208,12 @@ export async function runDaemon(config: Config, deps: DaemonDeps): Promise<ExitC
 
     // Connections a previous instance handed over resume before anything new is accepted.
     const store = fdStoreFromEnv(deps.env, binding);
-    const targets = { engine: listenerEngine, listenerLabels: listeners.map((l) => l.label), relays };
+    const targets = {
+      engine: listenerEngine,
+      listenerLabels: listeners.map((l) => l.label),
+      relays,
+      drainer: () => new StreamEngine({ ...engineOptions, listeners }, binding),
+    };
     if (gathered.handedOver.length > 0) {
       if (!binding) throw new ConfigError('ERR_HANDOVER', 'handed-over connections need the native addon');
       const report = resumeHandedOver(gathered.handedOver, targets, binding, store, logger);
@@ -266,8 +271,9 @@ export async function runDaemon(config: Config, deps: DaemonDeps): Promise<ExitC
         ? {
             handover: async () => {
               const flushMs = Math.min(config.shutdownTimeoutMs, HANDOVER_FLUSH_MAX_MS);
-              const result = await handOver(targets, store, binding, flushMs);
+              const { drainer, ...result } = await handOver(targets, store, binding, flushMs);
               logger.info({ ...result, capacity: store.capacity }, 'handed over to the fd store');
+              return drainer ? [engineSource(drainer, 'drainer')] : [];
             },
           }
         : {}),

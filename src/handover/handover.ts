@@ -25,6 +25,11 @@ export interface HandoverTargets {
   engine: Engine | null;
   listenerLabels: string[];
   relays: UdpRelay[];
+  /**
+   * An engine that only drains: it adopts the connections that did not fit in the store (an engine
+   * may refuse adoption once started) and never accepts.
+   */
+  drainer(): Engine;
 }
 
 export interface HandoverResult {
@@ -32,6 +37,8 @@ export interface HandoverResult {
   storedSessions: number;
   /** Connections left to drain because they did not fit in the store. */
   overflow: number;
+  /** The engine now relaying those, for the caller to drain; null when all fit. */
+  drainer: Engine | null;
 }
 
 export async function handOver(
@@ -41,7 +48,7 @@ export async function handOver(
   flushTimeoutMs: number,
 ): Promise<HandoverResult> {
   let room = store.capacity;
-  const result: HandoverResult = { storedConnections: 0, storedSessions: 0, overflow: 0 };
+  const result: HandoverResult = { storedConnections: 0, storedSessions: 0, overflow: 0, drainer: null };
   const keep = (name: string, fd: number): void => {
     store.store(name, fd);
     native.close(fd);
@@ -59,7 +66,10 @@ export async function handOver(
     keep(encodeHandoverName({ ...common, role: 'backend' }), c.backendFd);
     result.storedConnections++;
   });
-  if (overflow.length > 0) targets.engine?.adoptConnections(overflow);
+  if (overflow.length > 0) {
+    result.drainer = targets.drainer();
+    result.drainer.adoptConnections(overflow);
+  }
   result.overflow = overflow.length;
 
   for (const relay of targets.relays) {

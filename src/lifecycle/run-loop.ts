@@ -31,7 +31,7 @@ export interface RunLoopOptions {
    * On SIGTERM/SIGINT, awaited after accepting stops and before draining: hands live connections
    * to the next instance (systemd's fd store); whatever it leaves open is drained as usual.
    */
-  handover?: () => Promise<void>;
+  handover?: () => Promise<ActivitySource[]>;
   /** Called once, as stopping begins (sd_notify STOPPING=1). */
   onStopping?: (reason: string) => void;
   /**
@@ -84,9 +84,16 @@ export function runUntilDone(options: RunLoopOptions): Promise<string> {
       }
       draining = true;
       for (const source of sources) source.stopAccepting();
-      void (options.handover?.() ?? Promise.resolve())
-        .catch((err: unknown) => logger.warn({ err }, 'handover failed: draining instead'))
-        .then(() => drain(signal));
+      void (options.handover?.() ?? Promise.resolve([]))
+        .catch((err: unknown): ActivitySource[] => {
+          logger.warn({ err }, 'handover failed: draining instead');
+          return [];
+        })
+        .then((drainers) => {
+          // Connections the handover could not place are relayed by these until they finish.
+          sources.push(...drainers);
+          drain(signal);
+        });
     };
     const drain = (signal: NodeJS.Signals): void => {
       options.onStopping?.(signal);
