@@ -180,8 +180,11 @@ export function resumeHandedOver(
   if (connections.length > 0) targets.engine?.adoptConnections(connections);
   report.connections = connections.length;
   for (const [relay, list] of sessions) {
-    relay.adoptSessions(list);
-    report.sessions += list.length;
+    // The relay closes the fds of the entries it refuses: record them, do not close them again.
+    const refused = relay.adoptSessions(list);
+    report.sessions += list.length - refused.length;
+    for (const { session, error } of refused)
+      report.rejected.push({ fd: session.upstreamFd, why: error.message });
   }
 
   if (store) {

@@ -3,6 +3,7 @@
  * the next instance through systemd's fd store (emulated by
  * test/helpers/fdstore-supervisor.py, which restarts it as systemd would).
  */
+import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -114,6 +115,41 @@ describe.each(engineNames)('restart through the fd store (%s engine)', (engine) 
     const results = [(await doneA).received.toString(), (await doneB).received.toString()].sort();
     expect(results).toEqual(['a done', 'b done']);
     expect(backend.accepted).toBe(2);
+  });
+
+  it('keeps UDP sessions across a restart: same upstream socket, replies still reach the client', async () => {
+    const backend = createSocket('udp4');
+    cleanups.push(() => backend.close());
+    const peers: number[] = [];
+    backend.on('message', (msg, from) => {
+      peers.push(from.port);
+      backend.send(Buffer.concat([Buffer.from('echo:'), msg]), from.port, from.address);
+    });
+    await new Promise<void>((resolve) => backend.bind(0, '127.0.0.1', resolve));
+    const sup = new FdStoreSupervisor(
+      [{ type: 'dgram', name: 'dns' }],
+      [`--engine=${engine}`, `127.0.0.1:${backend.address().port}`],
+      16,
+    );
+    cleanups.push(() => sup.stop());
+    await sup.next('listening');
+    sup.send('start');
+    await sup.next('started');
+    const client = createSocket('udp4');
+    cleanups.push(() => client.close());
+    const ask = (text: string): Promise<string> =>
+      new Promise((resolve) => {
+        client.once('message', (m) => resolve(m.toString()));
+        client.send(text, sup.ports[0]!, '127.0.0.1');
+      });
+    expect(await ask('one')).toBe('echo:one');
+    sup.send('restart');
+    await sup.next('started', 15_000, (e) => (e.names as string).includes(HANDOVER_PREFIX));
+    await sup.log.waitFor((l) => l.msg === 'resumed handed-over connections' && l.sessions === 1);
+    expect(await ask('two')).toBe('echo:two');
+    // One session throughout: the backend saw both datagrams from the same upstream port.
+    expect(peers).toHaveLength(2);
+    expect(peers[1]).toBe(peers[0]);
   });
 
   it('rejects garbage in the store cleanly and starts anyway', async () => {
