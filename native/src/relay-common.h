@@ -21,6 +21,8 @@ struct RelayConfig {
   struct Listener {
     int fd;
     size_t backend;
+    // PROXY protocol header on each backend connection: 0 none, 1 or 2 the version.
+    int proxyProtocol = 0;
   };
   std::vector<Listener> listeners;
   std::vector<std::vector<BackendAddress>> backends;
@@ -28,6 +30,10 @@ struct RelayConfig {
   int pipeSize = 0;
   uint64_t connectTimeoutMs = 0;
   unsigned threads = 1;
+  // A relaying connection with no byte either way for this long is closed; 0: never.
+  uint64_t idleTimeoutMs = 0;
+  // TCP keepalive idle time on both sockets of a connection; 0: keepalive off.
+  uint64_t keepaliveMs = 0;
   bool connectionEvents = false;
   // Histogram bounds in seconds; empty: no histogram.
   std::vector<double> connectBounds;

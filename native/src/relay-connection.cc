@@ -33,11 +33,11 @@ int OpenPipes(Connection& c, int size) {
   return err ? err : OpenPipe(c.down, size);
 }
 
-int Shovel(Flow& f, Socket& from, Socket& to, Socket** failed) {
+int Shovel(Flow& f, Socket& from, Socket& to, Socket** failed, bool* active) {
   bool moved;
   do {
     moved = false;
-    if (!f.eof && f.full < f.size && from.readable) {
+    if (!f.eof && !f.paused && f.full < f.size && from.readable) {
       ssize_t n = splice(from.fd, nullptr, f.pipe[1], nullptr, f.size - f.full, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
       if (n > 0) {
         f.full += n;
@@ -66,6 +66,7 @@ int Shovel(Flow& f, Socket& from, Socket& to, Socket** failed) {
         return n == 0 ? EPIPE : errno;
       }
     }
+    *active |= moved;
   } while (moved);
 
   if (f.eof && f.full == 0 && !f.shut) {
@@ -73,6 +74,21 @@ int Shovel(Flow& f, Socket& from, Socket& to, Socket** failed) {
     if (shutdown(to.fd, SHUT_WR) < 0) {
       *failed = &to;
       return errno;
+    }
+  }
+  return 0;
+}
+
+int SendHeader(Connection& c) {
+  while (c.headerSent < c.header.size() && c.backend.writable) {
+    ssize_t n = send(c.backend.fd, c.header.data() + c.headerSent, c.header.size() - c.headerSent,
+                     MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      c.headerSent += n;
+    } else if (n < 0 && errno == EAGAIN) {
+      c.backend.writable = false;
+    } else if (n == 0 || errno != EINTR) {
+      return n == 0 ? EPIPE : errno;
     }
   }
   return 0;

@@ -2,6 +2,8 @@
 
 #include <signal.h>
 
+#include <cerrno>
+
 #include <utility>
 
 namespace sockrelay {
@@ -35,6 +37,9 @@ int RelayCore::Start(const char** syscall) {
     gate_.AddLoop(loop->epollFd());
     loops_.push_back(std::move(loop));
   }
+  // Spread over the loops before their threads start, which is all the synchronisation they need.
+  for (size_t i = 0; i < adopted_.size(); i++) loops_[i % loops_.size()]->AddAdopted(adopted_[i]);
+  adopted_.clear();
   int err = gate_.Open();
   if (err) return *syscall = "epoll_ctl", err;
 
@@ -66,6 +71,41 @@ void RelayCore::Shutdown() {
   StopThreads();
   gate_.Shutdown();
   loops_.clear();
+  // Adopted by an engine that never started: destroy() resets every open connection.
+  CloseHanded(adopted_, true);
+}
+
+int RelayCore::AdoptConnection(const HandedConnection& handed) {
+  std::lock_guard<std::mutex> lock(lifecycle_);
+  if (started_ || shutdown_) return EALREADY;
+  adopted_.push_back(handed);
+  // Open from now on, like an accepted connection: tryStop() refuses, busy is emitted.
+  counters_[handed.listener].active++;
+  gate_.AddOpen();
+  return 0;
+}
+
+int RelayCore::ExportConnections(uint64_t timeoutMs, ExportJob::Done done) {
+  std::lock_guard<std::mutex> lock(lifecycle_);
+  if (exportBusy_->exchange(true)) return EBUSY;
+  gate_.StopAccepting();
+  auto busy = exportBusy_;
+  auto finish = [busy, done = std::move(done)](std::vector<HandedConnection> list) {
+    busy->store(false);
+    done(std::move(list));
+  };
+  if (threads_.empty()) {
+    // Never started (or already shut down): what was adopted goes back untouched.
+    for (const HandedConnection& h : adopted_) {
+      counters_[h.listener].active--;
+      gate_.Release();
+    }
+    finish(std::exchange(adopted_, {}));
+    return 0;
+  }
+  auto job = std::make_shared<ExportJob>(loops_.size(), timeoutMs, std::move(finish));
+  for (auto& loop : loops_) loop->RequestExport(job);
+  return 0;
 }
 
 void RelayCore::StopThreads() {

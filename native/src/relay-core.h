@@ -10,6 +10,7 @@
 #include "relay-common.h"
 #include "relay-events.h"
 #include "relay-gate.h"
+#include "relay-handover.h"
 #include "relay-loop.h"
 
 namespace sockrelay {
@@ -25,6 +26,13 @@ class RelayCore {
   int Start(const char** syscall);
   // Stops accepting, resets every connection, joins the threads. Idempotent, any thread but a loop's.
   void Shutdown();
+  // Before Start(): relay this connection, handed over by a previous instance, as an open one of its
+  // listener. The core owns the fds from here. 0, or EALREADY once started.
+  int AdoptConnection(const HandedConnection& handed);
+  // Handover (relay-handover.h): stops accepting and detaches the connections that flush within
+  // timeoutMs. `done` runs exactly once, on some thread, with the detached ones. 0, or EBUSY while
+  // another export runs.
+  int ExportConnections(uint64_t timeoutMs, ExportJob::Done done);
 
   const RelayConfig& config() const { return config_; }
   const std::vector<ListenerCounters>& counters() const { return counters_; }
@@ -41,6 +49,8 @@ class RelayCore {
   std::atomic<uint64_t> nextId_{0};
   std::vector<std::unique_ptr<RelayLoop>> loops_;
   std::vector<pthread_t> threads_;
+  std::vector<HandedConnection> adopted_;
+  std::shared_ptr<std::atomic<bool>> exportBusy_ = std::make_shared<std::atomic<bool>>(false);
   std::mutex lifecycle_;
   bool started_ = false;
   bool shutdown_ = false;

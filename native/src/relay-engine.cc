@@ -10,6 +10,7 @@
 #include "errors.h"
 #include "modules.h"
 #include "relay-core.h"
+#include "relay-handover-js.h"
 #include "relay-options.h"
 
 namespace sockrelay {
@@ -104,6 +105,8 @@ class RelayEngine : public Napi::ObjectWrap<RelayEngine> {
                         InstanceMethod<&RelayEngine::Active>("active"),
                         InstanceMethod<&RelayEngine::TryStop>("tryStop"),
                         InstanceMethod<&RelayEngine::StopAccepting>("stopAccepting"),
+                        InstanceMethod<&RelayEngine::ExportConnections>("exportConnections"),
+                        InstanceMethod<&RelayEngine::AdoptConnection>("adoptConnection"),
                         InstanceMethod<&RelayEngine::Destroy>("destroy")});
   }
 
@@ -175,6 +178,16 @@ class RelayEngine : public Napi::ObjectWrap<RelayEngine> {
   Napi::Value StopAccepting(const Napi::CallbackInfo& info) {
     if (core_) core_->gate().StopAccepting();
     return info.Env().Undefined();
+  }
+
+  Napi::Value ExportConnections(const Napi::CallbackInfo& info) {
+    if (!core_) return info.Env().Undefined();
+    return ExportConnectionsJs(info, *core_);
+  }
+
+  Napi::Value AdoptConnection(const Napi::CallbackInfo& info) {
+    if (!core_ || released_) return Invalid(info.Env(), "the engine was destroyed"), info.Env().Undefined();
+    return AdoptConnectionJs(info, *core_);
   }
 
   Napi::Value Destroy(const Napi::CallbackInfo& info) {

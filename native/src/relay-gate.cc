@@ -42,6 +42,12 @@ void AcceptGate::Release() {
   Sync();
 }
 
+void AcceptGate::AddOpen() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (++open_ == 1) events_.Push({RelayEventRecord::Type::kBusy});
+  Sync();
+}
+
 void AcceptGate::Pause(uint64_t until) {
   std::lock_guard<std::mutex> lock(mutex_);
   pausedUntil_ = std::max(pausedUntil_, until);

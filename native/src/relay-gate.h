@@ -25,8 +25,10 @@ class AcceptGate {
   int Open();
   // Accepts one client of `listener` if the gate is open: the fd, or -errno (-EAGAIN when closed).
   int Accept(size_t listener, struct sockaddr_storage* peer, socklen_t* peerLen);
-  // A connection accepted here has closed.
+  // A connection accepted here has closed (or was handed over).
   void Release();
+  // A connection handed over by a previous instance counts as open, as if accepted.
+  void AddOpen();
   void Pause(uint64_t until);
   void Resume(uint64_t now);
   bool TryStop();

@@ -1,7 +1,5 @@
 #include "relay-loop.h"
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -10,6 +8,8 @@
 #include <cerrno>
 #include <climits>
 
+#include "relay-proxy-header.h"
+#include "relay-socket-options.h"
 #include "sockaddr.h"
 
 namespace sockrelay {
@@ -23,26 +23,23 @@ constexpr uint64_t kTagMask = 3;
 static_assert(AcceptGate::kListenerTag == 1, "listener tag must not collide");
 
 constexpr uint64_t kAcceptPauseMs = 100;
-constexpr uint64_t kBackoffFirstMs = 10;
-constexpr uint64_t kBackoffMaxMs = 500;
-// The last retry starts this long before the deadline, so a refusal is still told from a timeout.
-constexpr uint64_t kLastTryMs = 10;
 constexpr int kAcceptBatch = 64;
 constexpr int kEventBatch = 64;
-
-void SetNoDelay(int fd) {
-  // A proxy must not add Nagle's delay the client never asked for; fails harmlessly on unix sockets.
-  int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-}
+// Idle connections are looked for four times per timeout, at most once a second: a connection
+// lives at most a quarter (or a second) past its timeout, and no clock is read per chunk.
+constexpr uint64_t kSweepMaxMs = 1000;
 
 }  // namespace
 
 RelayLoop::RelayLoop(const RelayConfig& config, AcceptGate& gate, EventSink& events,
                      std::vector<ListenerCounters>& counters, std::atomic<uint64_t>& nextId)
-    : config_(config), gate_(gate), events_(events), counters_(counters), nextId_(nextId) {}
+    : config_(config), gate_(gate), events_(events), counters_(counters), nextId_(nextId) {
+  if (config_.idleTimeoutMs) sweepEveryMs_ = std::max<uint64_t>(1, std::min(config_.idleTimeoutMs / 4, kSweepMaxMs));
+}
 
 RelayLoop::~RelayLoop() {
+  // Adopted connections of a loop whose thread never ran.
+  CloseHanded(adopted_, true);
   epollFd_ = SafeClose(epollFd_);
   wakeFd_ = SafeClose(wakeFd_);
 }
@@ -67,6 +64,7 @@ void RelayLoop::Stop() {
 
 void RelayLoop::Run() {
   struct epoll_event events[kEventBatch];
+  StartAdopted(NowMs());
   while (!stop_) {
     int n = epoll_wait(epollFd_, events, kEventBatch, Timeout(NowMs()));
     if (n < 0 && errno != EINTR) break;
@@ -88,12 +86,21 @@ void RelayLoop::Run() {
       resumeAt_ = 0;
       gate_.Resume(now);
     }
+    if (sweepEveryMs_ && now >= sweepAt_) {
+      SweepIdle(now);
+      sweepAt_ = now + sweepEveryMs_;
+    }
+    if (exportRequested_) BeginExport(now);
+    if (export_ && (exporting_ == 0 || now >= exportDeadline_)) EndExport(now);
     flushAt_ = events_.Flush(now);
     // Freed only now: later events of this batch may still point at them.
     for (Connection* c : closed_) delete c;
     closed_.clear();
   }
   while (connections_) Finish(connections_, "destroyed", true);
+  // An export under way, or asked for too late, still completes: with what was detached so far.
+  if (exportRequested_) BeginExport(NowMs());
+  if (export_) EndExport(NowMs());
   for (Connection* c : closed_) delete c;
   closed_.clear();
 }
@@ -101,6 +108,8 @@ void RelayLoop::Run() {
 int RelayLoop::Timeout(uint64_t now) {
   uint64_t next = std::min(flushAt_, resumeAt_ ? resumeAt_ : UINT64_MAX);
   if (!timers_.empty()) next = std::min(next, timers_.begin()->first);
+  if (sweepEveryMs_ && connections_) next = std::min(next, sweepAt_);
+  if (export_) next = std::min(next, exportDeadline_);
   if (next == UINT64_MAX) return -1;
   return next <= now ? 0 : static_cast<int>(std::min<uint64_t>(next - now, INT_MAX));
 }
@@ -111,7 +120,7 @@ void RelayLoop::OnListener(size_t listener, uint64_t now) {
     socklen_t peerLen = sizeof peer;
     int fd = gate_.Accept(listener, &peer, &peerLen);
     if (fd >= 0) {
-      Adopt(fd, listener, peer, peerLen, now);
+      Admit(fd, listener, peer, peerLen, now);
       continue;
     }
     int err = -fd;
@@ -130,15 +139,20 @@ void RelayLoop::OnListener(size_t listener, uint64_t now) {
   }
 }
 
-void RelayLoop::Adopt(int fd, size_t listener, const struct sockaddr_storage& peer, socklen_t peerLen, uint64_t now) {
+Connection* RelayLoop::Link(size_t listener) {
   auto* c = new Connection();
   c->id = ++nextId_;
   c->acceptedUs = NowUs();
   c->listener = listener;
-  c->client.fd = fd;
   c->next = connections_;
   if (connections_) connections_->prev = c;
   connections_ = c;
+  return c;
+}
+
+void RelayLoop::Admit(int fd, size_t listener, const struct sockaddr_storage& peer, socklen_t peerLen, uint64_t now) {
+  Connection* c = Link(listener);
+  c->client.fd = fd;
   counters_[listener].accepted++;
   counters_[listener].active++;
   if (config_.connectionEvents) {
@@ -148,10 +162,18 @@ void RelayLoop::Adopt(int fd, size_t listener, const struct sockaddr_storage& pe
     event.peer = FormatSockaddr(peer, peerLen);
     events_.Push(std::move(event));
   }
+  if (int version = config_.listeners[listener].proxyProtocol) {
+    // Built now, while the client's address is sure to be known; a failed getsockname is an
+    // unknown destination, which the header has a form for.
+    struct sockaddr_storage local;
+    socklen_t localLen = sizeof local;
+    if (getsockname(fd, reinterpret_cast<struct sockaddr*>(&local), &localLen) < 0) localLen = 0;
+    unsigned char header[kProxyHeaderMax];
+    size_t n = BuildProxyHeader(version, peer, peerLen, local, localLen, header);
+    c->header.assign(reinterpret_cast<const char*>(header), n);
+  }
   int err = Watch(fd, c, true);
   if (err) return Fail(c, err, "epoll_ctl", true, now);
-  c->deadline = config_.connectTimeoutMs ? now + config_.connectTimeoutMs : 0;
-  c->backoff = kBackoffFirstMs;
   Connect(c, now);
 }
 
@@ -161,40 +183,6 @@ int RelayLoop::Watch(int fd, Connection* c, bool client) {
   ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
   ev.data.u64 = reinterpret_cast<uintptr_t>(c) | (client ? kClientTag : kBackendTag);
   return epoll_ctl(epollFd_, EPOLL_CTL_ADD, fd, &ev) < 0 ? errno : 0;
-}
-
-void RelayLoop::Connect(Connection* c, uint64_t now) {
-  const auto& addresses = config_.backends[config_.listeners[c->listener].backend];
-  while (c->address < addresses.size()) {
-    const BackendAddress& a = addresses[c->address++];
-    int fd = socket(a.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-      c->error = errno, c->syscall = "socket";
-      continue;
-    }
-    if (connect(fd, reinterpret_cast<const struct sockaddr*>(&a.addr), a.len) < 0 && errno != EINPROGRESS) {
-      c->error = errno, c->syscall = "connect";
-      SafeClose(fd);
-      continue;
-    }
-    // Even an immediate success is reported by epoll, so both cases end in OnConnectDone.
-    int err = Watch(fd, c, false);
-    if (err) {
-      c->error = err, c->syscall = "epoll_ctl";
-      SafeClose(fd);
-      continue;
-    }
-    c->backend.fd = fd;
-    if (c->deadline) SetTimer(c, c->deadline);
-    return;
-  }
-  if (c->deadline && now + kLastTryMs < c->deadline) {
-    c->address = 0;
-    SetTimer(c, std::min(now + c->backoff, c->deadline - kLastTryMs));
-    c->backoff = std::min(c->backoff * 2, kBackoffMaxMs);
-    return;
-  }
-  ConnectFailed(c, now);
 }
 
 void RelayLoop::OnSocket(Connection* c, bool client, uint32_t events, uint64_t now) {
@@ -216,32 +204,42 @@ void RelayLoop::OnSocket(Connection* c, bool client, uint32_t events, uint64_t n
   Relay(c, now);
 }
 
-void RelayLoop::OnConnectDone(Connection* c, int err, uint64_t now) {
-  ClearTimer(c);
-  if (err == 0) return StartRelay(c, now);
-  c->error = err, c->syscall = "connect";
-  c->backend.fd = SafeClose(c->backend.fd);
-  Connect(c, now);
-}
-
 void RelayLoop::StartRelay(Connection* c, uint64_t now) {
   int err = OpenPipes(*c, config_.pipeSize);
   if (err) return Fail(c, err, "pipe2", false, now);
   c->up.total = &counters_[c->listener].bytesIn;
   c->down.total = &counters_[c->listener].bytesOut;
   c->state = Connection::State::kRelaying;
+  c->lastActive = now;
   if (Histogram* h = counters_[c->listener].connectTime.get()) h->Observe(NowUs() - c->acceptedUs);
-  SetNoDelay(c->client.fd);
-  SetNoDelay(c->backend.fd);
+  TuneSocket(c->client.fd, config_.keepaliveMs);
+  TuneSocket(c->backend.fd, config_.keepaliveMs);
   Relay(c, now);
 }
 
 void RelayLoop::Relay(Connection* c, uint64_t now) {
   Socket* failed = nullptr;
-  int err = Shovel(c->up, c->client, c->backend, &failed);
-  if (err == 0) err = Shovel(c->down, c->backend, c->client, &failed);
+  bool moved = false;
+  int err = 0;
+  // The header goes first, alone: client bytes wait in their socket until all of it is sent.
+  if (c->headerSent < c->header.size()) {
+    err = SendHeader(*c);
+    if (err) return Fail(c, err, "send", false, now);
+  }
+  if (c->headerSent == c->header.size()) err = Shovel(c->up, c->client, c->backend, &failed, &moved);
+  if (err == 0) err = Shovel(c->down, c->backend, c->client, &failed, &moved);
   if (err) return Fail(c, err, "splice", failed == &c->client, now);
-  if (c->up.shut && c->down.shut) Finish(c, "done", false);
+  if (moved) c->lastActive = now;
+  if (c->up.shut && c->down.shut) return Finish(c, "done", false);
+  if (c->exporting && Flushed(*c)) Detach(c, now);
+}
+
+void RelayLoop::SweepIdle(uint64_t now) {
+  for (Connection *c = connections_, *next; c; c = next) {
+    next = c->next;
+    if (c->state == Connection::State::kRelaying && !c->exporting && now - c->lastActive >= config_.idleTimeoutMs)
+      Finish(c, "idle timeout", false);
+  }
 }
 
 void RelayLoop::Fail(Connection* c, int err, const char* syscall, bool client, uint64_t now) {
@@ -254,24 +252,8 @@ void RelayLoop::Fail(Connection* c, int err, const char* syscall, bool client, u
   Finish(c, "error", true);
 }
 
-void RelayLoop::ConnectFailed(Connection* c, uint64_t now) {
-  ListenerCounters& k = counters_[c->listener];
-  if (c->error == ECONNREFUSED || c->error == ENOENT)
-    k.failedRefused++;
-  else if (c->error == ETIMEDOUT)
-    k.failedTimeout++;
-  else
-    k.failedOther++;
-  RelayEventRecord event{RelayEventRecord::Type::kConnectFailed};
-  event.listener = static_cast<int>(c->listener);
-  event.err = c->error;
-  event.syscall = c->syscall;
-  events_.PushCoalesced(event, now);
-  Finish(c, "connect-failed", true);
-}
-
 void RelayLoop::Finish(Connection* c, const char* reason, bool reset) {
-  ClearTimer(c);
+  if (c->adopted) UnwatchAdopted(*c, reset);
   CloseConnection(*c, reset);
   counters_[c->listener].active--;
   if (Histogram* h = counters_[c->listener].duration.get()) h->Observe(NowUs() - c->acceptedUs);
@@ -284,39 +266,18 @@ void RelayLoop::Finish(Connection* c, const char* reason, bool reset) {
     event.reason = reason;
     events_.Push(std::move(event));
   }
+  Unlink(c);
+}
+
+void RelayLoop::Unlink(Connection* c) {
+  ClearTimer(c);
+  if (c->exporting) exporting_--;
   if (c->prev) c->prev->next = c->next;
   else connections_ = c->next;
   if (c->next) c->next->prev = c->prev;
   c->state = Connection::State::kClosed;
   closed_.push_back(c);
   gate_.Release();
-}
-
-void RelayLoop::SetTimer(Connection* c, uint64_t at) {
-  ClearTimer(c);
-  c->timer = timers_.emplace(at, c);
-  c->timed = true;
-}
-
-void RelayLoop::ClearTimer(Connection* c) {
-  if (!c->timed) return;
-  timers_.erase(c->timer);
-  c->timed = false;
-}
-
-void RelayLoop::RunTimers(uint64_t now) {
-  while (!timers_.empty() && timers_.begin()->first <= now) {
-    Connection* c = timers_.begin()->second;
-    ClearTimer(c);
-    if (c->backend.fd < 0) {
-      Connect(c, now);
-      continue;
-    }
-    // A connect that never answers (a black hole) is cut at the deadline.
-    c->error = ETIMEDOUT, c->syscall = "connect";
-    c->backend.fd = SafeClose(c->backend.fd);
-    ConnectFailed(c, now);
-  }
 }
 
 }  // namespace sockrelay

@@ -85,6 +85,20 @@ bool ReadAddress(Napi::Value value, BackendAddress* out, const std::string& wher
   return true;
 }
 
+// An absent key leaves *out as it is.
+bool ReadOptionalInt(Napi::Object o, const char* key, double min, double max, double* out, const std::string& where) {
+  return o.Get(key).IsUndefined() || ReadInt(o, key, min, max, out, where);
+}
+
+bool ReadProxyProtocol(Napi::Object o, int* out, const std::string& where) {
+  Napi::Value v = o.Get("proxyProtocol");
+  if (v.IsUndefined()) return true;
+  std::string version = v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
+  if (version != "v1" && version != "v2") return Invalid(o.Env(), where + "proxyProtocol must be 'v1' or 'v2'");
+  *out = version == "v1" ? 1 : 2;
+  return true;
+}
+
 bool ReadBounds(Napi::Object o, const char* key, std::vector<double>* out) {
   Napi::Value v = o.Get(key);
   if (v.IsUndefined()) return true;
@@ -135,15 +149,21 @@ bool ReadRelayConfig(Napi::Value value, RelayConfig* config) {
         !ReadInt(item.As<Napi::Object>(), "backend", 0, static_cast<double>(config->backends.size()) - 1, &backend,
                  where))
       return false;
-    config->listeners.push_back({static_cast<int>(fd), static_cast<size_t>(backend)});
+    int proxyProtocol = 0;
+    if (!ReadProxyProtocol(item.As<Napi::Object>(), &proxyProtocol, where)) return false;
+    config->listeners.push_back({static_cast<int>(fd), static_cast<size_t>(backend), proxyProtocol});
   }
 
-  double connectionsMax, pipeSize, connectTimeoutMs, threads;
+  double connectionsMax, pipeSize, connectTimeoutMs, threads, idleTimeoutMs = 0, keepaliveMs = 0;
   if (!ReadInt(o, "connectionsMax", 1, UINT32_MAX, &connectionsMax, "options.") ||
       !ReadInt(o, "pipeSize", 0, INT32_MAX, &pipeSize, "options.") ||
       !ReadInt(o, "connectTimeoutMs", 0, 1e12, &connectTimeoutMs, "options.") ||
-      !ReadInt(o, "threads", 1, 64, &threads, "options."))
+      !ReadInt(o, "threads", 1, 64, &threads, "options.") ||
+      !ReadOptionalInt(o, "connectionIdleTimeoutMs", 0, 1e12, &idleTimeoutMs, "options.") ||
+      !ReadOptionalInt(o, "keepaliveMs", 0, 1e12, &keepaliveMs, "options."))
     return false;
+  config->idleTimeoutMs = static_cast<uint64_t>(idleTimeoutMs);
+  config->keepaliveMs = static_cast<uint64_t>(keepaliveMs);
   config->connectionsMax = static_cast<uint32_t>(connectionsMax);
   config->pipeSize = static_cast<int>(pipeSize);
   config->connectTimeoutMs = static_cast<uint64_t>(connectTimeoutMs);

@@ -5,6 +5,8 @@
  * that share a backend object share one native backend entry, listener indices become labels,
  * and the native events (delivered in batches, noisy ones already coalesced to one a second)
  * become the typed events of EngineEvents. Counters stay in native memory until stats() asks.
+ * The idle timeout, keepalive, PROXY header and handover are all the native engine's own: nothing
+ * here runs per connection.
  */
 import { EventEmitter } from 'node:events';
 import { readdirSync } from 'node:fs';
@@ -17,6 +19,7 @@ import {
   type EngineEvents,
   type EngineOptions,
   type EngineStats,
+  type HandoverConnection,
 } from './types.js';
 
 /**
@@ -45,6 +48,7 @@ export class SpliceEngine extends EventEmitter implements Engine {
   private readonly native: RelayEngineNative;
   private readonly labels: string[];
   private readonly specs: string[];
+  private exporting: Promise<unknown> = Promise.resolve();
 
   constructor(binding: NativeBinding, options: SpliceEngineOptions) {
     super();
@@ -56,7 +60,11 @@ export class SpliceEngine extends EventEmitter implements Engine {
         backend = backends.push(listener.backend.addresses) - 1;
         backendIndex.set(listener.backend, backend);
       }
-      return { fd: listener.fd, backend };
+      return {
+        fd: listener.fd,
+        backend,
+        ...(listener.proxyProtocol ? { proxyProtocol: listener.proxyProtocol } : {}),
+      };
     });
     this.labels = options.listeners.map((l) => l.label);
     this.specs = options.listeners.map((l) => l.backend.spec);
@@ -68,6 +76,8 @@ export class SpliceEngine extends EventEmitter implements Engine {
         pipeSize: options.pipeSize,
         connectTimeoutMs: options.connectTimeoutMs,
         threads: options.threads ?? DEFAULT_THREADS,
+        connectionIdleTimeoutMs: options.connectionIdleTimeoutMs ?? 0,
+        keepaliveMs: options.keepaliveMs ?? 0,
         connectionEvents: options.connectionEvents,
         connectBounds: CONNECT_SECONDS_BOUNDS,
         durationBounds: DURATION_SECONDS_BOUNDS,
@@ -106,6 +116,21 @@ export class SpliceEngine extends EventEmitter implements Engine {
 
   destroy(): void {
     this.native.destroy();
+  }
+
+  /** The flush runs on the engine's threads; one export at a time, so a second call waits for the first. */
+  exportConnections(timeoutMs: number): Promise<HandoverConnection[]> {
+    const run = (): Promise<HandoverConnection[]> =>
+      this.native.exportConnections(Math.max(0, Math.ceil(timeoutMs)));
+    const exported = this.exporting.then(run, run);
+    this.exporting = exported.catch(() => undefined);
+    return exported;
+  }
+
+  adoptConnections(connections: HandoverConnection[]): void {
+    for (const c of connections) {
+      this.native.adoptConnection(c.listener, c.clientFd, c.backendFd, c.bytesIn, c.bytesOut);
+    }
   }
 
   private label(index: number): string {

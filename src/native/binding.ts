@@ -75,6 +75,8 @@ export interface RelayListener {
   fd: number;
   /** Index into RelayEngineOptions.backends. */
   backend: number;
+  /** Send this PROXY protocol header on each backend connection, before any client byte. */
+  proxyProtocol?: 'v1' | 'v2';
 }
 
 export interface RelayEngineOptions {
@@ -88,6 +90,10 @@ export interface RelayEngineOptions {
   connectTimeoutMs: number;
   /** Number of epoll threads (>= 1). */
   threads: number;
+  /** Close a relaying connection after this many ms without a byte either way; 0 or absent: never. */
+  connectionIdleTimeoutMs?: number;
+  /** TCP keepalive on both sockets as Node's setKeepAlive(true, ms) sets it; 0 or absent: off. */
+  keepaliveMs?: number;
   /** Emit 'open'/'close' events per connection (only when debug logging is on). */
   connectionEvents: boolean;
   /** Bucket bounds (seconds, ascending) of the accept→connected histogram; absent: none kept. */
@@ -160,6 +166,33 @@ export interface RelayEngineNative {
   stopAccepting(): void;
   /** Close every open connection (reset), join threads. Idempotent. */
   destroy(): void;
+  /**
+   * Handover: stop accepting and reading, flush the pipes, and detach every relaying connection
+   * whose pipes empty within `timeoutMs`; the others (and those still connecting) stay. The fds
+   * are dup'd and belong to the caller. Throws EBUSY while another export runs.
+   */
+  exportConnections(timeoutMs: number): Promise<RelayHandedConnection[]>;
+  /**
+   * Before start(): relay a connection a previous instance handed over, as an open connection of
+   * `listener`, its counters carrying on from bytesIn/bytesOut. The engine owns the fds from here.
+   * Throws EALREADY once started.
+   */
+  adoptConnection(
+    listener: number,
+    clientFd: number,
+    backendFd: number,
+    bytesIn: bigint,
+    bytesOut: bigint,
+  ): void;
+}
+
+export interface RelayHandedConnection {
+  /** Index into RelayEngineOptions.listeners. */
+  listener: number;
+  clientFd: number;
+  backendFd: number;
+  bytesIn: bigint;
+  bytesOut: bigint;
 }
 
 export interface RelayEngineConstructor {

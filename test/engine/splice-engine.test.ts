@@ -1,9 +1,11 @@
 /**
  * The splice engine on real loopback sockets: byte integrity, half-close, resets, backend
- * faults, the cap, tryStop and a churn test that must leave no fd behind. Listening sockets
- * come from the addon's listenSocket(), exactly like the fds systemd hands over.
+ * faults, the cap, tryStop and a churn test that must leave no fd behind; the idle timeout,
+ * keepalive (seen through `ss`, against the stream engine), and handing live connections to
+ * the next engine. Listening sockets come from the addon's listenSocket(), exactly like the fds
+ * systemd hands over.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { once, type EventEmitter } from 'node:events';
 import { mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,6 +15,7 @@ import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { SpliceEngine, type SpliceEngineOptions } from '../../src/engine/splice-engine.js';
+import { StreamEngine } from '../../src/engine/stream-engine.js';
 import { CONNECT_SECONDS_BOUNDS, DURATION_SECONDS_BOUNDS } from '../../src/engine/types.js';
 import { loadNative, type NativeBinding, type SocketAddress } from '../../src/native/binding.js';
 
@@ -631,6 +634,361 @@ describe.skipIf(!available)('splice engine', () => {
     await new Promise((resolve) => setImmediate(resolve));
     expect(events).toEqual([]);
     expect(engine.active()).toBe(0);
+  });
+});
+
+describe.skipIf(!available)('splice engine: idle timeout and keepalive', () => {
+  it('closes a connection silent for the idle timeout with a FIN both ways, and keeps a busy one', async () => {
+    let backendSide!: (socket: Socket) => void;
+    const accepted = new Promise<Socket>((resolve) => (backendSide = resolve));
+    const { port: backendPort } = await startServer((socket) => {
+      socket.pipe(socket);
+      backendSide(socket);
+    });
+    const { engine, port } = startEngine([inet(backendPort)], {
+      connectionIdleTimeoutMs: 400,
+      connectionEvents: true,
+    });
+    const reasons: string[] = [];
+    engine.on('close', ({ reason }) => reasons.push(reason));
+    const silent = dial(port);
+    silent.write('hi');
+    await next(silent, 'data');
+    const since = Date.now();
+    const silentEnded = next(silent, 'end', 5000);
+    const silentGot = collect(silent);
+    const backendGot = collect(await withTimeout(accepted, 5000, 'backend connection'));
+    const busy = dial(port);
+    const ticker = setInterval(() => busy.write('.'), 50);
+    cleanups.push(() => clearInterval(ticker));
+    // The client sees its end (a FIN, not a reset) at the timeout, give or take a sweep.
+    await silentEnded;
+    const elapsed = Date.now() - since;
+    expect(elapsed).toBeGreaterThanOrEqual(380);
+    expect(elapsed).toBeLessThan(1500);
+    silent.end();
+    expect((await silentGot).error).toBeNull();
+    expect((await backendGot).error).toBeNull();
+    expect(reasons).toEqual(['idle timeout']);
+    clearInterval(ticker);
+    const busyGot = collect(busy);
+    busy.end('!');
+    expect((await busyGot).error).toBeNull();
+    expect(reasons).toEqual(['idle timeout', 'done']);
+  });
+
+  it('counts bytes that trickle one way only as activity', async () => {
+    const { port: backendPort } = await startServer((socket) => {
+      socket.resume();
+      const ticker = setInterval(() => socket.write('.'), 50);
+      socket.on('close', () => clearInterval(ticker));
+    });
+    const { engine, port } = startEngine([inet(backendPort)], { connectionIdleTimeoutMs: 200 });
+    const client = dial(port);
+    let got = 0;
+    client.on('data', (chunk: Buffer) => (got += chunk.length));
+    await waitUntil(() => got >= 12, 5000, 'a dozen ticks');
+    expect(client.destroyed).toBe(false);
+    expect(engine.active()).toBe(1);
+  });
+
+  function relayWith(engineName: 'splice' | 'stream', backendPort: number, keepaliveMs: number) {
+    const { fd, port } = listenFd();
+    const options = {
+      listeners: [{ fd, label: 'front', backend: { spec: 'b', addresses: [inet(backendPort)] } }],
+      connectionsMax: 16,
+      pipeSize: 65536,
+      connectTimeoutMs: 0,
+      connectionEvents: false,
+      keepaliveMs,
+    };
+    const engine =
+      engineName === 'splice' ? new SpliceEngine(native!, options) : new StreamEngine(options, native!);
+    cleanups.push(() => engine.destroy());
+    engine.start();
+    return { engine, port };
+  }
+
+  /** `ss` lines for established TCP sockets on `port`, either end. */
+  function sockets(port: number): string[] {
+    const out = execFileSync('ss', [
+      '-tnoH',
+      'state',
+      'established',
+      `( sport = :${port} or dport = :${port} )`,
+    ]);
+    return out.toString().trim().split('\n').filter(Boolean);
+  }
+  const keepaliveSeconds = (line: string): number | null => {
+    const match = /timer:\(keepalive,(?:(\d+)min)?(\d+)(sec|ms)/.exec(line);
+    if (!match) return null;
+    return Number(match[1] ?? 0) * 60 + Number(match[2]) / (match[3] === 'ms' ? 1000 : 1);
+  };
+
+  // The proxy's own sockets are in this process, and the kernel shows their keepalive timers: the
+  // client-side one is the socket whose local port is the listener's, the backend-side one the
+  // socket the backend sees as its peer. The test's own sockets carry no keepalive.
+  it.each(['splice', 'stream'] as const)(
+    'sets TCP keepalive on both sockets of a connection like the other engine (%s)',
+    async (engineName) => {
+      let peerPort = 0;
+      const { port: backendPort } = await startServer((socket) => {
+        peerPort = socket.remotePort!;
+        socket.pipe(socket);
+      });
+      for (const keepaliveMs of [30_000, 0]) {
+        const running = relayWith(engineName, backendPort, keepaliveMs);
+        const client = dial(running.port);
+        client.write('x');
+        await next(client, 'data');
+        const clientPort = client.localPort!;
+        const toClient = (): string | undefined =>
+          sockets(running.port).find((l) =>
+            new RegExp(`127\\.0\\.0\\.1:${running.port}\\s+127\\.0\\.0\\.1:${clientPort}\\b`).test(l),
+          );
+        const toBackend = (): string | undefined =>
+          sockets(backendPort).find((l) =>
+            new RegExp(`127\\.0\\.0\\.1:${peerPort}\\s+127\\.0\\.0\\.1:${backendPort}\\b`).test(l),
+          );
+        const ours = (): string | undefined =>
+          sockets(running.port).find((l) =>
+            new RegExp(`127\\.0\\.0\\.1:${clientPort}\\s+127\\.0\\.0\\.1:${running.port}\\b`).test(l),
+          );
+        // Right after the exchange a socket may still show its retransmit timer; idle, keepalive's.
+        if (keepaliveMs > 0) {
+          await waitUntil(
+            () => keepaliveSeconds(toClient() ?? '') !== null && keepaliveSeconds(toBackend() ?? '') !== null,
+            5000,
+            'keepalive timers',
+          );
+          for (const line of [toClient()!, toBackend()!]) {
+            expect(keepaliveSeconds(line)).toBeGreaterThan(20);
+            expect(keepaliveSeconds(line)).toBeLessThanOrEqual(30);
+          }
+        } else {
+          expect(toClient()).toBeDefined();
+          expect(keepaliveSeconds(toClient()!)).toBeNull();
+          expect(keepaliveSeconds(toBackend() ?? '')).toBeNull();
+        }
+        expect(keepaliveSeconds(ours()!)).toBeNull();
+        client.destroy();
+        running.engine.destroy();
+      }
+    },
+  );
+});
+
+/** Bytes waiting in the receive queue of the established socket `local` → `peer` on loopback. */
+function receiveQueue(local: number, peer: number): number {
+  const out = execFileSync('ss', [
+    '-tnH',
+    'state',
+    'established',
+    `( sport = :${local} and dport = :${peer} )`,
+  ]);
+  return Number(out.toString().trim().split(/\s+/)[0] ?? 0);
+}
+
+describe.skipIf(!available)('splice engine: handover', () => {
+  /** A second engine on the same listening fd, as the next instance would build it. */
+  function successor(fd: number, backendPort: number, options: Partial<SpliceEngineOptions> = {}) {
+    const engine = new SpliceEngine(native!, {
+      listeners: [{ fd, label: 'front', backend: { spec: 'the-backend', addresses: [inet(backendPort)] } }],
+      connectionsMax: 256,
+      pipeSize: 65536,
+      connectTimeoutMs: 0,
+      connectionEvents: true,
+      ...options,
+    });
+    cleanups.push(() => engine.destroy());
+    return engine;
+  }
+
+  it('carries a client streaming through an echo backend to the next engine: every byte once, in order', async () => {
+    let accepted = 0;
+    const { port: backendPort } = await startServer((socket) => {
+      accepted++;
+      echo(socket);
+    });
+    const { engine: first, fd, port } = startEngine([inet(backendPort)], { pipeSize: 262144 });
+    const baseline = openFds();
+    const client = dial(port);
+    const got = collect(client);
+    const payload = randomBytes(24 * 1024 * 1024);
+    let sent = 0;
+    // Writes without pause for the whole test, so the export catches bytes in both pipes.
+    const pumped = (async () => {
+      while (sent < payload.length) {
+        const chunk = payload.subarray(sent, sent + 32 * 1024);
+        sent += chunk.length;
+        // Paced, so the stream is still going when the export comes and after the next engine took over.
+        if (!client.write(chunk)) await once(client, 'drain');
+        else await new Promise((resolve) => setTimeout(resolve, 1));
+      }
+      client.end();
+    })();
+    await waitUntil(() => first.stats().listeners[0]!.bytesIn > 2_000_000n, 10_000, 'streaming');
+    const idle = next(first, 'idle');
+    const handed = await first.exportConnections(5000);
+    await idle;
+    expect(handed).toHaveLength(1);
+    expect(first.active()).toBe(0);
+    const [h] = handed;
+    const carried = first.stats().listeners[0]!;
+    // Nothing was left in the pipes: what the first engine read, it also wrote.
+    expect(h).toMatchObject({ listener: 0, bytesIn: carried.bytesIn, bytesOut: carried.bytesOut });
+    expect(sent).toBeLessThan(payload.length);
+
+    const second = successor(fd, backendPort);
+    const closed = next(second, 'close', 20_000);
+    second.adoptConnections(handed);
+    expect(second.active()).toBe(1);
+    second.start();
+    first.destroy();
+    await pumped;
+    const { received, error } = await got;
+    expect(error).toBeNull();
+    expect(received.length).toBe(payload.length);
+    expect(sha256(received)).toBe(sha256(payload));
+    expect(accepted).toBe(1);
+    // The connection's own totals carry on; the listener counts only what crossed this engine.
+    expect((await closed)[0]).toMatchObject({
+      bytesIn: payload.length,
+      bytesOut: payload.length,
+      reason: 'done',
+    });
+    const totals = second.stats().listeners[0]!;
+    expect(totals.bytesIn + carried.bytesIn).toBe(BigInt(payload.length));
+    expect(totals.bytesOut + carried.bytesOut).toBe(BigInt(payload.length));
+    expect(totals).toMatchObject({ accepted: 0, active: 0 });
+    await waitUntil(
+      () => openFds().all <= baseline.all && openFds().pipes <= baseline.pipes,
+      5000,
+      'fds back to baseline',
+    );
+  }, 30_000);
+
+  it('carries a half-closed connection: the client already finished, the reply comes between engines', async () => {
+    let backendSide!: (socket: Socket) => void;
+    const accepted = new Promise<Socket>((resolve) => (backendSide = resolve));
+    const { port: backendPort } = await startServer((socket) => backendSide(socket));
+    const { engine: first, fd, port } = startEngine([inet(backendPort)]);
+    const client = dial(port);
+    const got = collect(client);
+    client.end('question');
+    const backend = await withTimeout(accepted, 5000, 'backend connection');
+    const asked = collect(backend);
+    await next(backend, 'end');
+    const handed = await first.exportConnections(1000);
+    expect(handed).toHaveLength(1);
+    // The answer and the backend's FIN arrive while no engine holds the connection: both FINs are
+    // through, and the socket the next engine adopts is closed for writing as well as for reading.
+    backend.end('answer');
+    await next(backend, 'finish');
+    const second = successor(fd, backendPort);
+    const closed = next(second, 'close');
+    second.adoptConnections(handed);
+    second.start();
+    first.destroy();
+    const { received, error } = await got;
+    expect(error).toBeNull();
+    expect(received.toString()).toBe('answer');
+    expect((await asked).received.toString()).toBe('question');
+    expect((await closed)[0]).toMatchObject({ bytesIn: 8, bytesOut: 6, reason: 'done' });
+  });
+
+  it('keeps a connection whose peer does not read, and drains it as before', async () => {
+    let backendSide!: (socket: Socket) => void;
+    const accepted = new Promise<Socket>((resolve) => (backendSide = resolve));
+    const { port: backendPort } = await startServer((socket) => {
+      socket.pause();
+      backendSide(socket);
+    });
+    const { engine, port } = startEngine([inet(backendPort)]);
+    const client = dial(port);
+    const got = collect(client);
+    const payload = randomBytes(16 * 1024 * 1024);
+    client.end(payload);
+    const backend = await withTimeout(accepted, 5000, 'backend connection');
+    // Stuck: bytes wait in the proxy's client-side socket, which it would read if its pipe had
+    // room, and nothing more reaches the backend.
+    const clientPort = client.localPort!;
+    let last = -1n;
+    await waitUntil(
+      () => {
+        const now = engine.stats().listeners[0]!.bytesIn;
+        const stalled = now === last && now > 0n;
+        last = now;
+        return stalled && receiveQueue(port, clientPort) > 0;
+      },
+      10_000,
+      'the backend to stop reading',
+    );
+    const started = Date.now();
+    expect(await engine.exportConnections(300)).toEqual([]);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+    expect(engine.active()).toBe(1);
+    const hash = createHash('sha256');
+    let length = 0;
+    backend.on('data', (chunk: Buffer) => {
+      hash.update(chunk);
+      length += chunk.length;
+    });
+    backend.on('end', () => backend.end());
+    backend.resume();
+    expect((await got).error).toBeNull();
+    expect(length).toBe(payload.length);
+    expect(hash.digest('hex')).toBe(sha256(payload));
+  });
+
+  it('keeps a connection still connecting, which then relays in the same engine', async () => {
+    const backendPort = freePort();
+    const { engine, port } = startEngine([inet(backendPort)], { connectTimeoutMs: 10_000 });
+    const client = dial(port);
+    const got = exchange(client, 'patience');
+    await waitUntil(() => engine.active() === 1, 5000, 'accepted');
+    expect(await engine.exportConnections(100)).toEqual([]);
+    expect(engine.active()).toBe(1);
+    await startServer(echo, { host: '127.0.0.1', port: backendPort });
+    expect((await got).received.toString()).toBe('patience');
+  });
+
+  it('adopts only before start, and resets adopted connections of an engine never started', async () => {
+    const { port: backendPort } = await startServer(echo);
+    const { engine: first, fd, port } = startEngine([inet(backendPort)]);
+    const client = dial(port);
+    client.write('x');
+    await next(client, 'data');
+    const got = collect(client);
+    const handed = await first.exportConnections(1000);
+    expect(handed).toHaveLength(1);
+    const started = successor(fd, backendPort);
+    started.start();
+    expect(() => started.adoptConnections(handed)).toThrow(expect.objectContaining({ code: 'EALREADY' }));
+    const unstarted = successor(fd, backendPort);
+    expect(() => unstarted.adoptConnections([{ ...handed[0]!, listener: 1 }])).toThrow(TypeError);
+    unstarted.adoptConnections(handed);
+    expect(unstarted.tryStop()).toBe(false);
+    unstarted.destroy();
+    expect((await got).error).toBe('ECONNRESET');
+  });
+
+  it('exports, from an engine not started, the connections it adopted', async () => {
+    const { port: backendPort } = await startServer(echo);
+    const { engine: first, fd, port } = startEngine([inet(backendPort)]);
+    const client = dial(port);
+    client.write('x');
+    await next(client, 'data');
+    const handed = await first.exportConnections(1000);
+    const middle = successor(fd, backendPort);
+    middle.adoptConnections(handed);
+    const passed = await middle.exportConnections(1000);
+    expect(passed).toEqual(handed);
+    expect(middle.active()).toBe(0);
+    const last = successor(fd, backendPort);
+    last.adoptConnections(passed);
+    last.start();
+    expect((await exchange(client, 'y')).received.toString()).toBe('y');
   });
 });
 
