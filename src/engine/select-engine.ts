@@ -2,11 +2,6 @@
  * `--engine=auto|splice|stream`. auto picks splice when the addon loaded; the
  * reason is kept for the start log, because a silent fallback to the slower
  * engine is exactly what an operator wants to be told about.
- *
- * The splice engine cannot send a PROXY protocol header yet, so listeners that
- * need one (--proxy-protocol, or a route's proxy-protocol=) go to the stream
- * engine whatever was asked, and the reason says so: a backend that expects
- * the header would reject every connection without it.
  */
 import { ConfigError } from '../errors.js';
 import type { NativeLoad } from '../native/binding.js';
@@ -31,14 +26,6 @@ export async function selectEngine(
   if (choice === 'splice' && !spliceAvailable) {
     const why = native.error?.message ?? 'the addon has no splice engine';
     throw new ConfigError('ERR_ENGINE_UNAVAILABLE', `--engine=splice: native engine unavailable (${why})`);
-  }
-  const needHeader = options.listeners.filter((l) => l.proxyProtocol).map((l) => l.label);
-  if (choice !== 'stream' && spliceAvailable && needHeader.length > 0) {
-    const asked = choice === 'splice' ? 'splice requested, but ' : '';
-    return {
-      engine: new StreamEngine(options, binding),
-      reason: `${asked}the splice engine cannot send the PROXY protocol header (${needHeader.join(', ')})`,
-    };
   }
   if (choice !== 'stream' && spliceAvailable) {
     // Loaded lazily: the stream path never needs it.

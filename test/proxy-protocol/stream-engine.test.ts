@@ -1,8 +1,10 @@
 /**
- * The PROXY header through the stream engine in-process, on real loopback
+ * The PROXY header through both stream engines in-process, on real loopback
  * sockets: first and exactly once on every backend connection, after a backend
  * that came up late too, and never counted as client bytes. Backends echo, so
- * what the client gets back is exactly what the backend read.
+ * what the client gets back is exactly what the backend read. The splice engine
+ * builds its header in C++ (native/src/relay-proxy-header.cc): the same
+ * expectations hold it to the bytes of src/proxy-protocol/encode.ts.
  */
 import { once } from 'node:events';
 import type { Socket } from 'node:net';
@@ -11,7 +13,7 @@ import { selectEngine, type EngineChoice } from '../../src/engine/select-engine.
 import type { Engine, EngineListener } from '../../src/engine/types.js';
 import { loadNative, type SocketAddress } from '../../src/native/binding.js';
 import type { ProxyProtocolVersion } from '../../src/proxy-protocol/index.js';
-import { native, spliceAvailable } from '../helpers/engines.js';
+import { engineNames, native, spliceAvailable } from '../helpers/engines.js';
 import { dial, echo, freePort, sendAndCollect, startServer, tempDir, waitUntil } from '../helpers/net.js';
 
 const SIG = '0d0a0d0a000d0a515549540a';
@@ -64,23 +66,37 @@ async function echoBackend(host = '127.0.0.1'): Promise<SocketAddress> {
 }
 
 describe('engine selection with a PROXY header', () => {
-  it.skipIf(!spliceAvailable)('auto and splice fall back to the stream engine, and say why', async () => {
-    const backend = await echoBackend();
-    const listen: SocketAddress = { family: 'inet', address: '127.0.0.1', port: 0 };
-    const auto = await relay(listen, backend, 'v2', 'auto');
-    expect(auto.engine.name).toBe('stream');
-    expect(auto.reason).toBe('the splice engine cannot send the PROXY protocol header (pp)');
-    const splice = await relay(listen, backend, 'v1', 'splice');
-    expect(splice.engine.name).toBe('stream');
-    expect(splice.reason).toMatch(/^splice requested, but the splice engine cannot send/);
-    expect((await relay(listen, backend, undefined, 'auto')).engine.name).toBe('splice');
-  });
+  it.skipIf(!spliceAvailable)(
+    'auto and splice keep the splice engine, which sends the header itself',
+    async () => {
+      const backend = await echoBackend();
+      const listen: SocketAddress = { family: 'inet', address: '127.0.0.1', port: 0 };
+      const auto = await relay(listen, backend, 'v2', 'auto');
+      expect(auto.engine.name).toBe('splice');
+      expect(auto.reason).toBe('native addon loaded');
+      const splice = await relay(listen, backend, 'v1', 'splice');
+      expect(splice.engine.name).toBe('splice');
+      expect(splice.reason).toBe('requested');
+    },
+  );
 });
 
-describe('PROXY header through the stream engine', () => {
+describe.each(engineNames)('PROXY header through the %s engine', (engineName) => {
+  const relayWith = (
+    listen: SocketAddress,
+    backend: SocketAddress,
+    proxyProtocol: ProxyProtocolVersion | undefined,
+    connectTimeoutMs = 0,
+  ) => relay(listen, backend, proxyProtocol, engineName, connectTimeoutMs);
+
   it('v1 over IPv4: the line, then the client bytes; bytesIn counts only the client', async () => {
     const backend = await echoBackend();
-    const { engine, port } = await relay({ family: 'inet', address: '127.0.0.1', port: 0 }, backend, 'v1');
+    const { engine, port } = await relayWith(
+      { family: 'inet', address: '127.0.0.1', port: 0 },
+      backend,
+      'v1',
+    );
+    expect(engine.name).toBe(engineName);
     const client = dial(port);
     const clientPort = await localPort(client);
     const { received } = await sendAndCollect(client, Buffer.from('hello'));
@@ -91,9 +107,21 @@ describe('PROXY header through the stream engine', () => {
     expect(stats.bytesOut).toBe(BigInt(received.length));
   });
 
+  it('v2 over IPv4', async () => {
+    const backend = await echoBackend();
+    const { port } = await relayWith({ family: 'inet', address: '127.0.0.1', port: 0 }, backend, 'v2');
+    const client = dial(port);
+    const clientPort = await localPort(client);
+    const { received } = await sendAndCollect(client, Buffer.from('four'));
+    const ports = clientPort.toString(16).padStart(4, '0') + port.toString(16).padStart(4, '0');
+    expect(received.toString('hex')).toBe(
+      `${SIG}2111000c7f0000017f000001${ports}${Buffer.from('four').toString('hex')}`,
+    );
+  });
+
   it('v2 over IPv6', async () => {
     const backend = await echoBackend('::1');
-    const { port } = await relay({ family: 'inet6', address: '::1', port: 0 }, backend, 'v2');
+    const { port } = await relayWith({ family: 'inet6', address: '::1', port: 0 }, backend, 'v2');
     const client = dial(`[::1]:${port}`);
     const clientPort = await localPort(client);
     const { received } = await sendAndCollect(client, Buffer.from('six'));
@@ -104,28 +132,66 @@ describe('PROXY header through the stream engine', () => {
     );
   });
 
+  it('v1 over IPv6, in the canonical text form', async () => {
+    const backend = await echoBackend('::1');
+    const { port } = await relayWith({ family: 'inet6', address: '::1', port: 0 }, backend, 'v1');
+    const client = dial(`[::1]:${port}`);
+    const clientPort = await localPort(client);
+    const { received } = await sendAndCollect(client, Buffer.from('x'));
+    expect(received.toString('latin1')).toBe(`PROXY TCP6 ::1 ::1 ${clientPort} ${port}\r\nx`);
+  });
+
+  it('an IPv4 client of a dual-stack listener is TCP4 in both versions', async () => {
+    const backend = await echoBackend();
+    const dualStack: SocketAddress = { family: 'inet6', address: '::', port: 0 };
+    const v1 = await relayWith(dualStack, backend, 'v1');
+    const client1 = dial(v1.port);
+    const port1 = await localPort(client1);
+    const got1 = await sendAndCollect(client1, Buffer.from('a'));
+    expect(got1.received.toString('latin1')).toBe(`PROXY TCP4 127.0.0.1 127.0.0.1 ${port1} ${v1.port}\r\na`);
+
+    const v2 = await relayWith(dualStack, backend, 'v2');
+    const client2 = dial(v2.port);
+    const port2 = await localPort(client2);
+    const got2 = await sendAndCollect(client2, Buffer.from('b'));
+    const ports = port2.toString(16).padStart(4, '0') + v2.port.toString(16).padStart(4, '0');
+    expect(got2.received.toString('hex')).toBe(`${SIG}2111000c7f0000017f000001${ports}62`);
+  });
+
   it('a unix listener: v2 AF_UNIX with the listener path and an unnamed client; v1 UNKNOWN', async () => {
     const dir = tempDir();
     cleanups.push(() => dir.remove());
     const backend = await echoBackend();
     const path = `${dir.path}/relay.sock`;
-    await relay({ family: 'unix', path, abstract: false }, backend, 'v2');
+    await relayWith({ family: 'unix', path, abstract: false }, backend, 'v2');
     const v2 = await sendAndCollect(dial(path), Buffer.from('u'));
     expect(v2.received.toString('hex')).toBe(`${SIG}213100d8${sun('')}${sun(path)}75`);
 
     const path1 = `${dir.path}/relay1.sock`;
-    await relay({ family: 'unix', path: path1, abstract: false }, backend, 'v1');
+    await relayWith({ family: 'unix', path: path1, abstract: false }, backend, 'v1');
     const v1 = await sendAndCollect(dial(path1), Buffer.from('u'));
     expect(v1.received.toString('latin1')).toBe('PROXY UNKNOWN\r\nu');
   });
 
+  it('every connection gets its own header, once, before its own bytes', async () => {
+    const backend = await echoBackend();
+    const { port } = await relayWith({ family: 'inet', address: '127.0.0.1', port: 0 }, backend, 'v1');
+    const clients = Array.from({ length: 20 }, () => dial(port));
+    const ports = await Promise.all(clients.map(localPort));
+    const results = await Promise.all(clients.map((c, i) => sendAndCollect(c, Buffer.from(`client ${i}`))));
+    results.forEach(({ received }, i) =>
+      expect(received.toString('latin1')).toBe(
+        `PROXY TCP4 127.0.0.1 127.0.0.1 ${ports[i]} ${port}\r\nclient ${i}`,
+      ),
+    );
+  });
+
   it('waits for a late backend and then sends the header once, before the bytes the client sent early', async () => {
     const backendPort = await freePort();
-    const { engine, port } = await relay(
+    const { engine, port } = await relayWith(
       { family: 'inet', address: '127.0.0.1', port: 0 },
       { family: 'inet', address: '127.0.0.1', port: backendPort },
       'v1',
-      'auto',
       10_000,
     );
     const client = dial(port);
