@@ -900,6 +900,39 @@ describe.skipIf(!available)('splice engine: handover', () => {
     expect((await closed)[0]).toMatchObject({ bytesIn: 8, bytesOut: 6, reason: 'done' });
   });
 
+  it('sends the PROXY header once: an adopted connection does not send it again', async () => {
+    const { port: backendPort } = await startServer(echo);
+    const { fd, port } = listenFd();
+    const options = (): SpliceEngineOptions => ({
+      listeners: [
+        { fd, label: 'front', backend: { spec: 'b', addresses: [inet(backendPort)] }, proxyProtocol: 'v1' },
+      ],
+      connectionsMax: 16,
+      pipeSize: 65536,
+      connectTimeoutMs: 0,
+      connectionEvents: false,
+    });
+    const first = new SpliceEngine(native!, options());
+    cleanups.push(() => first.destroy());
+    first.start();
+    const client = dial(port);
+    const chunks: Buffer[] = [];
+    client.on('data', (chunk: Buffer) => chunks.push(chunk));
+    client.write('a');
+    await waitUntil(() => Buffer.concat(chunks).toString().endsWith('a'), 5000, 'first echo');
+    const clientPort = client.localPort!;
+    const second = new SpliceEngine(native!, options());
+    cleanups.push(() => second.destroy());
+    second.adoptConnections(await first.exportConnections(1000));
+    second.start();
+    const done = collect(client);
+    client.end('b');
+    await done;
+    const header = `PROXY TCP4 127.0.0.1 127.0.0.1 ${clientPort} ${port}\r\n`;
+    expect(Buffer.concat(chunks).toString()).toBe(`${header}ab`);
+    expect(second.stats().listeners[0]!.bytesIn).toBe(1n);
+  });
+
   it('keeps a connection whose peer does not read, and drains it as before', async () => {
     let backendSide!: (socket: Socket) => void;
     const accepted = new Promise<Socket>((resolve) => (backendSide = resolve));
