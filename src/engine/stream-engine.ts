@@ -376,8 +376,10 @@ export class StreamEngine extends EventEmitter implements Engine {
     const { keepaliveMs = 0, connectionIdleTimeoutMs = 0 } = this.options;
     if (keepaliveMs > 0) {
       // A dead peer on either side must not keep the other side (and an on-demand backend) alive.
-      client.setKeepAlive(true, keepaliveMs);
-      upstream.setKeepAlive(true, keepaliveMs);
+      // Below 1 s Node sets TCP_KEEPIDLE=0, which the kernel refuses (leaving its 2 h default).
+      const idleMs = Math.max(keepaliveMs, 1000);
+      client.setKeepAlive(true, idleMs);
+      upstream.setKeepAlive(true, idleMs);
     }
     if (connectionIdleTimeoutMs > 0) {
       // The client socket sees every byte of both directions (read one way, written the other).

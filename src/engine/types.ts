@@ -41,8 +41,8 @@ export interface EngineListener {
   /**
    * Write this PROXY protocol header (src/proxy-protocol/) on each backend connection right after
    * it connects — once, after any retries — and before any client byte. Header bytes are not
-   * client bytes: bytesIn counts only what the client sent. The splice engine cannot send it yet;
-   * select-engine.ts gives such listeners to the stream engine.
+   * client bytes: bytesIn counts only what the client sent. Both engines send it; an adopted
+   * (handed-over) connection never sends it again.
    */
   proxyProtocol?: ProxyProtocolVersion;
 }
