@@ -9,8 +9,8 @@
  * here runs per connection.
  */
 import { EventEmitter } from 'node:events';
-import { readdirSync } from 'node:fs';
 import type { NativeBinding, RelayEngineNative, RelayEvent, SocketAddress } from '../native/binding.js';
+import { connectionsWithinFdLimit } from './fd-budget.js';
 import {
   CONNECT_SECONDS_BOUNDS,
   DURATION_SECONDS_BOUNDS,
@@ -28,9 +28,8 @@ import {
  * stays correct with more, sharing the listeners with EPOLLEXCLUSIVE.
  */
 const DEFAULT_THREADS = 1;
-/** Client, backend and a pipe each way; and fds kept free for logs, timers and the like. */
+/** Client, backend and a pipe each way. */
 const FDS_PER_CONNECTION = 6;
-const FD_RESERVE = 32;
 
 /** Events of the splice engine beyond the contract. */
 export interface SpliceEngineEvents extends EngineEvents {
@@ -72,7 +71,7 @@ export class SpliceEngine extends EventEmitter implements Engine {
       {
         listeners,
         backends,
-        connectionsMax: connectionsWithin(options),
+        connectionsMax: connectionsWithinFdLimit(options, FDS_PER_CONNECTION),
         pipeSize: options.pipeSize,
         connectTimeoutMs: options.connectTimeoutMs,
         threads: options.threads ?? DEFAULT_THREADS,
@@ -178,12 +177,4 @@ export class SpliceEngine extends EventEmitter implements Engine {
       }
     }
   }
-}
-
-/** The cap, lowered so that every admitted connection's fds fit under the soft RLIMIT_NOFILE. */
-function connectionsWithin(options: EngineOptions): number {
-  if (options.fdLimit === undefined) return options.connectionsMax;
-  const open = readdirSync('/proc/self/fd').length;
-  const fits = Math.floor((options.fdLimit - open - FD_RESERVE) / FDS_PER_CONNECTION);
-  return Math.max(1, Math.min(options.connectionsMax, fits));
 }

@@ -5,12 +5,9 @@
  * contract tests hold the splice engine against, so it keeps every rule of
  * the contract in src/engine/types.ts even where Node makes that awkward:
  *
- * - Stopping accept at the connection cap. A net.Server cannot pause accept,
- *   so the engine listens on its own dup() of each listening fd and closes the
- *   server at the cap; the listening socket lives on in the caller's fd with
- *   its backlog, and a fresh dup is listened on when a slot frees. Without the
- *   addon there is no dup(), and clients over the cap are accepted but held
- *   (paused, unread) until a slot frees: they still wait, they are not reset.
+ * - Stopping accept at the connection cap: see pausable-listener.ts. Without
+ *   the addon, clients over the cap are accepted but held (paused, unread)
+ *   until a slot frees: they still wait, they are not reset.
  * - Half-close needs allowHalfOpen on both sockets, so that a FIN from one
  *   side becomes end() (shutdown(SHUT_WR)) on the other instead of a close.
  * - EMFILE. libuv meets it by accepting and closing waiting clients, which
@@ -23,13 +20,16 @@
  *   the client's own bytes.
  */
 import { EventEmitter } from 'node:events';
-import { readdirSync } from 'node:fs';
-import { Server, Socket, createServer } from 'node:net';
+import { Socket } from 'node:net';
 import { BackendConnectError, connectBackend } from '../backend/connect.js';
 import type { NativeBinding } from '../native/binding.js';
 import { encodeHeader } from '../proxy-protocol/encode.js';
 import { listenerEnds, streamFlow, type ListenerEnds } from '../proxy-protocol/stream-flow.js';
+import { CoalescedReport } from './coalesced-report.js';
+import { connectionsWithinFdLimit } from './fd-budget.js';
 import { Histogram } from './histogram.js';
+import { PausableListener } from './pausable-listener.js';
+import { relayPair } from './stream-relay.js';
 import { flushAndDetach } from './stream-handover.js';
 import {
   CONNECT_SECONDS_BOUNDS,
@@ -45,10 +45,8 @@ import {
 
 /** How long accepting pauses after EMFILE/ENFILE, so a full fd table does not spin. */
 const ACCEPT_ERROR_PAUSE_MS = 100;
-const CONNECT_FAILED_REPORT_MS = 1000;
-/** Sockets per connection (client and backend), and fds kept free for logs, timers and the like. */
+/** Sockets per connection: client and backend. */
 const FDS_PER_CONNECTION = 2;
-const FD_RESERVE = 32;
 
 interface Connection {
   id: number;
@@ -68,12 +66,12 @@ interface Connection {
 interface ListenerState {
   listener: EngineListener;
   stats: ListenerStats;
-  server: Server | null;
+  acceptor: PausableListener;
   live: Set<Connection>;
   /** Closed connections' bytes; live ones are added at read time. */
   closedBytesIn: bigint;
   closedBytesOut: bigint;
-  pendingFailures: { count: number; code: string; timer: NodeJS.Timeout | null };
+  failures: CoalescedReport<string>;
   /** Set when the listener sends a PROXY header: what its headers need of the listener itself. */
   proxyEnds: ListenerEnds | null;
   connectSeconds: Histogram;
@@ -99,27 +97,42 @@ export class StreamEngine extends EventEmitter implements Engine {
     super();
     this.connectionsMax = options.connectionsMax;
     const fdinfo = native ? (fd: number) => native.fdinfo(fd) : null;
-    this.states = options.listeners.map((listener) => ({
-      listener,
-      stats: {
-        label: listener.label,
-        bytesIn: 0n,
-        bytesOut: 0n,
-        accepted: 0,
-        active: 0,
-        failedRefused: 0,
-        failedTimeout: 0,
-        failedOther: 0,
-      },
-      server: null,
-      live: new Set(),
-      closedBytesIn: 0n,
-      closedBytesOut: 0n,
-      pendingFailures: { count: 0, code: '', timer: null },
-      proxyEnds: listener.proxyProtocol ? listenerEnds(listener.fd, listener.server, fdinfo) : null,
-      connectSeconds: new Histogram(CONNECT_SECONDS_BOUNDS),
-      durationSeconds: new Histogram(DURATION_SECONDS_BOUNDS),
-    }));
+    this.states = options.listeners.map((listener) => {
+      const state: ListenerState = {
+        listener,
+        stats: {
+          label: listener.label,
+          bytesIn: 0n,
+          bytesOut: 0n,
+          accepted: 0,
+          active: 0,
+          failedRefused: 0,
+          failedTimeout: 0,
+          failedOther: 0,
+        },
+        acceptor: new PausableListener(
+          listener,
+          native ? (fd) => native.dup(fd) : null,
+          (client) => this.onClient(state, client),
+          (err) => this.onAcceptError(err),
+        ),
+        live: new Set(),
+        closedBytesIn: 0n,
+        closedBytesOut: 0n,
+        failures: new CoalescedReport<string>((code, count) =>
+          this.emit('connectFailed', {
+            listener: listener.label,
+            backend: listener.backend.spec,
+            code,
+            count,
+          }),
+        ),
+        proxyEnds: listener.proxyProtocol ? listenerEnds(listener.fd, listener.server, fdinfo) : null,
+        connectSeconds: new Histogram(CONNECT_SECONDS_BOUNDS),
+        durationSeconds: new Histogram(DURATION_SECONDS_BOUNDS),
+      };
+      return state;
+    });
   }
 
   override on<E extends keyof EngineEvents>(event: E, listener: EngineEvents[E]): this {
@@ -127,11 +140,7 @@ export class StreamEngine extends EventEmitter implements Engine {
   }
 
   start(): void {
-    if (this.options.fdLimit !== undefined) {
-      const open = readdirSync('/proc/self/fd').length;
-      const fits = Math.max(1, Math.floor((this.options.fdLimit - open - FD_RESERVE) / FDS_PER_CONNECTION));
-      this.connectionsMax = Math.min(this.connectionsMax, fits);
-    }
+    this.connectionsMax = connectionsWithinFdLimit(this.options, FDS_PER_CONNECTION);
     this.accepting = true;
     for (const state of this.states) {
       if (!state.listener.connected) continue;
@@ -189,7 +198,7 @@ export class StreamEngine extends EventEmitter implements Engine {
     if (this.acceptPause) clearTimeout(this.acceptPause);
     for (const { client } of this.held.splice(0)) client.resetAndDestroy();
     for (const state of this.states) {
-      if (state.pendingFailures.timer) clearTimeout(state.pendingFailures.timer);
+      state.failures.stop();
       for (const c of state.live) {
         c.abort.abort();
         c.client.resetAndDestroy();
@@ -250,36 +259,11 @@ export class StreamEngine extends EventEmitter implements Engine {
 
   private resumeAccepting(): void {
     if (!this.accepting || this.stopped || this.acceptPause || this.atCap) return;
-    for (const state of this.states) {
-      if (state.server || state.listener.connected) continue;
-      const onClient = (client: Socket): void => this.onClient(state, client);
-      const given = state.listener.server;
-      if (given) {
-        // Node's own server (no addon): it accepts with allowHalfOpen off, so set it per socket.
-        given.on('connection', (client: Socket) => {
-          client.allowHalfOpen = true;
-          client.pause();
-          onClient(client);
-        });
-        given.on('error', (err: NodeJS.ErrnoException) => this.onAcceptError(err));
-        state.server = given;
-        continue;
-      }
-      const fd = this.native ? this.native.dup(state.listener.fd) : state.listener.fd;
-      const server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, onClient);
-      server.on('error', (err: NodeJS.ErrnoException) => this.onAcceptError(err));
-      server.listen({ fd });
-      state.server = server;
-    }
+    for (const state of this.states) state.acceptor.open();
   }
 
-  /** Only possible with dup(): without it the server keeps the caller's fd, and closing would close that. */
   private pauseAccepting(): void {
-    if (!this.native) return;
-    for (const state of this.states) {
-      state.server?.close();
-      state.server = null;
-    }
+    for (const state of this.states) state.acceptor.close();
   }
 
   private onAcceptError(err: NodeJS.ErrnoException): void {
@@ -373,36 +357,16 @@ export class StreamEngine extends EventEmitter implements Engine {
       return;
     }
     connection.upstream = upstream;
-    const { keepaliveMs = 0, connectionIdleTimeoutMs = 0 } = this.options;
-    if (keepaliveMs > 0) {
-      // A dead peer on either side must not keep the other side (and an on-demand backend) alive.
-      // Below 1 s Node sets TCP_KEEPIDLE=0, which the kernel refuses (leaving its 2 h default).
-      const idleMs = Math.max(keepaliveMs, 1000);
-      client.setKeepAlive(true, idleMs);
-      upstream.setKeepAlive(true, idleMs);
-    }
-    if (connectionIdleTimeoutMs > 0) {
-      // The client socket sees every byte of both directions (read one way, written the other).
-      client.setTimeout(connectionIdleTimeoutMs, () => {
-        connection.reason = 'idle timeout';
-        client.destroy();
-        upstream.destroy();
-      });
-    }
-    upstream.on('error', (err: NodeJS.ErrnoException) => {
-      connection.reason = `backend ${err.code ?? 'error'}`;
-      client.resetAndDestroy();
-    });
-    let open = 2;
-    const onClose = (): void => {
-      if (--open === 0) this.release(state, connection);
-    };
-    upstream.once('close', onClose);
-    client.once('close', onClose);
-    if (connection.header) upstream.write(connection.header);
-    client.pipe(upstream);
-    upstream.pipe(client);
-    client.resume();
+    relayPair(
+      client,
+      upstream,
+      {
+        keepaliveMs: this.options.keepaliveMs ?? 0,
+        idleTimeoutMs: this.options.connectionIdleTimeoutMs ?? 0,
+        header: connection.header,
+      },
+      { setReason: (reason) => (connection.reason = reason), closed: () => this.release(state, connection) },
+    );
   }
 
   private proxyHeader(state: ListenerState, client: Socket): Buffer | null {
@@ -417,25 +381,7 @@ export class StreamEngine extends EventEmitter implements Engine {
     if (err.reason === 'refused') state.stats.failedRefused++;
     else if (err.reason === 'timeout') state.stats.failedTimeout++;
     else state.stats.failedOther++;
-    // Coalesced: a dead backend under load would otherwise log once per client.
-    const pending = state.pendingFailures;
-    pending.count++;
-    pending.code = err.code;
-    if (pending.timer) return;
-    const report = (): void => {
-      pending.timer = null;
-      if (pending.count === 0) return;
-      this.emit('connectFailed', {
-        listener: state.listener.label,
-        backend: state.listener.backend.spec,
-        code: pending.code,
-        count: pending.count,
-      });
-      pending.count = 0;
-      pending.timer = setTimeout(report, CONNECT_FAILED_REPORT_MS);
-      pending.timer.unref();
-    };
-    report();
+    state.failures.add(err.code);
   }
 
   private release(state: ListenerState, connection: Connection): void {
