@@ -10,6 +10,7 @@ import { fstatSync } from 'node:fs';
 import { ConfigError } from '../errors.js';
 import type { FdInfo, NativeBinding, SocketFamily, SocketType } from '../native/binding.js';
 import type { ListenedFd } from './listen-fds.js';
+import { classifyFromProcNet } from './proc-net.js';
 
 export type SocketRole = 'stream-listener' | 'datagram' | 'stream-connection';
 
@@ -36,17 +37,27 @@ function roleOf(info: FdInfo): SocketRole | null {
   return null;
 }
 
-/** What fstat alone can tell when the addon is absent: a socket, assumed to be a stream listener. */
+/** Without the addon: fstat says whether it is a socket, /proc/net what kind. */
 function infoWithoutNative(fd: number): FdInfo {
   const st = fstatSync(fd);
+  const proc = st.isSocket() ? classifyFromProcNet(st.ino) : null;
   return {
     isSocket: st.isSocket(),
-    fileType: st.isFIFO() ? 'fifo' : st.isFile() ? 'file' : st.isCharacterDevice() ? 'char' : 'other',
-    type: 'stream',
-    family: 'unknown',
-    listening: true,
-    localAddress: '',
-    localPort: 0,
+    fileType: st.isSocket()
+      ? 'socket'
+      : st.isFIFO()
+        ? 'fifo'
+        : st.isFile()
+          ? 'file'
+          : st.isCharacterDevice()
+            ? 'char'
+            : 'other',
+    // A socket /proc/net does not list (another namespace's, say) is taken to be a stream listener.
+    type: proc?.type ?? 'stream',
+    family: proc?.family ?? 'unknown',
+    listening: proc?.listening ?? true,
+    localAddress: proc?.localAddress ?? '',
+    localPort: proc?.localPort ?? 0,
     peerAddress: '',
   };
 }

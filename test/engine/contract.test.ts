@@ -6,7 +6,8 @@
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { createServer, type Socket } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { useCleanups } from '../helpers/cleanups.js';
 import { selectEngine } from '../../src/engine/select-engine.js';
 import { loadNative } from '../../src/native/binding.js';
 import { engineNames, inet, native, runEngine, type RunningEngine } from '../helpers/engines.js';
@@ -29,10 +30,7 @@ import {
 const MiB = 1024 * 1024;
 
 describe.each(engineNames)('%s engine', (engineName) => {
-  const cleanups: Array<() => unknown> = [];
-  afterEach(async () => {
-    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  });
+  const cleanups = useCleanups();
 
   async function server(
     handler: (s: Socket) => void,

@@ -5,7 +5,8 @@
  */
 import { once } from 'node:events';
 import type { Socket } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { useCleanups } from '../helpers/cleanups.js';
 import { selectEngine } from '../../src/engine/select-engine.js';
 import type { Engine, EngineName } from '../../src/engine/types.js';
 import { loadNative } from '../../src/native/binding.js';
@@ -34,10 +35,7 @@ async function engineOn(name: EngineName, listenFd: number, backendPort: number)
 }
 
 describe.each(engineNames)('%s engine handover', (engineName) => {
-  const cleanups: Array<() => unknown> = [];
-  afterEach(async () => {
-    for (const c of cleanups.splice(0).reverse()) await c();
-  });
+  const cleanups = useCleanups();
 
   async function setup(handler: (s: Socket) => void) {
     const backend = await startServer(handler);

@@ -6,17 +6,15 @@
 import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 import type { Socket } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { useCleanups } from '../helpers/cleanups.js';
 import { encodeHandoverName, HANDOVER_PREFIX } from '../../src/handover/fd-names.js';
 import { engineNames } from '../helpers/engines.js';
 import { FdStoreSupervisor } from '../helpers/fdstore.js';
 import { collect, dial, echo, randomBytes, sha256, startServer, waitUntil } from '../helpers/net.js';
 
 describe.each(engineNames)('restart through the fd store (%s engine)', (engine) => {
-  const cleanups: Array<() => unknown> = [];
-  afterEach(async () => {
-    for (const c of cleanups.splice(0).reverse()) await c();
-  });
+  const cleanups = useCleanups();
 
   async function setup(fdstore = 64) {
     const backend = await startServer(echo);

@@ -5,7 +5,8 @@
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { useCleanups } from '../helpers/cleanups.js';
 import {
   collect,
   dial,
@@ -23,10 +24,7 @@ import { runCli, supervise, type Supervised } from '../helpers/proxy.js';
 const loopback = { family: 'inet', address: '127.0.0.1', port: 0 } as const;
 
 describe.each(engineNames)('sockrelay lifecycle (%s engine)', (engine) => {
-  const cleanups: Array<() => unknown> = [];
-  afterEach(async () => {
-    for (const c of cleanups.splice(0).reverse()) await c();
-  });
+  const cleanups = useCleanups();
   async function backendWith(handler: (s: Socket) => void) {
     const s = await startServer(handler);
     cleanups.push(() => s.close());

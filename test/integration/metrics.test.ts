@@ -2,7 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { useCleanups } from '../helpers/cleanups.js';
 import { engineNames } from '../helpers/engines.js';
 import {
   dial,
@@ -41,10 +42,7 @@ function sample(text: string, name: string, labels: Record<string, string> = {})
 }
 
 describe('metrics of a running sockrelay', () => {
-  const cleanups: Array<() => unknown> = [];
-  afterEach(async () => {
-    for (const c of cleanups.splice(0).reverse()) await c();
-  });
+  const cleanups = useCleanups();
   function supervised(...args: Parameters<typeof supervise>): Supervised {
     const s = supervise(...args);
     cleanups.push(() => s.stop());

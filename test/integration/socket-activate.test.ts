@@ -1,6 +1,7 @@
 /** The built CLI under systemd's own activator, systemd-socket-activate. */
 import { once } from 'node:events';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { useCleanups } from '../helpers/cleanups.js';
 import {
   dial,
   echo,
@@ -17,10 +18,7 @@ import { underSocketActivate, type RunningProcess } from '../helpers/proxy.js';
 const MiB = 1024 * 1024;
 
 describe('sockrelay under systemd-socket-activate', () => {
-  const cleanups: Array<() => unknown> = [];
-  afterEach(async () => {
-    for (const c of cleanups.splice(0).reverse()) await c();
-  });
+  const cleanups = useCleanups();
   const track = <T extends TestServer | RunningProcess>(x: T): T => {
     cleanups.push(() => ('close' in x ? x.close() : x.stop()));
     return x;

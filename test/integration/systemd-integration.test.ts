@@ -8,7 +8,8 @@ import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import type { Socket } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { useCleanups } from '../helpers/cleanups.js';
 import { engineNames } from '../helpers/engines.js';
 import { dial, echo, freePort, sendAndCollect, startServer, tempDir } from '../helpers/net.js';
 import { supervise, underSocketActivate, type Supervised } from '../helpers/proxy.js';
@@ -16,10 +17,7 @@ import { supervise, underSocketActivate, type Supervised } from '../helpers/prox
 const loopback = { family: 'inet', address: '127.0.0.1', port: 0 } as const;
 
 describe('systemd integration', () => {
-  const cleanups: Array<() => unknown> = [];
-  afterEach(async () => {
-    for (const c of cleanups.splice(0).reverse()) await c();
-  });
+  const cleanups = useCleanups();
   async function backendWith(handler: (s: Socket) => void) {
     const s = await startServer(handler);
     cleanups.push(() => s.close());
@@ -122,6 +120,31 @@ describe('systemd integration', () => {
     const started = Date.now();
     expect(await proxy.exited).toBe(0);
     expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+  });
+
+  it('without the addon, tells TCP from UDP sockets (from /proc/net) and serves both', async () => {
+    const tcpBackend = await backendWith(echo);
+    const udpBackend = createSocket('udp4');
+    cleanups.push(() => udpBackend.close());
+    udpBackend.on('message', (m, from) => udpBackend.send(m, from.port, from.address));
+    await new Promise<void>((resolve) => udpBackend.bind(0, '127.0.0.1', resolve));
+    const sup = supervised(
+      [
+        { address: loopback, type: 'dgram', name: 'udp' },
+        { address: loopback, type: 'stream', name: 'tcp' },
+      ],
+      ['--route', `tcp=${tcpBackend.address}`, '--route', `udp=127.0.0.1:${udpBackend.address().port}`],
+      { env: { ...process.env, SOCKRELAY_NO_NATIVE: '1' } },
+    );
+    const client = createSocket('udp4');
+    cleanups.push(() => client.close());
+    const reply = new Promise<string>((resolve) => client.once('message', (m) => resolve(m.toString())));
+    client.send('over udp', sup.activator.port(0), '127.0.0.1');
+    expect(await reply).toBe('over udp');
+    const tcp = await sendAndCollect(dial(sup.activator.port(1)), Buffer.from('over tcp'));
+    expect(tcp.received.toString()).toBe('over tcp');
+    const started = await (await sup.nextActivation()).log.waitFor('sockrelay started');
+    expect(started).toMatchObject({ engine: 'stream', udp: 'dgram' });
   });
 
   it('tells systemd READY, STATUS and STOPPING over NOTIFY_SOCKET, in order', async () => {

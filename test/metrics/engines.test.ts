@@ -2,7 +2,8 @@
  * The metrics over real engines and UDP relays on loopback: what a scrape says equals the bytes
  * that crossed, both ways, for both stream engines and both UDP relays.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { useCleanups } from '../helpers/cleanups.js';
 import type { Engine } from '../../src/engine/types.js';
 import { createMetrics } from '../../src/metrics/index.js';
 import type { UdpRelay } from '../../src/udp/types.js';
@@ -21,7 +22,10 @@ import { httpGet, promtoolCheck, recordingLogger, valueOf } from './helpers.js';
 
 const LOOPBACK = { address: { kind: 'inet', host: '127.0.0.1', port: 0, text: '127.0.0.1:0' } } as const;
 
-async function scrape(sources: { engine?: Engine; udp?: UdpRelay[] }, cleanups: Array<() => unknown>) {
+async function scrape(
+  sources: { engine?: Engine; udp?: UdpRelay[] },
+  cleanups: { push(cleanup: () => unknown): void },
+) {
   const metrics = createMetrics({
     logger: recordingLogger().logger,
     sources: {
@@ -41,10 +45,7 @@ async function scrape(sources: { engine?: Engine; udp?: UdpRelay[] }, cleanups: 
 }
 
 describe('metrics over real relays', () => {
-  const cleanups: Array<() => unknown> = [];
-  afterEach(async () => {
-    for (const c of cleanups.splice(0).reverse()) await c();
-  });
+  const cleanups = useCleanups();
 
   it.each(engineNames)('counts exactly the TCP bytes that crossed (%s engine)', async (name) => {
     const hashing = await startServer(hashReply);

@@ -1,4 +1,5 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { useCleanups } from '../helpers/cleanups.js';
 import { CONNECT_SECONDS_BOUNDS, DURATION_SECONDS_BOUNDS, type EngineStats } from '../../src/engine/types.js';
 import { createMetrics, type Metrics } from '../../src/metrics/index.js';
 import type { UdpStats } from '../../src/udp/types.js';
@@ -19,10 +20,7 @@ const toBackend = { direction: 'client_to_backend' };
 const toClient = { direction: 'backend_to_client' };
 
 describe('metrics registry', () => {
-  const cleanups: Array<() => unknown> = [];
-  afterEach(async () => {
-    for (const c of cleanups.splice(0).reverse()) await c();
-  });
+  const cleanups = useCleanups();
   function metricsOver(state: { tcp: EngineStats | null; udp: UdpStats[] }, processMetrics = true): Metrics {
     const { logger } = recordingLogger();
     const metrics = createMetrics({ sources: fakeSources(state), logger, processMetrics });

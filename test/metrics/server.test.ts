@@ -6,7 +6,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { useCleanups } from '../helpers/cleanups.js';
 import { parseAddress } from '../../src/config/address.js';
 import { createMetrics, type Metrics } from '../../src/metrics/index.js';
 import { loadNative } from '../../src/native/binding.js';
@@ -16,10 +17,7 @@ const native = loadNative().binding;
 const LOOPBACK = parseAddress('127.0.0.1:0', '--metrics-listen', { allowPortZero: true });
 
 describe('metrics server', () => {
-  const cleanups: Array<() => unknown> = [];
-  afterEach(async () => {
-    for (const c of cleanups.splice(0).reverse()) await c();
-  });
+  const cleanups = useCleanups();
   function metrics(): Metrics {
     const state = {
       tcp: { active: 0, listeners: [listenerStats('web', { bytesOut: 6_000_000_000n })] },

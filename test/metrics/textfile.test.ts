@@ -2,7 +2,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { useCleanups } from '../helpers/cleanups.js';
 import { CONNECT_SECONDS_BOUNDS, DURATION_SECONDS_BOUNDS, type EngineStats } from '../../src/engine/types.js';
 import { parseExposition } from '../../src/metrics/exposition.js';
 import { createMetrics, type Metrics } from '../../src/metrics/index.js';
@@ -24,10 +25,7 @@ const WEB = { listener: 'web', backend: '127.0.0.1:8080' };
 const DNS = { listener: 'dns', backend: '127.0.0.1:5353' };
 
 describe('metrics textfile', () => {
-  const cleanups: Array<() => unknown> = [];
-  afterEach(async () => {
-    for (const c of cleanups.splice(0).reverse()) await c();
-  });
+  const cleanups = useCleanups();
   function tempDir(): string {
     const dir = mkdtempSync(join(tmpdir(), 'sockrelay-textfile-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
