@@ -12,7 +12,7 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { spliceAvailable } from '../helpers/engines.js';
-import { dial, echo, freePort, sendAndCollect, startServer, tempDir } from '../helpers/net.js';
+import { dial, echo, freePort, sendAndCollect, startServer, tempDir, waitUntil } from '../helpers/net.js';
 import { runCli, supervise, underSocketActivate, type RunningProcess } from '../helpers/proxy.js';
 import {
   hasHaproxy,
@@ -67,6 +67,8 @@ describe.skipIf(!hasNginx)('PROXY protocol to nginx', () => {
     const reply = await httpGet(dial(port));
     expect(reply.status).toBe('HTTP/1.1 200 OK');
     expect(reply.body).toBe(`127.0.0.1:${reply.localPort}`);
+    // nginx logs after it has answered: wait for the line rather than race it.
+    await waitUntil(() => nginx.accessLog().includes(`127.0.0.1:${reply.localPort}`));
     expect(nginx.accessLog()).toContain(`127.0.0.1:${reply.localPort}`);
     const started = await proxy.log.waitFor('sockrelay started');
     // Both engines send the header: auto picks splice wherever the addon has it.
@@ -79,6 +81,8 @@ describe.skipIf(!hasNginx)('PROXY protocol to nginx', () => {
     await activated(['-l', `[::1]:${port}`], ['--proxy-protocol=v2', `[::1]:${nginx.port6}`]);
     const reply = await httpGet(dial(`[::1]:${port}`));
     expect(reply.body).toBe(`::1:${reply.localPort}`);
+    // nginx logs after it has answered: wait for the line rather than race it.
+    await waitUntil(() => nginx.accessLog().includes(`::1:${reply.localPort}`));
     expect(nginx.accessLog()).toContain(`::1:${reply.localPort}`);
   });
 
