@@ -60,13 +60,7 @@ export class Activator extends EventEmitter {
     }
   }
 
-  /** The bound address of socket `i` (useful with port 0). */
-  address(i: number): string {
-    const fd = this.fds[i];
-    if (fd === undefined) throw new RangeError(`no socket ${i}`);
-    return this.native.fdinfo(fd).localAddress;
-  }
-
+  /** The port socket `i` is bound to (useful with port 0). */
   port(i: number): number {
     const fd = this.fds[i];
     if (fd === undefined) throw new RangeError(`no socket ${i}`);

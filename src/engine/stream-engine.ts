@@ -248,11 +248,6 @@ export class StreamEngine extends EventEmitter implements Engine {
     }
   }
 
-  /** The cap in force: --connections-max, or less where the fd limit would not allow it. */
-  get effectiveConnectionsMax(): number {
-    return this.connectionsMax;
-  }
-
   private get atCap(): boolean {
     return this.active_ >= this.connectionsMax;
   }

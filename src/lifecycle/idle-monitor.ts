@@ -41,10 +41,6 @@ export class IdleMonitor {
     else if (this.timer === null) this.arm();
   }
 
-  get isIdle(): boolean {
-    return this.busy.size === 0;
-  }
-
   stop(): void {
     this.stopped = true;
     this.disarm();

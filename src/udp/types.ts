@@ -71,9 +71,6 @@ export interface UdpRelayOptions {
   proxyProtocol?: 'v2';
 }
 
-export const UDP_SESSION_TIMEOUT_MS_DEFAULT = 30_000;
-export const UDP_SESSIONS_MAX_DEFAULT = 4096;
-
 export interface UdpStats {
   label: string;
   /** client → backend, forwarded */

@@ -6,7 +6,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 
-import type { UdpRelay } from '../../src/udp/index.js';
 import {
   Client,
   echoBackend,
