@@ -11,6 +11,7 @@ import { useCleanups } from '../helpers/cleanups.js';
 import { encodeHandoverName, HANDOVER_PREFIX } from '../../src/handover/fd-names.js';
 import { engineNames } from '../helpers/engines.js';
 import { FdStoreSupervisor } from '../helpers/fdstore.js';
+import { ask, echoBackend } from '../helpers/udp.js';
 import { collect, dial, echo, randomBytes, sha256, startServer, waitUntil } from '../helpers/net.js';
 
 describe.each(engineNames)('restart through the fd store (%s engine)', (engine) => {
@@ -116,17 +117,11 @@ describe.each(engineNames)('restart through the fd store (%s engine)', (engine) 
   });
 
   it('keeps UDP sessions across a restart: same upstream socket, replies still reach the client', async () => {
-    const backend = createSocket('udp4');
+    const backend = await echoBackend('udp4', '127.0.0.1', 'tag');
     cleanups.push(() => backend.close());
-    const peers: number[] = [];
-    backend.on('message', (msg, from) => {
-      peers.push(from.port);
-      backend.send(Buffer.concat([Buffer.from('echo:'), msg]), from.port, from.address);
-    });
-    await new Promise<void>((resolve) => backend.bind(0, '127.0.0.1', resolve));
     const sup = new FdStoreSupervisor(
       [{ type: 'dgram', name: 'dns' }],
-      [`--engine=${engine}`, `127.0.0.1:${backend.address().port}`],
+      [`--engine=${engine}`, `127.0.0.1:${backend.port}`],
       16,
     );
     cleanups.push(() => sup.stop());
@@ -135,19 +130,15 @@ describe.each(engineNames)('restart through the fd store (%s engine)', (engine) 
     await sup.next('started');
     const client = createSocket('udp4');
     cleanups.push(() => client.close());
-    const ask = (text: string): Promise<string> =>
-      new Promise((resolve) => {
-        client.once('message', (m) => resolve(m.toString()));
-        client.send(text, sup.ports[0]!, '127.0.0.1');
-      });
-    expect(await ask('one')).toBe('echo:one');
+    const first = await ask(client, 'one', sup.ports[0]!);
+    expect(first).toMatch(/^\d+\|one$/);
     sup.send('restart');
     await sup.next('started', 15_000, (e) => (e.names as string).includes(HANDOVER_PREFIX));
     await sup.log.waitFor((l) => l.msg === 'resumed handed-over connections' && l.sessions === 1);
-    expect(await ask('two')).toBe('echo:two');
-    // One session throughout: the backend saw both datagrams from the same upstream port.
-    expect(peers).toHaveLength(2);
-    expect(peers[1]).toBe(peers[0]);
+    // One session throughout: the reply names the same upstream port as before the restart.
+    expect(await ask(client, 'two', sup.ports[0]!)).toBe(`${first.split('|')[0]}|two`);
+    expect(backend.received).toBe(2);
+    expect(backend.sources.size).toBe(1);
   });
 
   it('rejects garbage in the store cleanly and starts anyway', async () => {

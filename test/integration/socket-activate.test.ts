@@ -13,6 +13,7 @@ import {
   startServer,
   type TestServer,
 } from '../helpers/net.js';
+import { ask, echoBackend } from '../helpers/udp.js';
 import { underSocketActivate, type RunningProcess } from '../helpers/proxy.js';
 
 const MiB = 1024 * 1024;
@@ -99,24 +100,17 @@ describe('sockrelay under systemd-socket-activate', () => {
 
   it('forwards datagrams from an inherited datagram socket (-d), replies to the right client', async () => {
     const { createSocket } = await import('node:dgram');
-    const backend = createSocket('udp4');
+    const backend = await echoBackend('udp4', '127.0.0.1', 'tag');
     cleanups.push(() => backend.close());
-    backend.on('message', (msg, from) =>
-      backend.send(Buffer.concat([Buffer.from('echo:'), msg]), from.port, from.address),
-    );
-    await new Promise<void>((resolve) => backend.bind(0, '127.0.0.1', resolve));
     const port = await freePort();
-    track(
-      await underSocketActivate(['-d', '-l', `127.0.0.1:${port}`], [`127.0.0.1:${backend.address().port}`]),
-    );
+    track(await underSocketActivate(['-d', '-l', `127.0.0.1:${port}`], [`127.0.0.1:${backend.port}`]));
     const clients = [createSocket('udp4'), createSocket('udp4')];
     cleanups.push(() => clients.forEach((c) => c.close()));
-    const replies = clients.map(
-      (c) => new Promise<string>((resolve) => c.once('message', (m) => resolve(m.toString()))),
-    );
-    clients[0]!.send('one', port, '127.0.0.1');
-    clients[1]!.send('two', port, '127.0.0.1');
-    expect(await Promise.all(replies)).toEqual(['echo:one', 'echo:two']);
+    const replies = await Promise.all([ask(clients[0]!, 'one', port), ask(clients[1]!, 'two', port)]);
+    // Each client got its own reply, through its own session (upstream socket).
+    expect(replies[0]).toMatch(/^\d+\|one$/);
+    expect(replies[1]).toMatch(/^\d+\|two$/);
+    expect(backend.sources.size).toBe(2);
   });
 
   it('serves a connection right after exec, the way systemd-socket-activate hands over the first client', async () => {

@@ -12,6 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { useCleanups } from '../helpers/cleanups.js';
 import { engineNames } from '../helpers/engines.js';
 import { dial, echo, freePort, sendAndCollect, startServer, tempDir } from '../helpers/net.js';
+import { ask, echoBackend } from '../helpers/udp.js';
 import { supervise, underSocketActivate, type Supervised } from '../helpers/proxy.js';
 
 const loopback = { family: 'inet', address: '127.0.0.1', port: 0 } as const;
@@ -89,10 +90,8 @@ describe('systemd integration', () => {
 
   it('serves TCP and UDP from one activation (mixed LISTEN_FDS) and is idle only when both are', async () => {
     const tcpBackend = await backendWith(echo);
-    const udpBackend = createSocket('udp4');
+    const udpBackend = await echoBackend('udp4', '127.0.0.1', 'tag');
     cleanups.push(() => udpBackend.close());
-    udpBackend.on('message', (m, from) => udpBackend.send(m, from.port, from.address));
-    await new Promise<void>((resolve) => udpBackend.bind(0, '127.0.0.1', resolve));
     const sup = supervised(
       [
         { address: loopback, type: 'stream', name: 'tcp' },
@@ -104,15 +103,13 @@ describe('systemd integration', () => {
         '--route',
         `tcp=${tcpBackend.address}`,
         '--route',
-        `udp=127.0.0.1:${udpBackend.address().port}`,
+        `udp=127.0.0.1:${udpBackend.port}`,
       ],
       { respawn: false },
     );
     const client = createSocket('udp4');
     cleanups.push(() => client.close());
-    const reply = new Promise<string>((resolve) => client.once('message', (m) => resolve(m.toString())));
-    client.send('over udp', sup.activator.port(1), '127.0.0.1');
-    expect(await reply).toBe('over udp');
+    expect(await ask(client, 'over udp', sup.activator.port(1))).toMatch(/^\d+\|over udp$/);
     const proxy = await sup.nextActivation();
     const tcp = await sendAndCollect(dial(sup.activator.port(0)), Buffer.from('over tcp'));
     expect(tcp.received.toString()).toBe('over tcp');
@@ -124,23 +121,19 @@ describe('systemd integration', () => {
 
   it('without the addon, tells TCP from UDP sockets (from /proc/net) and serves both', async () => {
     const tcpBackend = await backendWith(echo);
-    const udpBackend = createSocket('udp4');
+    const udpBackend = await echoBackend('udp4', '127.0.0.1', 'tag');
     cleanups.push(() => udpBackend.close());
-    udpBackend.on('message', (m, from) => udpBackend.send(m, from.port, from.address));
-    await new Promise<void>((resolve) => udpBackend.bind(0, '127.0.0.1', resolve));
     const sup = supervised(
       [
         { address: loopback, type: 'dgram', name: 'udp' },
         { address: loopback, type: 'stream', name: 'tcp' },
       ],
-      ['--route', `tcp=${tcpBackend.address}`, '--route', `udp=127.0.0.1:${udpBackend.address().port}`],
+      ['--route', `tcp=${tcpBackend.address}`, '--route', `udp=127.0.0.1:${udpBackend.port}`],
       { env: { ...process.env, SOCKRELAY_NO_NATIVE: '1' } },
     );
     const client = createSocket('udp4');
     cleanups.push(() => client.close());
-    const reply = new Promise<string>((resolve) => client.once('message', (m) => resolve(m.toString())));
-    client.send('over udp', sup.activator.port(0), '127.0.0.1');
-    expect(await reply).toBe('over udp');
+    expect(await ask(client, 'over udp', sup.activator.port(0))).toMatch(/^\d+\|over udp$/);
     const tcp = await sendAndCollect(dial(sup.activator.port(1)), Buffer.from('over tcp'));
     expect(tcp.received.toString()).toBe('over tcp');
     const started = await (await sup.nextActivation()).log.waitFor('sockrelay started');

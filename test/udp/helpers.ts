@@ -106,28 +106,7 @@ export class Client {
  * An echo backend. `tag` prefixes each reply with the port the datagram came from, so a test can see
  * which upstream socket (session) carried it; `plain` echoes bytes unchanged.
  */
-export async function echoBackend(type: 'udp4' | 'udp6', address: string, mode: 'tag' | 'plain', port = 0) {
-  const socket = dgram.createSocket(type);
-  const sources = new Set<number>();
-  socket.on('message', (data, from) => {
-    sources.add(from.port);
-    const reply = mode === 'tag' ? Buffer.concat([Buffer.from(`${from.port}|`), data]) : data;
-    socket.send(reply, from.port, from.address);
-  });
-  socket.bind(port, address);
-  await withTimeout(once(socket, 'listening'), 2000, 'backend bind');
-  const closed = { value: false };
-  return {
-    socket,
-    port: socket.address().port,
-    sources,
-    close: (): void => {
-      if (closed.value) return;
-      closed.value = true;
-      socket.close();
-    },
-  };
-}
+export { echoBackend } from '../helpers/udp.js';
 
 export type Implementation = 'native' | 'dgram';
 
