@@ -272,7 +272,8 @@ export async function runDaemon(config: Config, deps: DaemonDeps): Promise<ExitC
             handover: async () => {
               const flushMs = Math.min(config.shutdownTimeoutMs, HANDOVER_FLUSH_MAX_MS);
               const { drainer, ...result } = await handOver(targets, store, binding, flushMs);
-              logger.info({ ...result, capacity: store.capacity }, 'handed over to the fd store');
+              const level = result.storeError ? 'warn' : 'info';
+              logger[level]({ ...result, capacity: store.capacity }, 'handed over to the fd store');
               return drainer ? [engineSource(drainer, 'drainer')] : [];
             },
           }

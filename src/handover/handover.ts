@@ -3,10 +3,12 @@
  * fd store at SIGTERM and come back, named, with the next instance's sockets.
  *
  * Handing over: the engine stops, flushes into the kernel and gives up each
- * connection's two sockets; each fits in the store as two named fds or not at
- * all. What does not fit (or did not flush) goes back to the engine and is
- * drained as before. UDP sessions go in as their upstream socket; one that
- * does not fit simply ends, and its client's next datagram opens a new one.
+ * connection's two sockets; each goes into the store as two named fds or not
+ * at all. What does not fit, or what the store refuses, is relayed to its end
+ * by a drainer engine; what did not flush never left its engine. Either way it
+ * is drained as before, never dropped. UDP sessions go in as their upstream
+ * socket; one that cannot simply ends, and its client's next datagram opens a
+ * new one.
  *
  * Resuming: fds whose names are ours are taken out before routing, grouped
  * into connections, checked, and adopted before anything new is accepted.
@@ -35,8 +37,10 @@ export interface HandoverTargets {
 export interface HandoverResult {
   storedConnections: number;
   storedSessions: number;
-  /** Connections left to drain because they did not fit in the store. */
+  /** Connections left to drain because they did not fit in the store, or the store refused them. */
   overflow: number;
+  /** Set when the store refused an fd (its errno code): everything after that was drained instead. */
+  storeError?: string;
   /** The engine now relaying those, for the caller to drain; null when all fit. */
   drainer: Engine | null;
 }
@@ -49,42 +53,73 @@ export async function handOver(
 ): Promise<HandoverResult> {
   let room = store.capacity;
   const result: HandoverResult = { storedConnections: 0, storedSessions: 0, overflow: 0, drainer: null };
-  const keep = (name: string, fd: number): void => {
-    store.store(name, fd);
-    native.close(fd);
+  /**
+   * Stores every (name, fd) or none: on a refusal the ones already stored are removed again, and
+   * the store is not tried any more (a notify socket that refused once will refuse the rest).
+   * Our copies are closed only once systemd holds its own.
+   */
+  const storeAll = (entries: Array<[string, number]>): boolean => {
+    if (result.storeError !== undefined) return false;
+    const stored: string[] = [];
+    try {
+      for (const [name, fd] of entries) {
+        store.store(name, fd);
+        stored.push(name);
+      }
+    } catch (err) {
+      result.storeError = (err as NodeJS.ErrnoException).code ?? 'UNKNOWN';
+      for (const name of stored) {
+        try {
+          store.remove(name);
+        } catch {
+          // The store is gone: nothing of ours is left in it either.
+        }
+      }
+      return false;
+    }
+    for (const [, fd] of entries) native.close(fd);
+    return true;
   };
 
+  // Every exported connection is either stored or relayed to its end by the drainer: never dropped.
   const exported = targets.engine ? await targets.engine.exportConnections(flushTimeoutMs) : [];
-  const overflow: HandoverConnection[] = [];
+  const unplaced: HandoverConnection[] = [];
   exported.forEach((c, i) => {
-    if (room < 2) return void overflow.push(c);
-    room -= 2;
-    const id = `${process.pid}.${i}`;
     const listener = targets.listenerLabels[c.listener] ?? String(c.listener);
-    const common = { kind: 'tcp', id, listener, bytesIn: c.bytesIn, bytesOut: c.bytesOut } as const;
-    keep(encodeHandoverName({ ...common, role: 'client' }), c.clientFd);
-    keep(encodeHandoverName({ ...common, role: 'backend' }), c.backendFd);
+    const common = {
+      kind: 'tcp',
+      id: `${process.pid}.${i}`,
+      listener,
+      bytesIn: c.bytesIn,
+      bytesOut: c.bytesOut,
+    } as const;
+    const placed =
+      room >= 2 &&
+      storeAll([
+        [encodeHandoverName({ ...common, role: 'client' }), c.clientFd],
+        [encodeHandoverName({ ...common, role: 'backend' }), c.backendFd],
+      ]);
+    if (!placed) return void unplaced.push(c);
+    room -= 2;
     result.storedConnections++;
   });
-  if (overflow.length > 0) {
+  if (unplaced.length > 0) {
     result.drainer = targets.drainer();
-    result.drainer.adoptConnections(overflow);
+    result.drainer.adoptConnections(unplaced);
   }
-  result.overflow = overflow.length;
+  result.overflow = unplaced.length;
 
+  // A UDP session that cannot be stored just ends: its client's next datagram opens a new one.
   for (const relay of targets.relays) {
     relay.stopAccepting();
     for (const s of relay.exportSessions()) {
-      if (room < 1) {
+      const name = encodeHandoverName({ kind: 'udp', relay: relay.label, client: s.client, local: s.local });
+      if (room >= 1 && storeAll([[name, s.upstreamFd]])) {
+        room--;
+        result.storedSessions++;
+      } else {
         native.close(s.upstreamFd);
-        continue;
       }
-      room--;
-      keep(
-        encodeHandoverName({ kind: 'udp', relay: relay.label, client: s.client, local: s.local }),
-        s.upstreamFd,
-      );
-      result.storedSessions++;
     }
   }
   return result;

@@ -7,7 +7,7 @@ sockets followed by the stored fds, named in LISTEN_FDNAMES, as systemd does. No
 SCM_RIGHTS on a datagram socket, hence Python.
 
 Config: one JSON argument {"listen": [{"type": "stream"|"dgram", "name": str}], "fdstore": int,
-"command": [...], "dir": tmpdir}. Commands on stdin: start | restart | stop | store-garbage NAME.
+"command": [...], "dir": tmpdir}. Commands on stdin: start | restart | stop | store-garbage NAME | close-notify.
 Events on stdout, one JSON object per line. The command's stderr passes through to ours.
 """
 import array
@@ -120,6 +120,11 @@ for line in sys.stdin:
         with lock:
             stored.append((arg, r))
         emit(event="stored-garbage", name=arg)
+    elif command == "close-notify":
+        # systemd's side going away: the proxy's FDSTORE=1 messages now fail.
+        notify.close()
+        os.unlink(notify_path)
+        emit(event="notify-closed")
     elif command == "stop":
         break
 stop_child()

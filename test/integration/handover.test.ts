@@ -116,6 +116,27 @@ describe.each(engineNames)('restart through the fd store (%s engine)', (engine) 
     expect(backend.accepted).toBe(2);
   });
 
+  it('drains, never drops, the connections the store refuses', async () => {
+    const { backend, sup } = await setup();
+    const client = dial(sup.ports[0]!);
+    client.write('before;');
+    await once(client, 'data');
+    const done = collect(client);
+    sup.send('close-notify');
+    await sup.next('notify-closed');
+    sup.send('restart');
+    const handed = await sup.log.waitFor('handed over to the fd store');
+    expect(handed).toMatchObject({ level: 40, storedConnections: 0, overflow: 1 });
+    expect(handed.storeError).toMatch(/^E[A-Z]+$/);
+    // The old instance still relays it until the client is done; then the restart completes.
+    client.end('after');
+    const { received, error } = await done;
+    expect(error).toBeNull();
+    expect(received.toString()).toBe('after');
+    await sup.next('started', 15_000);
+    expect(backend.accepted).toBe(1);
+  });
+
   it('keeps UDP sessions across a restart: same upstream socket, replies still reach the client', async () => {
     const backend = await echoBackend('udp4', '127.0.0.1', 'tag');
     cleanups.push(() => backend.close());
