@@ -1,0 +1,30 @@
+/**
+ * sockrelay's programmatic API: what the CLI is built from, for embedding the
+ * proxy in another program or driving it from tests.
+ */
+export { runDaemon, type DaemonDeps } from './daemon.js';
+export { buildConfig, DEFAULTS, type Config, type RawOptions } from './config/config.js';
+export { parseTimeSpan, formatTimeSpan } from './config/time-span.js';
+export { parseAddress, type AddressSpec } from './config/address.js';
+export {
+  parseListenFds,
+  unsetListenEnv,
+  type ListenedFd,
+  type ListenFdsResult,
+} from './activation/listen-fds.js';
+export { Activator, type ActivatorOptions, type ActivatorSocket } from './activation/activator.js';
+export { selectEngine, type EngineChoice } from './engine/select-engine.js';
+export { StreamEngine } from './engine/stream-engine.js';
+export type {
+  Engine,
+  EngineOptions,
+  EngineStats,
+  EngineListener,
+  HandoverConnection,
+} from './engine/types.js';
+export { createUdpRelay, type UdpRelay, type UdpRelayOptions, type UdpStats } from './udp/index.js';
+export { createMetrics, type Metrics, type MetricsSources } from './metrics/index.js';
+export { encodeV1, encodeV2 } from './proxy-protocol/encode.js';
+export { loadNative, type NativeBinding, type NativeLoad, type SocketAddress } from './native/binding.js';
+export { createLogger, type Logger, type LogLevel } from './logger.js';
+export { ExitCode, SockrelayError, UsageError, ConfigError, StartupError } from './errors.js';
