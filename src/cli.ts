@@ -10,7 +10,6 @@ import { buildConfig, DEFAULTS, type RawOptions } from './config/config.js';
 import { runDaemon } from './daemon.js';
 import { ExitCode, SockrelayError } from './errors.js';
 import { createLogger, LOG_LEVELS } from './logger.js';
-import { ENGINE_CHOICES } from './engine/select-engine.js';
 import { loadNative } from './native/binding.js';
 
 const version = (
@@ -110,10 +109,7 @@ function program(): Command {
       '--metrics-textfile <PATH>',
       'keep metrics in a node_exporter textfile, continued across activations',
     )
-    .addOption(
-      new Option('--engine <NAME>', 'stream engine').choices(ENGINE_CHOICES).default(DEFAULTS.engine),
-    )
-    .option('--pipe-size <BYTES>', 'splice pipe size per direction (splice engine)', DEFAULTS.pipeSize)
+    .option('--pipe-size <BYTES>', 'splice pipe size per direction', DEFAULTS.pipeSize)
     .addOption(new Option('--log-level <LEVEL>', 'log level').choices(LOG_LEVELS).default(DEFAULTS.logLevel))
     .version(version, '--version')
     .helpOption('-h, --help')

@@ -13,8 +13,7 @@ export {
   type ListenFdsResult,
 } from './activation/listen-fds.js';
 export { Activator, type ActivatorOptions, type ActivatorSocket } from './activation/activator.js';
-export { selectEngine, type EngineChoice } from './engine/select-engine.js';
-export { StreamEngine } from './engine/stream-engine.js';
+export { SpliceEngine } from './engine/splice-engine.js';
 export type {
   Engine,
   EngineOptions,
@@ -22,7 +21,7 @@ export type {
   EngineListener,
   HandoverConnection,
 } from './engine/types.js';
-export { createUdpRelay, type UdpRelay, type UdpRelayOptions, type UdpStats } from './udp/index.js';
+export { NativeUdpRelay, type UdpRelay, type UdpRelayOptions, type UdpStats } from './udp/index.js';
 export { createMetrics, type Metrics, type MetricsSources } from './metrics/index.js';
 export { encodeV1, encodeV2 } from './proxy-protocol/encode.js';
 export { loadNative, type NativeBinding, type NativeLoad, type SocketAddress } from './native/binding.js';

@@ -13,10 +13,10 @@ import type { AddressSpec } from './config/address.js';
 import type { Config } from './config/config.js';
 import { ConfigError } from './errors.js';
 import type { ProxyProtocolVersion } from './proxy-protocol/encode.js';
-import type { GatheredSocket } from './sockets.js';
+import type { InheritedSocket } from './activation/inherited-socket.js';
 
 export interface RoutedSocket {
-  socket: GatheredSocket;
+  socket: InheritedSocket;
   backend: AddressSpec;
   /** The PROXY header to send before the client's bytes (on every datagram for UDP); null: none. */
   proxyProtocol: ProxyProtocolVersion | null;
@@ -29,7 +29,7 @@ export interface Routing {
 }
 
 export function routeSockets(
-  sockets: GatheredSocket[],
+  sockets: InheritedSocket[],
   config: Pick<Config, 'routes' | 'backend' | 'proxyProtocol' | 'routeProxyProtocol'>,
 ): Routing {
   const used = new Set<string>();

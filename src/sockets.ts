@@ -3,7 +3,7 @@
  * those --listen asks us to bind ourselves, so the same binary runs by hand.
  */
 import { lstatSync, unlinkSync } from 'node:fs';
-import { createServer, connect, type Server } from 'node:net';
+import { connect } from 'node:net';
 import {
   adoptInheritedSockets,
   type InheritedSocket,
@@ -20,14 +20,9 @@ import type { AddressSpec } from './config/address.js';
 import { StartupError, errnoCode } from './errors.js';
 import type { NativeBinding, SocketAddress } from './native/binding.js';
 
-export interface GatheredSocket extends InheritedSocket {
-  /** Without the addon, a self-bound listener is a Node server (see EngineListener.server). */
-  server?: Server;
-}
-
 export interface Gathered {
   activation: ListenFdsResult;
-  sockets: GatheredSocket[];
+  sockets: InheritedSocket[];
   /** Fds a previous instance handed over through the fd store (named by src/handover/fd-names.ts). */
   handedOver: ListenedFd[];
   /** Closes what we bound ourselves and removes our unix socket files. */
@@ -37,7 +32,7 @@ export interface Gathered {
 export interface GatherOptions {
   env: NodeJS.ProcessEnv;
   pid: number;
-  native: NativeBinding | null;
+  native: NativeBinding;
   listen: AddressSpec[];
   supportedRoles: ReadonlySet<SocketRole>;
 }
@@ -64,20 +59,9 @@ async function removeStaleSocketFile(path: string): Promise<void> {
   if (refused) unlinkSync(path);
 }
 
-async function listenWithNode(spec: AddressSpec): Promise<Server> {
-  const server = createServer({ allowHalfOpen: true, pauseOnConnect: true });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    if (spec.kind === 'unix') server.listen({ path: spec.abstract ? `\0${spec.path}` : spec.path });
-    else server.listen({ host: spec.host, port: spec.port });
-    server.once('listening', resolve);
-  });
-  return server;
-}
-
 export async function gatherSockets(options: GatherOptions): Promise<Gathered> {
   const { env, native } = options;
-  const activation = parseListenFds(env, { pid: options.pid, pidfdId: native?.pidfdId() ?? null });
+  const activation = parseListenFds(env, { pid: options.pid, pidfdId: native.pidfdId() });
   unsetListenEnv(env);
   const listened = activation.ours ? activation.fds : [];
   // Handed-over connections are not sockets to serve: they are checked and adopted on their own.
@@ -90,13 +74,10 @@ export async function gatherSockets(options: GatherOptions): Promise<Gathered> {
       )
     : [];
 
-  const bound: GatheredSocket[] = [];
+  const bound: InheritedSocket[] = [];
   const filesToRemove: string[] = [];
   const release = (): void => {
-    for (const s of bound) {
-      if (s.server) s.server.close();
-      else native?.close(s.fd);
-    }
+    for (const s of bound) native.close(s.fd);
     for (const path of filesToRemove) {
       try {
         unlinkSync(path);
@@ -109,30 +90,23 @@ export async function gatherSockets(options: GatherOptions): Promise<Gathered> {
     for (const spec of options.listen) {
       if (spec.kind === 'unix' && !spec.abstract) await removeStaleSocketFile(spec.path);
       let fd: number;
-      let server: Server | undefined;
       try {
-        if (native) {
-          fd = native.listenSocket(socketAddressOf(spec), { type: 'stream' });
-        } else {
-          server = await listenWithNode(spec);
-          fd = (server as unknown as { _handle: { fd: number } })._handle.fd;
-        }
+        fd = native.listenSocket(socketAddressOf(spec), { type: 'stream' });
       } catch (err) {
         throw new StartupError('ERR_LISTEN', `--listen ${spec.text}: cannot listen (${errnoCode(err)})`, {
           cause: err,
         });
       }
       if (spec.kind === 'unix' && !spec.abstract) filesToRemove.push(spec.path);
-      const info = native?.fdinfo(fd);
+      const info = native.fdinfo(fd);
       bound.push({
         fd,
         name: spec.text,
         role: 'stream-listener',
         type: 'stream',
-        family: info?.family ?? (spec.kind === 'unix' ? 'unix' : 'inet'),
-        label: info?.localAddress || spec.text,
-        localAddress: info?.localAddress ?? spec.text,
-        ...(server ? { server } : {}),
+        family: info.family,
+        label: info.localAddress || spec.text,
+        localAddress: info.localAddress || spec.text,
       });
     }
   } catch (err) {

@@ -6,11 +6,9 @@
  * blocking mode, and a loop that accept()s on a blocking fd after a spurious
  * wakeup hangs there, with its idle timer never firing.
  */
-import { fstatSync } from 'node:fs';
 import { ConfigError } from '../errors.js';
 import type { FdInfo, NativeBinding, SocketFamily, SocketType } from '../native/binding.js';
 import type { ListenedFd } from './listen-fds.js';
-import { classifyFromProcNet } from './proc-net.js';
 
 export type SocketRole = 'stream-listener' | 'datagram' | 'stream-connection';
 
@@ -37,40 +35,15 @@ function roleOf(info: FdInfo): SocketRole | null {
   return null;
 }
 
-/** Without the addon: fstat says whether it is a socket, /proc/net what kind. */
-function infoWithoutNative(fd: number): FdInfo {
-  const st = fstatSync(fd);
-  const proc = st.isSocket() ? classifyFromProcNet(st.ino) : null;
-  return {
-    isSocket: st.isSocket(),
-    fileType: st.isSocket()
-      ? 'socket'
-      : st.isFIFO()
-        ? 'fifo'
-        : st.isFile()
-          ? 'file'
-          : st.isCharacterDevice()
-            ? 'char'
-            : 'other',
-    // A socket /proc/net does not list (another namespace's, say) is taken to be a stream listener.
-    type: proc?.type ?? 'stream',
-    family: proc?.family ?? 'unknown',
-    listening: proc?.listening ?? true,
-    localAddress: proc?.localAddress ?? '',
-    localPort: proc?.localPort ?? 0,
-    peerAddress: '',
-  };
-}
-
 export function adoptInheritedSockets(
   listened: ListenedFd[],
-  native: NativeBinding | null,
+  native: Pick<NativeBinding, 'fdinfo' | 'setFdFlags'>,
   supportedRoles: ReadonlySet<SocketRole>,
 ): InheritedSocket[] {
   return listened.map(({ fd, name }) => {
     let info: FdInfo;
     try {
-      info = native ? native.fdinfo(fd) : infoWithoutNative(fd);
+      info = native.fdinfo(fd);
     } catch (err) {
       throw new ConfigError(
         'ERR_BAD_FD',
@@ -87,7 +60,7 @@ export function adoptInheritedSockets(
         `fd ${fd} (${name}) is ${describe(info)}, which sockrelay ${role ? 'was not built to handle here' : 'cannot proxy'}`,
       );
     }
-    native?.setFdFlags(fd, { nonblock: true, cloexec: true });
+    native.setFdFlags(fd, { nonblock: true, cloexec: true });
     return {
       fd,
       name,

@@ -9,8 +9,14 @@
  * most 500 ms apart so a slow one is not hammered. A connect that hangs (a
  * black-holed address) is abandoned at the deadline, not after the kernel's
  * ~2 minutes of SYN retries.
+ *
+ * The native engine connects its own backends; this is for the one connection
+ * it is handed already accepted (an Accept=yes socket), which it can only
+ * adopt with its backend socket connected. So the result is a bare fd: the
+ * Node socket used to connect never reads (it is paused before it connects),
+ * and is closed once its fd is dup'd, so no byte of the backend's is taken.
  */
-import { Socket, connect } from 'node:net';
+import { connect } from 'node:net';
 import type { NativeBinding, SocketAddress } from '../native/binding.js';
 
 export const FIRST_RETRY_MS = 10;
@@ -30,14 +36,13 @@ export class BackendConnectError extends Error {
 /** Errors meaning "nobody listens there (yet)". */
 const REFUSED = new Set(['ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'EAGAIN']);
 
-type UnixConnector = Pick<NativeBinding, 'connectUnix'> | null;
+type FdOps = Pick<NativeBinding, 'connectUnix' | 'dup'>;
 
-function connectOnce(address: SocketAddress, timeoutMs: number, native: UnixConnector): Promise<Socket> {
-  if (address.family === 'unix' && address.abstract && native) {
+function connectOnce(address: SocketAddress, timeoutMs: number, native: FdOps): Promise<number> {
+  if (address.family === 'unix' && address.abstract) {
     // Node 20 pads abstract names to all of sun_path; the addon connects to the name as written.
     try {
-      const fd = native.connectUnix(address);
-      return Promise.resolve(new Socket({ fd, allowHalfOpen: true, readable: true, writable: true }));
+      return Promise.resolve(native.connectUnix(address));
     } catch (err) {
       return Promise.reject(err);
     }
@@ -48,14 +53,21 @@ function connectOnce(address: SocketAddress, timeoutMs: number, native: UnixConn
         ? { path: address.abstract ? `\0${address.path}` : address.path }
         : { host: address.address, port: address.port };
     const socket = connect({ ...options, allowHalfOpen: true });
+    socket.pause();
     const timer = setTimeout(() => {
       socket.destroy();
       reject(Object.assign(new Error('connect timed out'), { code: 'ETIMEDOUT' }));
     }, timeoutMs);
     socket.once('connect', () => {
       clearTimeout(timer);
-      socket.removeAllListeners('error');
-      resolve(socket);
+      try {
+        const fd = (socket as unknown as { _handle: { fd: number } })._handle.fd;
+        resolve(native.dup(fd));
+      } catch (err) {
+        reject(err);
+      } finally {
+        socket.destroy();
+      }
     });
     socket.once('error', (err) => {
       clearTimeout(timer);
@@ -70,22 +82,19 @@ function codeOf(err: unknown): string {
 }
 
 /**
- * Resolves with a connected socket, or rejects with a BackendConnectError once
+ * Resolves with the fd of a connected socket (nonblocking, CLOEXEC, the caller's), or rejects with a BackendConnectError once
  * every address failed and the deadline (ms from now; 0 = a single pass) ran out.
- * `signal` aborts the wait (the client went away).
  */
 export async function connectBackend(
   addresses: readonly SocketAddress[],
   connectTimeoutMs: number,
-  signal?: AbortSignal,
-  native: UnixConnector = null,
-): Promise<Socket> {
+  native: FdOps,
+): Promise<number> {
   const deadline = Date.now() + connectTimeoutMs;
   let delay = FIRST_RETRY_MS;
   let lastCode = 'UNKNOWN';
   for (;;) {
     for (const address of addresses) {
-      if (signal?.aborted) throw new BackendConnectError('other', 'ECANCELED');
       const left = deadline - Date.now();
       // A single pass (no deadline) still gives each address a bounded attempt.
       const attemptMs = connectTimeoutMs === 0 ? 10_000 : left;
@@ -97,14 +106,10 @@ export async function connectBackend(
       }
     }
     const left = deadline - Date.now();
-    if (connectTimeoutMs === 0 || left <= 0 || signal?.aborted) break;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, Math.min(delay, left));
-      signal?.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
-    });
+    if (connectTimeoutMs === 0 || left <= 0) break;
+    await new Promise<void>((resolve) => setTimeout(resolve, Math.min(delay, left)));
     delay = Math.min(delay * 2, MAX_RETRY_MS);
   }
-  if (signal?.aborted) throw new BackendConnectError('other', 'ECANCELED');
   const reason: ConnectFailure = REFUSED.has(lastCode)
     ? 'refused'
     : lastCode === 'ETIMEDOUT'

@@ -4,7 +4,6 @@
  * touches a socket, with one line naming the flag.
  */
 import { UsageError } from '../errors.js';
-import { ENGINE_CHOICES, type EngineChoice } from '../engine/select-engine.js';
 import { LOG_LEVELS, type LogLevel } from '../logger.js';
 import { PROXY_PROTOCOL_VERSIONS, type ProxyProtocolVersion } from '../proxy-protocol/encode.js';
 import { parseAddress, type AddressSpec } from './address.js';
@@ -30,7 +29,6 @@ export interface Config {
   keepaliveMs: number;
   udpSessionTimeoutMs: number;
   udpSessionsMax: number;
-  engine: EngineChoice;
   pipeSize: number;
   logLevel: LogLevel;
   /** Serve GET /metrics here (an fd named `metrics` works too). */
@@ -51,7 +49,6 @@ export interface RawOptions {
   shutdownTimeout: string;
   connectTimeout: string;
   listen: string[];
-  engine: string;
   pipeSize: string;
   logLevel: string;
   metricsListen?: string;
@@ -68,7 +65,6 @@ export const DEFAULTS = {
   keepalive: '5min',
   udpSessionTimeout: '30s',
   udpSessionsMax: '4096',
-  engine: 'auto',
   pipeSize: '256K',
   logLevel: 'info',
 } as const;
@@ -180,7 +176,6 @@ export function buildConfig(backend: string | undefined, raw: RawOptions): Confi
     exitIdleTimeMs: parseTimeSpan(raw.exitIdleTime, '--exit-idle-time'),
     shutdownTimeoutMs: parseTimeSpan(raw.shutdownTimeout, '--shutdown-timeout'),
     connectTimeoutMs: parseTimeSpan(raw.connectTimeout, '--connect-timeout'),
-    engine: oneOf(raw.engine, ENGINE_CHOICES, '--engine'),
     pipeSize: parseSize(raw.pipeSize, '--pipe-size'),
     logLevel: oneOf(raw.logLevel, LOG_LEVELS, '--log-level'),
     metricsListen:

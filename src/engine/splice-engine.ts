@@ -1,5 +1,5 @@
 /**
- * The splice engine: the native relay (native/src/relay-*.cc) behind the Engine contract.
+ * The stream engine: the native relay (native/src/relay-*.cc) behind the Engine contract.
  *
  * All the work happens on the addon's epoll thread; this class only translates. Listeners
  * that share a backend object share one native backend entry, listener indices become labels,
@@ -43,7 +43,6 @@ export interface SpliceEngineOptions extends EngineOptions {
 }
 
 export class SpliceEngine extends EventEmitter implements Engine {
-  readonly name = 'splice' as const;
   private readonly native: RelayEngineNative;
   private readonly labels: string[];
   private readonly specs: string[];

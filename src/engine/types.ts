@@ -1,9 +1,8 @@
 /**
- * The contract every stream engine keeps. Two implement it: the native splice
- * engine (the hot path, in C++) and the TypeScript stream engine (the fallback
- * when the addon is absent, and the twin the contract tests hold it against).
+ * The contract of the stream engine: the native splice engine (native/, behind
+ * splice-engine.ts), which the contract tests hold to it.
  *
- * Semantics both must honour:
+ * Its semantics:
  * - each accepted client gets its own backend connection, tried address by
  *   address until one connects (or the connect deadline passes);
  * - bytes are forwarded both ways unchanged, half-close propagates as
@@ -16,11 +15,8 @@
  * - `tryStop()` is atomic with accept: it stops only if nothing is open, so a
  *   client is never accepted and then dropped by an idle exit.
  */
-import type { Server } from 'node:net';
 import type { SocketAddress } from '../native/binding.js';
 import type { ProxyProtocolVersion } from '../proxy-protocol/encode.js';
-
-export type EngineName = 'splice' | 'stream';
 
 export interface EngineListener {
   /** Listening stream socket fd (inherited or self-bound). The engine never closes it. */
@@ -29,19 +25,9 @@ export interface EngineListener {
   label: string;
   backend: EngineBackend;
   /**
-   * Stream engine only, when the addon is absent: the Node server already listening on `fd`
-   * (a self-bound --listen address), used as it is because without dup() it cannot be re-listened.
-   */
-  server?: Server;
-  /**
-   * Stream engine only: `fd` is not a listener but one connected client (an Accept=yes socket,
-   * inetd style), proxied as a single connection when the engine starts.
-   */
-  connected?: boolean;
-  /**
    * Write this PROXY protocol header (src/proxy-protocol/) on each backend connection right after
    * it connects — once, after any retries — and before any client byte. Header bytes are not
-   * client bytes: bytesIn counts only what the client sent. Both engines send it; an adopted
+   * client bytes: bytesIn counts only what the client sent. An adopted
    * (handed-over) connection never sends it again.
    */
   proxyProtocol?: ProxyProtocolVersion;
@@ -70,7 +56,7 @@ export interface EngineOptions {
 }
 
 /**
- * A histogram kept by an engine (in native memory for the splice engine) and read at scrape time,
+ * A histogram kept by the engine in native memory and read at scrape time,
  * so no JavaScript runs per connection to feed metrics.
  */
 export interface HistogramSnapshot {
@@ -83,7 +69,7 @@ export interface HistogramSnapshot {
   count: number;
 }
 
-/** Buckets both engines use: 0.5 ms to 60 s for connect latency, 10 ms to 1 day for durations. */
+/** Buckets the engine keeps: 0.5 ms to 60 s for connect latency, 10 ms to 1 day for durations. */
 export const CONNECT_SECONDS_BOUNDS = [
   0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
 ];
@@ -140,7 +126,6 @@ export interface HandoverConnection {
 }
 
 export interface Engine {
-  readonly name: EngineName;
   start(): void;
   stats(): EngineStats;
   /** Number of open connections now. */

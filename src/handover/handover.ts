@@ -5,7 +5,8 @@
  * Handing over: the engine stops, flushes into the kernel and gives up each
  * connection's two sockets; each goes into the store as two named fds or not
  * at all. What does not fit, or what the store refuses, is relayed to its end
- * by a drainer engine; what did not flush never left its engine. Either way it
+ * by a drainer: a native engine that adopts them and accepts nothing. What did
+ * not flush never left its engine. Either way it
  * is drained as before, never dropped. UDP sessions go in as their upstream
  * socket; one that cannot simply ends, and its client's next datagram opens a
  * new one.
@@ -28,10 +29,10 @@ export interface HandoverTargets {
   listenerLabels: string[];
   relays: UdpRelay[];
   /**
-   * An engine that only drains: it adopts the connections that did not fit in the store (an engine
-   * may refuse adoption once started) and never accepts.
+   * A started engine relaying `connections` (those that did not fit in the store) to their end and
+   * accepting nothing: the listener engine cannot take them back, since adoption precedes start.
    */
-  drainer(): Engine;
+  drainer(connections: HandoverConnection[]): Engine;
 }
 
 export interface HandoverResult {
@@ -103,10 +104,7 @@ export async function handOver(
     room -= 2;
     result.storedConnections++;
   });
-  if (unplaced.length > 0) {
-    result.drainer = targets.drainer();
-    result.drainer.adoptConnections(unplaced);
-  }
+  if (unplaced.length > 0) result.drainer = targets.drainer(unplaced);
   result.overflow = unplaced.length;
 
   // A UDP session that cannot be stored just ends: its client's next datagram opens a new one.

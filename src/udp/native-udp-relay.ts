@@ -17,7 +17,6 @@ import {
 } from './types.js';
 
 export class NativeUdpRelay extends EventEmitter implements UdpRelay {
-  readonly name = 'native-udp' as const;
   readonly label: string;
   private relay: UdpRelayNative | null;
   private last: UdpStats;

@@ -1,12 +1,12 @@
 /**
- * The contract every UDP relay keeps. Two implement it: the native relay (an epoll
- * thread in the addon, recvmmsg/sendmmsg, no JavaScript per datagram) and the
- * `dgram` relay (pure TypeScript, the fallback when the addon is absent).
+ * The contract of the UDP relay (native-udp-relay.ts: an epoll thread in the
+ * addon, recvmmsg/sendmmsg, no JavaScript per datagram), which the UDP tests
+ * hold it to.
  *
  * A datagram socket has no connections, so the relay makes sessions: the first
  * datagram from a client address opens an upstream socket connected to the
  * backend, and the backend's replies on it go back to that client through the
- * inherited socket. Semantics both must honour:
+ * inherited socket. Its semantics:
  * - datagram boundaries are kept; up to 65,507 bytes pass intact;
  * - a session ends after `sessionTimeoutMs` without a datagram either way;
  * - at `sessionsMax` sessions, datagrams from new clients are dropped and
@@ -24,18 +24,12 @@
  *   IPv4, 65,527 over IPv6) with the header is dropped as `too-large`, never
  *   cut. Counters count payload bytes, not header bytes.
  *
- * Only the native relay replies from the address the client sent to (IP_PKTINFO
- * / IPV6_RECVPKTINFO); `dgram` cannot, so on a wildcard-bound socket of a
- * multi-homed host its replies leave from the routing table's choice. `dgram`
- * also has no unix datagram sockets: the fallback serves inet and inet6 only.
- * For the same reason the `dgram` relay's PROXY headers name the socket's bound
- * address as the destination: the wildcard address on a wildcard-bound socket.
+ * - replies leave from the address the client sent to (IP_PKTINFO /
+ *   IPV6_RECVPKTINFO), even on a wildcard-bound socket of a multi-homed host.
  */
 import type { SocketAddress, UdpDropReason } from '../native/binding.js';
 
 export type { UdpDropReason } from '../native/binding.js';
-
-export type UdpRelayName = 'native-udp' | 'dgram';
 
 export const UDP_DROP_REASONS: readonly UdpDropReason[] = [
   'sessions-max',
@@ -132,7 +126,7 @@ export interface HandoverSession {
   client: string;
   /**
    * The local address the client sent to (what replies leave from), with the socket's port:
-   * `127.0.0.2:53`; '' when not known (the `dgram` relay, unix sockets, IPv6 multicast).
+   * `127.0.0.2:53`; '' when not known (unix sockets, IPv6 multicast).
    */
   local: string;
 }
@@ -151,7 +145,6 @@ export interface HandoverRefusal {
 }
 
 export interface UdpRelay {
-  readonly name: UdpRelayName;
   readonly label: string;
   start(): void;
   stats(): UdpStats;
@@ -171,8 +164,7 @@ export interface UdpRelay {
    * Stops accepting first if the caller has not. Sessions are listed most recently active first.
    * Detached sessions end silently: `sessionsActive` drops, `idle` fires when none is left, no
    * `sessionError`. A session that cannot leave stays and ends as before: one whose socket cannot
-   * be dup'd (EMFILE: one `sessionError` with that code), and in the `dgram` relay one still
-   * connecting. The `dgram` relay needs the addon to dup; without it export returns [].
+   * be dup'd (EMFILE: one `sessionError` with that code).
    */
   exportSessions(): HandoverSession[];
   /**

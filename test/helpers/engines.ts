@@ -1,17 +1,14 @@
-/** Runs an engine in-process on a real listening socket, for the contract tests. */
-import { selectEngine } from '../../src/engine/select-engine.js';
-import type { Engine, EngineName, EngineOptions } from '../../src/engine/types.js';
+/** Runs the engine in-process on a real listening socket, for the contract tests. */
+import { SpliceEngine } from '../../src/engine/splice-engine.js';
+import type { EngineOptions } from '../../src/engine/types.js';
 import { loadNative, type NativeBinding, type SocketAddress } from '../../src/native/binding.js';
 
 export const native = loadNative().binding as NativeBinding;
 if (!native)
   throw new Error(`the contract tests need the addon's fd helpers: ${loadNative().error?.message}`);
 
-export const spliceAvailable = typeof native.RelayEngine === 'function';
-export const engineNames: EngineName[] = spliceAvailable ? ['stream', 'splice'] : ['stream'];
-
 export interface RunningEngine {
-  engine: Engine;
+  engine: SpliceEngine;
   port: number;
   listenFd: number;
   close(): void;
@@ -22,16 +19,12 @@ export interface RelayOptions extends Partial<Omit<EngineOptions, 'listeners'>> 
   backlog?: number;
 }
 
-export async function runEngine(
-  name: EngineName,
-  backend: SocketAddress[],
-  options: RelayOptions = {},
-): Promise<RunningEngine> {
+export function runEngine(backend: SocketAddress[], options: RelayOptions = {}): RunningEngine {
   const listenFd = native.listenSocket(
     { family: 'inet', address: '127.0.0.1', port: 0 },
     { type: 'stream', backlog: options.backlog ?? 511 },
   );
-  const { engine } = await selectEngine(name, loadNative(), {
+  const engine = new SpliceEngine(native, {
     listeners: [{ fd: listenFd, label: 'test', backend: { spec: 'test-backend', addresses: backend } }],
     connectionsMax: options.connectionsMax ?? 256,
     pipeSize: options.pipeSize ?? 65536,

@@ -22,7 +22,7 @@ describe('sockrelay command line', () => {
     [['::1:80'], /BACKEND: '::1:80' looks like an IPv6 address: write it as \[ADDRESS\]:PORT/],
     [['127.0.0.1:99999'], /BACKEND: '127.0.0.1:99999' has a port outside/],
     [['--listen', 'nowhere', '127.0.0.1:80'], /--listen: 'nowhere' is not HOST:PORT/],
-    [['--engine', 'warp', '127.0.0.1:80'], /argument 'warp' is invalid/],
+    [['--engine', 'stream', '127.0.0.1:80'], /unknown option '--engine'/],
     [['--pipe-size', 'huge', '127.0.0.1:80'], /--pipe-size: 'huge' is not a size/],
     [['a:1', 'b:2'], /too many arguments/],
   ])('rejects %j with exit code 64 and one line', (args, message) => {

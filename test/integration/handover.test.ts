@@ -9,22 +9,17 @@ import type { Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { useCleanups } from '../helpers/cleanups.js';
 import { encodeHandoverName, HANDOVER_PREFIX } from '../../src/handover/fd-names.js';
-import { engineNames } from '../helpers/engines.js';
 import { FdStoreSupervisor } from '../helpers/fdstore.js';
 import { ask, echoBackend } from '../helpers/udp.js';
 import { collect, dial, echo, randomBytes, sha256, startServer, waitUntil } from '../helpers/net.js';
 
-describe.each(engineNames)('restart through the fd store (%s engine)', (engine) => {
+describe('restart through the fd store', () => {
   const cleanups = useCleanups();
 
   async function setup(fdstore = 64) {
     const backend = await startServer(echo);
     cleanups.push(() => backend.close());
-    const sup = new FdStoreSupervisor(
-      [{ type: 'stream', name: 'web' }],
-      [`--engine=${engine}`, backend.address],
-      fdstore,
-    );
+    const sup = new FdStoreSupervisor([{ type: 'stream', name: 'web' }], [backend.address], fdstore);
     cleanups.push(() => sup.stop());
     await sup.next('listening');
     sup.send('start');
@@ -140,11 +135,7 @@ describe.each(engineNames)('restart through the fd store (%s engine)', (engine) 
   it('keeps UDP sessions across a restart: same upstream socket, replies still reach the client', async () => {
     const backend = await echoBackend('udp4', '127.0.0.1', 'tag');
     cleanups.push(() => backend.close());
-    const sup = new FdStoreSupervisor(
-      [{ type: 'dgram', name: 'dns' }],
-      [`--engine=${engine}`, `127.0.0.1:${backend.port}`],
-      16,
-    );
+    const sup = new FdStoreSupervisor([{ type: 'dgram', name: 'dns' }], [`127.0.0.1:${backend.port}`], 16);
     cleanups.push(() => sup.stop());
     await sup.next('listening');
     sup.send('start');

@@ -18,12 +18,11 @@ import {
   startServer,
   waitUntil,
 } from '../helpers/net.js';
-import { engineNames } from '../helpers/engines.js';
 import { runCli, supervise, type Supervised } from '../helpers/proxy.js';
 
 const loopback = { family: 'inet', address: '127.0.0.1', port: 0 } as const;
 
-describe.each(engineNames)('sockrelay lifecycle (%s engine)', (engine) => {
+describe('sockrelay lifecycle', () => {
   const cleanups = useCleanups();
   async function backendWith(handler: (s: Socket) => void) {
     const s = await startServer(handler);
@@ -31,7 +30,7 @@ describe.each(engineNames)('sockrelay lifecycle (%s engine)', (engine) => {
     return s;
   }
   function supervised(...[sockets, args, options]: Parameters<typeof supervise>): Supervised {
-    const s = supervise(sockets, [`--engine=${engine}`, ...args], options);
+    const s = supervise(sockets, args, options);
     cleanups.push(() => s.stop());
     return s;
   }
@@ -201,7 +200,7 @@ describe.each(engineNames)('sockrelay lifecycle (%s engine)', (engine) => {
 
   it('runs by hand with --listen, binding its own socket', async () => {
     const backend = await backendWith(echo);
-    const proxy = runCli([`--engine=${engine}`, '--listen', '127.0.0.1:0', backend.address]);
+    const proxy = runCli(['--listen', '127.0.0.1:0', backend.address]);
     cleanups.push(() => proxy.stop());
     const started = await proxy.log.waitFor('sockrelay started');
     const address = (started.listeners as Array<{ address: string }>)[0]!.address;

@@ -25,15 +25,13 @@ describe('sockrelay under systemd-socket-activate', () => {
     return x;
   };
 
-  it.each(['auto', 'stream'])('forwards 8 MiB both ways, sha256-checked (--engine=%s)', async (engine) => {
+  it('forwards 8 MiB both ways, sha256-checked', async () => {
     const upload = await track(await startServer(hashReply));
     const payload = randomBytes(8 * MiB);
     const download = await track(await startServer((s) => s.end(payload)));
     const [upPort, downPort] = [await freePort(), await freePort()];
-    track(await underSocketActivate(['-l', `127.0.0.1:${upPort}`], [`--engine=${engine}`, upload.address]));
-    track(
-      await underSocketActivate(['-l', `127.0.0.1:${downPort}`], [`--engine=${engine}`, download.address]),
-    );
+    track(await underSocketActivate(['-l', `127.0.0.1:${upPort}`], [upload.address]));
+    track(await underSocketActivate(['-l', `127.0.0.1:${downPort}`], [download.address]));
 
     const up = await sendAndCollect(dial(upPort), payload);
     expect(up.received.toString()).toBe(`${sha256(payload)} ${payload.length}`);

@@ -10,7 +10,6 @@ import { join } from 'node:path';
 import type { Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { useCleanups } from '../helpers/cleanups.js';
-import { engineNames } from '../helpers/engines.js';
 import { dial, echo, freePort, sendAndCollect, startServer, tempDir } from '../helpers/net.js';
 import { ask, echoBackend } from '../helpers/udp.js';
 import { supervise, underSocketActivate, type Supervised } from '../helpers/proxy.js';
@@ -119,27 +118,6 @@ describe('systemd integration', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(900);
   });
 
-  it('without the addon, tells TCP from UDP sockets (from /proc/net) and serves both', async () => {
-    const tcpBackend = await backendWith(echo);
-    const udpBackend = await echoBackend('udp4', '127.0.0.1', 'tag');
-    cleanups.push(() => udpBackend.close());
-    const sup = supervised(
-      [
-        { address: loopback, type: 'dgram', name: 'udp' },
-        { address: loopback, type: 'stream', name: 'tcp' },
-      ],
-      ['--route', `tcp=${tcpBackend.address}`, '--route', `udp=127.0.0.1:${udpBackend.port}`],
-      { env: { ...process.env, SOCKRELAY_NO_NATIVE: '1' } },
-    );
-    const client = createSocket('udp4');
-    cleanups.push(() => client.close());
-    expect(await ask(client, 'over udp', sup.activator.port(0))).toMatch(/^\d+\|over udp$/);
-    const tcp = await sendAndCollect(dial(sup.activator.port(1)), Buffer.from('over tcp'));
-    expect(tcp.received.toString()).toBe('over tcp');
-    const started = await (await sup.nextActivation()).log.waitFor('sockrelay started');
-    expect(started).toMatchObject({ engine: 'stream', udp: 'dgram' });
-  });
-
   it('tells systemd READY, STATUS and STOPPING over NOTIFY_SOCKET, in order', async () => {
     const dir = tempDir();
     cleanups.push(() => dir.remove());
@@ -186,12 +164,12 @@ describe('systemd integration', () => {
     expect(messages.at(-1)).toMatch(/^'STOPPING=1\\nSTATUS=stopping \(idle\)/);
   });
 
-  describe.each(engineNames)('with the %s engine', (engine) => {
+  describe('per-connection timers', () => {
     it('--connection-idle-timeout closes a silent connection while a busy one stays', async () => {
       const backend = await backendWith(echo);
       const sup = supervised(
         [{ address: loopback, type: 'stream' }],
-        [`--engine=${engine}`, '--connection-idle-timeout=500ms', backend.address],
+        ['--connection-idle-timeout=500ms', backend.address],
       );
       const port = sup.activator.port(0);
       const silent = dial(port);

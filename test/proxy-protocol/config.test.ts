@@ -1,6 +1,6 @@
 /** --proxy-protocol and a route's proxy-protocol=, from the command line to each routed socket. */
 import { describe, expect, it } from 'vitest';
-import type { GatheredSocket } from '../../src/sockets.js';
+import type { InheritedSocket } from '../../src/activation/inherited-socket.js';
 import { buildConfig, DEFAULTS, type RawOptions } from '../../src/config/config.js';
 import { ConfigError, UsageError } from '../../src/errors.js';
 import { routeSockets } from '../../src/routing.js';
@@ -15,8 +15,8 @@ const raw = (overrides: Partial<RawOptions>): RawOptions => ({
 const socket = (
   fd: number,
   name: string,
-  role: GatheredSocket['role'] = 'stream-listener',
-): GatheredSocket => ({
+  role: InheritedSocket['role'] = 'stream-listener',
+): InheritedSocket => ({
   fd,
   name,
   role,

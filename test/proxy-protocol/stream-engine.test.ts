@@ -1,19 +1,19 @@
 /**
- * The PROXY header through both stream engines in-process, on real loopback
+ * The PROXY header through the stream engine in-process, on real loopback
  * sockets: first and exactly once on every backend connection, after a backend
  * that came up late too, and never counted as client bytes. Backends echo, so
- * what the client gets back is exactly what the backend read. The splice engine
- * builds its header in C++ (native/src/relay-proxy-header.cc): the same
- * expectations hold it to the bytes of src/proxy-protocol/encode.ts.
+ * what the client gets back is exactly what the backend read. The engine
+ * builds its header in C++ (native/src/relay-proxy-header.cc); these bytes
+ * are the same src/proxy-protocol/encode.ts writes for an Accept=yes socket.
  */
 import { once } from 'node:events';
 import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { selectEngine, type EngineChoice } from '../../src/engine/select-engine.js';
+import { SpliceEngine } from '../../src/engine/splice-engine.js';
 import type { Engine, EngineListener } from '../../src/engine/types.js';
-import { loadNative, type SocketAddress } from '../../src/native/binding.js';
+import type { SocketAddress } from '../../src/native/binding.js';
 import type { ProxyProtocolVersion } from '../../src/proxy-protocol/index.js';
-import { engineNames, native, spliceAvailable } from '../helpers/engines.js';
+import { native } from '../helpers/engines.js';
 import { dial, echo, freePort, sendAndCollect, startServer, tempDir, waitUntil } from '../helpers/net.js';
 
 const SIG = '0d0a0d0a000d0a515549540a';
@@ -28,9 +28,8 @@ async function relay(
   listen: SocketAddress,
   backend: SocketAddress,
   proxyProtocol: ProxyProtocolVersion | undefined,
-  choice: EngineChoice = 'auto',
   connectTimeoutMs = 0,
-): Promise<{ engine: Engine; reason: string; port: number }> {
+): Promise<{ engine: Engine; port: number }> {
   const fd = native.listenSocket(listen, { type: 'stream' });
   const listener: EngineListener = {
     fd,
@@ -38,7 +37,7 @@ async function relay(
     backend: { spec: 'backend', addresses: [backend] },
     ...(proxyProtocol ? { proxyProtocol } : {}),
   };
-  const { engine, reason } = await selectEngine(choice, loadNative(), {
+  const engine = new SpliceEngine(native, {
     listeners: [listener],
     connectionsMax: 16,
     pipeSize: 65536,
@@ -50,7 +49,7 @@ async function relay(
     engine.destroy();
     native.close(fd);
   });
-  return { engine, reason, port: native.fdinfo(fd).localPort };
+  return { engine, port: native.fdinfo(fd).localPort };
 }
 
 /** The client's own port, read while connected (Node forgets it after close). */
@@ -65,38 +64,10 @@ async function echoBackend(host = '127.0.0.1'): Promise<SocketAddress> {
   return { family: host.includes(':') ? 'inet6' : 'inet', address: host, port: server.port };
 }
 
-describe('engine selection with a PROXY header', () => {
-  it.skipIf(!spliceAvailable)(
-    'auto and splice keep the splice engine, which sends the header itself',
-    async () => {
-      const backend = await echoBackend();
-      const listen: SocketAddress = { family: 'inet', address: '127.0.0.1', port: 0 };
-      const auto = await relay(listen, backend, 'v2', 'auto');
-      expect(auto.engine.name).toBe('splice');
-      expect(auto.reason).toBe('native addon loaded');
-      const splice = await relay(listen, backend, 'v1', 'splice');
-      expect(splice.engine.name).toBe('splice');
-      expect(splice.reason).toBe('requested');
-    },
-  );
-});
-
-describe.each(engineNames)('PROXY header through the %s engine', (engineName) => {
-  const relayWith = (
-    listen: SocketAddress,
-    backend: SocketAddress,
-    proxyProtocol: ProxyProtocolVersion | undefined,
-    connectTimeoutMs = 0,
-  ) => relay(listen, backend, proxyProtocol, engineName, connectTimeoutMs);
-
+describe('PROXY header through the stream engine', () => {
   it('v1 over IPv4: the line, then the client bytes; bytesIn counts only the client', async () => {
     const backend = await echoBackend();
-    const { engine, port } = await relayWith(
-      { family: 'inet', address: '127.0.0.1', port: 0 },
-      backend,
-      'v1',
-    );
-    expect(engine.name).toBe(engineName);
+    const { engine, port } = await relay({ family: 'inet', address: '127.0.0.1', port: 0 }, backend, 'v1');
     const client = dial(port);
     const clientPort = await localPort(client);
     const { received } = await sendAndCollect(client, Buffer.from('hello'));
@@ -109,7 +80,7 @@ describe.each(engineNames)('PROXY header through the %s engine', (engineName) =>
 
   it('v2 over IPv4', async () => {
     const backend = await echoBackend();
-    const { port } = await relayWith({ family: 'inet', address: '127.0.0.1', port: 0 }, backend, 'v2');
+    const { port } = await relay({ family: 'inet', address: '127.0.0.1', port: 0 }, backend, 'v2');
     const client = dial(port);
     const clientPort = await localPort(client);
     const { received } = await sendAndCollect(client, Buffer.from('four'));
@@ -121,7 +92,7 @@ describe.each(engineNames)('PROXY header through the %s engine', (engineName) =>
 
   it('v2 over IPv6', async () => {
     const backend = await echoBackend('::1');
-    const { port } = await relayWith({ family: 'inet6', address: '::1', port: 0 }, backend, 'v2');
+    const { port } = await relay({ family: 'inet6', address: '::1', port: 0 }, backend, 'v2');
     const client = dial(`[::1]:${port}`);
     const clientPort = await localPort(client);
     const { received } = await sendAndCollect(client, Buffer.from('six'));
@@ -134,7 +105,7 @@ describe.each(engineNames)('PROXY header through the %s engine', (engineName) =>
 
   it('v1 over IPv6, in the canonical text form', async () => {
     const backend = await echoBackend('::1');
-    const { port } = await relayWith({ family: 'inet6', address: '::1', port: 0 }, backend, 'v1');
+    const { port } = await relay({ family: 'inet6', address: '::1', port: 0 }, backend, 'v1');
     const client = dial(`[::1]:${port}`);
     const clientPort = await localPort(client);
     const { received } = await sendAndCollect(client, Buffer.from('x'));
@@ -144,13 +115,13 @@ describe.each(engineNames)('PROXY header through the %s engine', (engineName) =>
   it('an IPv4 client of a dual-stack listener is TCP4 in both versions', async () => {
     const backend = await echoBackend();
     const dualStack: SocketAddress = { family: 'inet6', address: '::', port: 0 };
-    const v1 = await relayWith(dualStack, backend, 'v1');
+    const v1 = await relay(dualStack, backend, 'v1');
     const client1 = dial(v1.port);
     const port1 = await localPort(client1);
     const got1 = await sendAndCollect(client1, Buffer.from('a'));
     expect(got1.received.toString('latin1')).toBe(`PROXY TCP4 127.0.0.1 127.0.0.1 ${port1} ${v1.port}\r\na`);
 
-    const v2 = await relayWith(dualStack, backend, 'v2');
+    const v2 = await relay(dualStack, backend, 'v2');
     const client2 = dial(v2.port);
     const port2 = await localPort(client2);
     const got2 = await sendAndCollect(client2, Buffer.from('b'));
@@ -163,19 +134,19 @@ describe.each(engineNames)('PROXY header through the %s engine', (engineName) =>
     cleanups.push(() => dir.remove());
     const backend = await echoBackend();
     const path = `${dir.path}/relay.sock`;
-    await relayWith({ family: 'unix', path, abstract: false }, backend, 'v2');
+    await relay({ family: 'unix', path, abstract: false }, backend, 'v2');
     const v2 = await sendAndCollect(dial(path), Buffer.from('u'));
     expect(v2.received.toString('hex')).toBe(`${SIG}213100d8${sun('')}${sun(path)}75`);
 
     const path1 = `${dir.path}/relay1.sock`;
-    await relayWith({ family: 'unix', path: path1, abstract: false }, backend, 'v1');
+    await relay({ family: 'unix', path: path1, abstract: false }, backend, 'v1');
     const v1 = await sendAndCollect(dial(path1), Buffer.from('u'));
     expect(v1.received.toString('latin1')).toBe('PROXY UNKNOWN\r\nu');
   });
 
   it('every connection gets its own header, once, before its own bytes', async () => {
     const backend = await echoBackend();
-    const { port } = await relayWith({ family: 'inet', address: '127.0.0.1', port: 0 }, backend, 'v1');
+    const { port } = await relay({ family: 'inet', address: '127.0.0.1', port: 0 }, backend, 'v1');
     const clients = Array.from({ length: 20 }, () => dial(port));
     const ports = await Promise.all(clients.map(localPort));
     const results = await Promise.all(clients.map((c, i) => sendAndCollect(c, Buffer.from(`client ${i}`))));
@@ -188,7 +159,7 @@ describe.each(engineNames)('PROXY header through the %s engine', (engineName) =>
 
   it('waits for a late backend and then sends the header once, before the bytes the client sent early', async () => {
     const backendPort = await freePort();
-    const { engine, port } = await relayWith(
+    const { engine, port } = await relay(
       { family: 'inet', address: '127.0.0.1', port: 0 },
       { family: 'inet', address: '127.0.0.1', port: backendPort },
       'v1',

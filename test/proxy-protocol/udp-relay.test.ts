@@ -21,7 +21,6 @@ import {
   unixClient,
   until,
   withTimeout,
-  type Implementation,
 } from '../udp/helpers.js';
 
 const SIG = '0d0a0d0a000d0a515549540a';
@@ -74,13 +73,11 @@ async function client(type: 'udp4' | 'udp6', address: string): Promise<Client> {
   return c;
 }
 
-const implementations: Implementation[] = ['native', 'dgram'];
-
-describe.skipIf(!native).each(implementations)('PROXY v2 on UDP (%s relay)', (impl) => {
+describe.skipIf(!native)('PROXY v2 on UDP', () => {
   it('puts the header on every datagram, IPv4, and counts only payload bytes', async () => {
     const backend = await recordingBackend('udp4', '127.0.0.1');
     const { fd, port } = inheritedSocket({ family: 'inet', address: '127.0.0.1', port: 0 });
-    const relay = makeRelay(impl, relayOptions(fd, 'inet', [backend.address], { proxyProtocol: 'v2' }));
+    const relay = makeRelay(relayOptions(fd, 'inet', [backend.address], { proxyProtocol: 'v2' }));
     cleanups.push(() => relay.destroy());
     relay.start();
     const c = await client('udp4', '127.0.0.1');
@@ -98,7 +95,7 @@ describe.skipIf(!native).each(implementations)('PROXY v2 on UDP (%s relay)', (im
   it('IPv6', async () => {
     const backend = await recordingBackend('udp6', '::1');
     const { fd, port } = inheritedSocket({ family: 'inet6', address: '::1', port: 0 });
-    const relay = makeRelay(impl, relayOptions(fd, 'inet6', [backend.address], { proxyProtocol: 'v2' }));
+    const relay = makeRelay(relayOptions(fd, 'inet6', [backend.address], { proxyProtocol: 'v2' }));
     cleanups.push(() => relay.destroy());
     relay.start();
     const c = await client('udp6', '::1');
@@ -113,7 +110,7 @@ describe.skipIf(!native).each(implementations)('PROXY v2 on UDP (%s relay)', (im
   it('drops a datagram the header would push past 65,507 bytes as too-large, and passes one that fits', async () => {
     const backend = await recordingBackend('udp4', '127.0.0.1');
     const { fd, port } = inheritedSocket({ family: 'inet', address: '127.0.0.1', port: 0 });
-    const relay = makeRelay(impl, relayOptions(fd, 'inet', [backend.address], { proxyProtocol: 'v2' }));
+    const relay = makeRelay(relayOptions(fd, 'inet', [backend.address], { proxyProtocol: 'v2' }));
     cleanups.push(() => relay.destroy());
     relay.start();
     const c = await client('udp4', '127.0.0.1');
@@ -127,11 +124,11 @@ describe.skipIf(!native).each(implementations)('PROXY v2 on UDP (%s relay)', (im
   });
 });
 
-describe.skipIf(!native)('PROXY v2 on UDP, native relay only', () => {
+describe.skipIf(!native)('PROXY v2 on UDP: pinned sources and unix sockets', () => {
   it('names the address the client sent to, from IP_PKTINFO, on a wildcard dual-stack socket', async () => {
     const backend = await recordingBackend('udp4', '127.0.0.1');
     const { fd, port } = inheritedSocket({ family: 'inet6', address: '::', port: 0 });
-    const relay = makeRelay('native', relayOptions(fd, 'inet6', [backend.address], { proxyProtocol: 'v2' }));
+    const relay = makeRelay(relayOptions(fd, 'inet6', [backend.address], { proxyProtocol: 'v2' }));
     cleanups.push(() => relay.destroy());
     relay.start();
     const c = await client('udp4', '127.0.0.1');
@@ -148,7 +145,7 @@ describe.skipIf(!native)('PROXY v2 on UDP, native relay only', () => {
     const backend = await recordingBackend('udp4', '127.0.0.1');
     const path = join(dir, 'relay.sock');
     const fd = native!.listenSocket({ family: 'unix', path, abstract: false }, { type: 'dgram' });
-    const relay = makeRelay('native', relayOptions(fd, 'unix', [backend.address], { proxyProtocol: 'v2' }));
+    const relay = makeRelay(relayOptions(fd, 'unix', [backend.address], { proxyProtocol: 'v2' }));
     cleanups.push(() => relay.destroy());
     relay.start();
     const clientPath = join(dir, 'client.sock');

@@ -12,8 +12,6 @@ import { afterEach, describe, expect, it } from 'vitest';
 
 import type { SocketAddress } from '../../src/native/binding.js';
 import type { HandoverSession, UdpRelay } from '../../src/udp/index.js';
-import { DgramUdpRelay } from '../../src/udp/index.js';
-import { dgramHandle } from '../../src/udp/dgram-handle.js';
 import {
   Client,
   echoBackend,
@@ -24,7 +22,6 @@ import {
   relayOptions,
   until,
   withTimeout,
-  type Implementation,
 } from './helpers.js';
 
 const cleanups: Array<() => void> = [];
@@ -70,9 +67,9 @@ function systemdSocket(address: SocketAddress) {
   return { port, pass: () => native!.dup(fd) };
 }
 
-function relay(impl: Implementation, fd: number, backendPort: number, overrides = {}): UdpRelay {
+function relay(fd: number, backendPort: number, overrides = {}): UdpRelay {
   const backend: SocketAddress[] = [{ family: 'inet', address: '127.0.0.1', port: backendPort }];
-  const r = makeRelay(impl, relayOptions(fd, 'inet', backend, overrides));
+  const r = makeRelay(relayOptions(fd, 'inet', backend, overrides));
   cleanups.push(() => r.destroy());
   return r;
 }
@@ -94,18 +91,11 @@ function restart(a: UdpRelay): HandoverSession[] {
   return sessions;
 }
 
-const pairs: Array<[Implementation, Implementation]> = [
-  ['native', 'native'],
-  ['dgram', 'dgram'],
-  ['native', 'dgram'],
-  ['dgram', 'native'],
-];
-
-describe.skipIf(!native).each(pairs)('UDP session handover (%s → %s)', (implA, implB) => {
+describe.skipIf(!native)('UDP session handover', () => {
   it('delivers a reply held across the handover, and the backend sees one peer', async () => {
     const backend = await heldBackend();
     const systemd = systemdSocket({ family: 'inet', address: '127.0.0.1', port: 0 });
-    const a = relay(implA, systemd.pass(), backend.port);
+    const a = relay(systemd.pass(), backend.port);
     const errors: unknown[] = [];
     a.on('sessionError', (info) => errors.push(info));
     a.start();
@@ -129,12 +119,12 @@ describe.skipIf(!native).each(pairs)('UDP session handover (%s → %s)', (implA,
       {
         upstreamFd: expect.any(Number) as number,
         client: `127.0.0.1:${c.port}`,
-        local: implA === 'native' ? `127.0.0.1:${systemd.port}` : '',
+        local: `127.0.0.1:${systemd.port}`,
       },
     ]);
     expect(errors).toEqual([]);
 
-    const b = relay(implB, systemd.pass(), backend.port);
+    const b = relay(systemd.pass(), backend.port);
     const busy = nextEvent(b, 'busy', 2000);
     expect(b.adoptSessions(sessions)).toEqual([]);
     await busy;
@@ -164,12 +154,12 @@ describe.skipIf(!native).each(pairs)('UDP session handover (%s → %s)', (implA,
   });
 });
 
-describe.skipIf(!native).each<Implementation>(['native', 'dgram'])('UDP session handover (%s)', (impl) => {
+describe.skipIf(!native)('UDP session handover, many and refused', () => {
   it('keeps 50 sessions on their upstream sockets', async () => {
     const backend = await echoBackend('udp4', '127.0.0.1', 'tag');
     cleanups.push(backend.close);
     const systemd = systemdSocket({ family: 'inet', address: '127.0.0.1', port: 0 });
-    const a = relay(impl, systemd.pass(), backend.port);
+    const a = relay(systemd.pass(), backend.port);
     a.start();
     const clients = await Promise.all(Array.from({ length: 50 }, () => client()));
     const tag = (data: Buffer): string => data.toString().split('|')[0]!;
@@ -177,7 +167,7 @@ describe.skipIf(!native).each<Implementation>(['native', 'dgram'])('UDP session 
 
     const sessions = restart(a);
     expect(sessions).toHaveLength(50);
-    const b = relay(impl, systemd.pass(), backend.port);
+    const b = relay(systemd.pass(), backend.port);
     expect(b.adoptSessions(sessions)).toEqual([]);
     b.start();
 
@@ -191,7 +181,7 @@ describe.skipIf(!native).each<Implementation>(['native', 'dgram'])('UDP session 
     const backend = await echoBackend('udp4', '127.0.0.1', 'tag');
     cleanups.push(backend.close);
     const systemd = systemdSocket({ family: 'inet', address: '127.0.0.1', port: 0 });
-    const a = relay(impl, systemd.pass(), backend.port);
+    const a = relay(systemd.pass(), backend.port);
     a.start();
     const c = await client();
     const first = await c.request('one', systemd.port, '127.0.0.1');
@@ -220,7 +210,7 @@ describe.skipIf(!native).each<Implementation>(['native', 'dgram'])('UDP session 
       }
     };
 
-    const b = relay(impl, own, backend.port);
+    const b = relay(own, backend.port);
     // Closed last, so that nothing opened since took its number.
     const closed = native!.dup(stream);
     native!.close(closed);
@@ -264,14 +254,14 @@ describe.skipIf(!native).each<Implementation>(['native', 'dgram'])('UDP session 
     const backend = await echoBackend('udp4', '127.0.0.1', 'tag');
     cleanups.push(backend.close);
     const systemd = systemdSocket({ family: 'inet', address: '127.0.0.1', port: 0 });
-    const a = relay(impl, systemd.pass(), backend.port);
+    const a = relay(systemd.pass(), backend.port);
     a.start();
     const [x, y, z] = await Promise.all([client(), client(), client()]);
     for (const c of [x, y, z]) await c.request('one', systemd.port, '127.0.0.1');
     const sessions = restart(a);
     expect(sessions.map((s) => s.client)).toEqual([z, y, x].map((c) => `127.0.0.1:${c.port}`));
 
-    const b = relay(impl, systemd.pass(), backend.port, { sessionsMax: 2 });
+    const b = relay(systemd.pass(), backend.port, { sessionsMax: 2 });
     const refused = b.adoptSessions(sessions);
     expect(refused).toHaveLength(1);
     expect(refused[0]).toMatchObject({ session: sessions[2], error: { code: 'ERR_UDP_SESSIONS_MAX' } });
@@ -294,24 +284,7 @@ async function connectedUdp(port: number): Promise<number> {
     2000,
     'connect',
   );
-  const fd = native!.dup(dgramHandle(socket)!.fd!);
+  const fd = native!.dup((socket as unknown as { _handle: { fd: number } })._handle.fd);
   socket.close();
   return fd;
 }
-
-describe.skipIf(!native)('UDP session handover, dgram without the addon', () => {
-  it('exports nothing: its sessions stay and end with the relay', async () => {
-    const backend = await echoBackend('udp4', '127.0.0.1', 'tag');
-    cleanups.push(backend.close);
-    const systemd = systemdSocket({ family: 'inet', address: '127.0.0.1', port: 0 });
-    const backendAddress: SocketAddress[] = [{ family: 'inet', address: '127.0.0.1', port: backend.port }];
-    const a = new DgramUdpRelay(relayOptions(systemd.pass(), 'inet', backendAddress));
-    cleanups.push(() => a.destroy());
-    a.start();
-    const c = await client();
-    await c.request('one', systemd.port, '127.0.0.1');
-    a.stopAccepting();
-    expect(a.exportSessions()).toEqual([]);
-    expect(a.activeSessions()).toBe(1);
-  });
-});

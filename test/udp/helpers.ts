@@ -8,7 +8,7 @@ import dgram from 'node:dgram';
 import { once } from 'node:events';
 
 import { loadNative, type NativeBinding, type SocketAddress } from '../../src/native/binding.js';
-import { DgramUdpRelay, NativeUdpRelay, type UdpRelay, type UdpRelayOptions } from '../../src/udp/index.js';
+import { NativeUdpRelay, type UdpRelay, type UdpRelayOptions } from '../../src/udp/index.js';
 
 export const native: NativeBinding | null = loadNative().binding;
 export const hasPython = spawnSync('python3', ['-c', 'pass']).status === 0;
@@ -108,12 +108,8 @@ export class Client {
  */
 export { echoBackend } from '../helpers/udp.js';
 
-export type Implementation = 'native' | 'dgram';
-
-export function makeRelay(impl: Implementation, options: UdpRelayOptions): UdpRelay {
-  return impl === 'native'
-    ? new NativeUdpRelay(native!, options)
-    : new DgramUdpRelay(options, undefined, native);
+export function makeRelay(options: UdpRelayOptions): UdpRelay {
+  return new NativeUdpRelay(native!, options);
 }
 
 export function relayOptions(

@@ -1,6 +1,5 @@
 /**
- * The UDP relay contract, run against both implementations: the native relay and
- * the `dgram` fallback. Cases that need IP_PKTINFO or unix sockets live in
+ * The UDP relay contract (src/udp/types.ts), held against the relay. Cases that need IP_PKTINFO or unix sockets live in
  * native-relay.test.ts.
  */
 import { randomBytes } from 'node:crypto';
@@ -15,7 +14,6 @@ import {
   nextEvent,
   relayOptions,
   until,
-  type Implementation,
 } from './helpers.js';
 
 const cleanups: Array<() => void> = [];
@@ -23,15 +21,12 @@ afterEach(() => {
   for (const cleanup of cleanups.splice(0).reverse()) cleanup();
 });
 
-const implementations: Implementation[] = ['native', 'dgram'];
-
-describe.skipIf(!native).each(implementations)('UDP relay contract (%s)', (impl) => {
+describe.skipIf(!native)('UDP relay contract', () => {
   async function setup(overrides: Parameters<typeof relayOptions>[3] = {}) {
     const backend = await echoBackend('udp4', '127.0.0.1', 'tag');
     cleanups.push(backend.close);
     const { fd, port } = inheritedSocket({ family: 'inet', address: '127.0.0.1', port: 0 });
     const relay = makeRelay(
-      impl,
       relayOptions(fd, 'inet', [{ family: 'inet', address: '127.0.0.1', port: backend.port }], overrides),
     );
     cleanups.push(() => relay.destroy());
@@ -86,7 +81,6 @@ describe.skipIf(!native).each(implementations)('UDP relay contract (%s)', (impl)
     cleanups.push(backend.close);
     const { fd, port } = inheritedSocket({ family: 'inet', address: '127.0.0.1', port: 0 });
     const relay = makeRelay(
-      impl,
       relayOptions(fd, 'inet', [{ family: 'inet', address: '127.0.0.1', port: backend.port }]),
     );
     cleanups.push(() => relay.destroy());
@@ -107,7 +101,6 @@ describe.skipIf(!native).each(implementations)('UDP relay contract (%s)', (impl)
     cleanups.push(backend.close);
     const { fd, port } = inheritedSocket({ family: 'inet6', address: '::1', port: 0 });
     const relay = makeRelay(
-      impl,
       relayOptions(fd, 'inet6', [{ family: 'inet6', address: '::1', port: backend.port }]),
     );
     cleanups.push(() => relay.destroy());
@@ -217,7 +210,6 @@ describe.skipIf(!native).each(implementations)('UDP relay contract (%s)', (impl)
     const watch = native!.dup(fd);
     cleanups.push(() => native!.close(watch));
     const relay = makeRelay(
-      impl,
       relayOptions(fd, 'inet', [{ family: 'inet', address: '127.0.0.1', port: backend.port }], {
         sessionTimeoutMs: 150,
       }),

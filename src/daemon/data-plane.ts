@@ -1,0 +1,172 @@
+/**
+ * The data plane of one activation, all of it native: one splice engine for
+ * the stream listeners, one relaying engine for Accept=yes connections, one UDP
+ * relay per datagram socket. This module builds them from the routed sockets
+ * and reads them back (status line, stats); nothing here runs per connection.
+ */
+import type { AddressSpec } from '../config/address.js';
+import type { Config } from '../config/config.js';
+import { relayAcceptedConnections } from '../engine/accepted-connection.js';
+import { adoptingEngine } from '../engine/adopting-engine.js';
+import { SpliceEngine } from '../engine/splice-engine.js';
+import type { Engine, EngineBackend, EngineListener, EngineOptions, EngineStats } from '../engine/types.js';
+import type { HandoverTargets } from '../handover/handover.js';
+import { engineSource, udpSource, type ActivitySource } from '../lifecycle/activity-source.js';
+import type { Logger } from '../logger.js';
+import type { NativeBinding, NofileLimit } from '../native/binding.js';
+import type { RoutedSocket } from '../routing.js';
+import { NativeUdpRelay, type UdpRelay } from '../udp/index.js';
+
+/** Native and timer APIs take 32-bit milliseconds. */
+const MAX_MS = 2_147_483_647;
+
+export type EngineSettings = Omit<EngineOptions, 'listeners'>;
+
+export interface DataPlane {
+  /** The engine of the stream listeners; null without any. */
+  engine: Engine | null;
+  listeners: EngineListener[];
+  /** Accept=yes connections were passed: the process serves them and exits. */
+  servesAccepted: boolean;
+  relays: UdpRelay[];
+  /** Everything the run loop watches for activity. */
+  sources: ActivitySource[];
+  /** Where the engines' events go. */
+  engines: Engine[];
+  settings: EngineSettings;
+}
+
+export function engineSettings(config: Config, nofile: NofileLimit, logger: Logger): EngineSettings {
+  return {
+    connectionsMax: config.connectionsMax,
+    pipeSize: config.pipeSize,
+    connectTimeoutMs: Math.min(config.connectTimeoutMs, MAX_MS),
+    connectionIdleTimeoutMs: config.connectionIdleTimeoutMs === Infinity ? 0 : config.connectionIdleTimeoutMs,
+    keepaliveMs: config.keepaliveMs === Infinity ? 0 : config.keepaliveMs,
+    connectionEvents: logger.isLevelEnabled('debug'),
+    ...(nofile.soft > 0 ? { fdLimit: nofile.soft } : {}),
+  };
+}
+
+function engineListener(
+  { socket, backend, proxyProtocol }: RoutedSocket,
+  backends: Map<AddressSpec, EngineBackend>,
+): EngineListener {
+  return {
+    fd: socket.fd,
+    label: socket.label,
+    backend: backends.get(backend)!,
+    ...(proxyProtocol ? { proxyProtocol } : {}),
+  };
+}
+
+function udpRelay(
+  binding: NativeBinding,
+  config: Config,
+  { socket, backend, proxyProtocol }: RoutedSocket,
+  backends: Map<AddressSpec, EngineBackend>,
+): UdpRelay {
+  return new NativeUdpRelay(binding, {
+    fd: socket.fd,
+    family: socket.family === 'inet6' ? 'inet6' : socket.family === 'unix' ? 'unix' : 'inet',
+    label: socket.label,
+    backend: backends.get(backend)!,
+    sessionTimeoutMs: config.udpSessionTimeoutMs,
+    sessionsMax: config.udpSessionsMax,
+    // routeSockets refuses v1 for datagram sockets: v2 is the only form UDP has.
+    ...(proxyProtocol === 'v2' ? { proxyProtocol } : {}),
+  });
+}
+
+/** Builds every engine and relay (not started: the run loop starts them). */
+export async function buildDataPlane(
+  binding: NativeBinding,
+  config: Config,
+  settings: EngineSettings,
+  routed: RoutedSocket[],
+  backends: Map<AddressSpec, EngineBackend>,
+  logger: Logger,
+): Promise<DataPlane> {
+  const withRole = (role: RoutedSocket['socket']['role']): RoutedSocket[] =>
+    routed.filter((r) => r.socket.role === role);
+  const plane: DataPlane = {
+    engine: null,
+    listeners: withRole('stream-listener').map((r) => engineListener(r, backends)),
+    servesAccepted: withRole('stream-connection').length > 0,
+    relays: withRole('datagram').map((r) => udpRelay(binding, config, r, backends)),
+    sources: [],
+    engines: [],
+    settings,
+  };
+  if (plane.listeners.length > 0) {
+    plane.engine = new SpliceEngine(binding, { ...settings, listeners: plane.listeners });
+    plane.engines.push(plane.engine);
+    plane.sources.push(engineSource(plane.engine));
+  }
+  const accepted = withRole('stream-connection').map((r) => engineListener(r, backends));
+  const acceptedEngine = plane.servesAccepted
+    ? await relayAcceptedConnections(binding, { ...settings, listeners: accepted }, logger)
+    : null;
+  if (acceptedEngine) {
+    plane.engines.push(acceptedEngine);
+    plane.sources.push(engineSource(acceptedEngine, 'accepted'));
+  }
+  plane.sources.push(...plane.relays.map(udpSource));
+  return plane;
+}
+
+/** What a handover exports from and resumes into; what does not fit drains in a native engine. */
+export function handoverTargets(binding: NativeBinding, plane: DataPlane): HandoverTargets {
+  return {
+    engine: plane.engine,
+    listenerLabels: plane.listeners.map((l) => l.label),
+    relays: plane.relays,
+    drainer: (connections) => {
+      const engine = adoptingEngine(binding, { ...plane.settings, listeners: plane.listeners }, connections);
+      engine.start();
+      return engine;
+    },
+  };
+}
+
+export function logDataPlaneEvents(plane: DataPlane, logger: Logger): void {
+  for (const engine of plane.engines) {
+    engine.on('open', (c) => logger.debug(c, 'connection open'));
+    engine.on('close', (c) => logger.debug(c, 'connection closed'));
+    engine.on('connectFailed', (f) => logger.warn(f, 'backend connect failed'));
+    engine.on('acceptError', (e) => logger.warn(e, 'accept failed; pausing accept briefly'));
+  }
+  for (const relay of plane.relays) {
+    relay.on('sessionError', (e) => logger.warn(e, 'UDP session ended by a backend error'));
+    relay.on('dropped', (d) => logger.warn(d, 'UDP datagrams dropped'));
+    relay.on('socketError', (e) => logger.warn(e, 'UDP socket error'));
+  }
+}
+
+/** Every stream engine's counters as one; null without a stream engine. */
+export function streamStats(plane: DataPlane): EngineStats | null {
+  if (plane.engines.length === 0) return null;
+  const all = plane.engines.map((e) => e.stats());
+  return { active: all.reduce((n, s) => n + s.active, 0), listeners: all.flatMap((s) => s.listeners) };
+}
+
+/** One line for systemd's STATUS=: what is open and how much has moved. */
+export function statusLine(plane: DataPlane): string {
+  let open = 0;
+  let bytesIn = 0n;
+  let bytesOut = 0n;
+  for (const l of streamStats(plane)?.listeners ?? []) {
+    open += l.active;
+    bytesIn += l.bytesIn;
+    bytesOut += l.bytesOut;
+  }
+  let sessions = 0;
+  for (const relay of plane.relays) {
+    const s = relay.stats();
+    sessions += s.sessionsActive;
+    bytesIn += s.bytesIn;
+    bytesOut += s.bytesOut;
+  }
+  const udp = plane.relays.length > 0 ? `, ${sessions} UDP sessions` : '';
+  return `${open} connections${udp}; ${bytesIn} bytes in, ${bytesOut} bytes out`;
+}

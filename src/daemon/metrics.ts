@@ -1,0 +1,41 @@
+/** Metrics only when asked for: --metrics-listen, an fd named metrics, or --metrics-textfile. */
+import type { Config } from '../config/config.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics/index.js';
+import type { RoutedSocket } from '../routing.js';
+import { streamStats, type DataPlane } from './data-plane.js';
+
+export async function startMetrics(
+  config: Config,
+  fds: number[],
+  plane: DataPlane,
+  routed: RoutedSocket[],
+  version: string,
+  logger: Logger,
+): Promise<Metrics | null> {
+  if (!config.metricsListen && !config.metricsTextfile && fds.length === 0) return null;
+  // Loaded lazily: prom-client is not needed on the path to the first connection.
+  const { createMetrics } = await import('../metrics/index.js');
+  const metrics = createMetrics({
+    sources: {
+      version,
+      engine: plane.engines.length > 0 ? 'splice' : 'none',
+      tcp: () => streamStats(plane),
+      udp: () => plane.relays.map((r) => r.stats()),
+      backendOf: (label) => routed.find((r) => r.socket.label === label)?.backend.text ?? '',
+    },
+    logger,
+    textfile: config.metricsTextfile,
+  });
+  try {
+    for (const fd of fds) await metrics.serve({ fd });
+    if (config.metricsListen) {
+      const server = await metrics.serve({ address: config.metricsListen });
+      logger.info({ metrics: server.where }, 'serving metrics');
+    }
+  } catch (err) {
+    await metrics.stop();
+    throw err;
+  }
+  return metrics;
+}

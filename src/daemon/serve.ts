@@ -1,0 +1,81 @@
+/**
+ * Serving: tell systemd we are ready, run until idle or signalled (run-loop.ts),
+ * hand live connections to the fd store on SIGTERM when there is one, and say
+ * how it ended.
+ */
+import type { Config } from '../config/config.js';
+import type { FdStore } from '../handover/fd-store.js';
+import { handOver } from '../handover/handover.js';
+import { engineSource, type ActivitySource } from '../lifecycle/activity-source.js';
+import type { Clock } from '../lifecycle/idle-monitor.js';
+import { Notifier, notifyTargetFromEnv } from '../lifecycle/notify.js';
+import { runUntilDone } from '../lifecycle/run-loop.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics/index.js';
+import type { NativeBinding } from '../native/binding.js';
+import { handoverTargets, statusLine, type DataPlane } from './data-plane.js';
+
+/** How long a handover may wait for connections to flush into the kernel before draining them. */
+const HANDOVER_FLUSH_MAX_MS = 3000;
+
+export interface ServeContext {
+  env: NodeJS.ProcessEnv;
+  pid: number;
+  signals: Pick<NodeJS.Process, 'on' | 'off'>;
+  clock?: Clock;
+  logger: Logger;
+}
+
+/** The SIGTERM step that puts connections in the fd store and returns the drainer of the rest. */
+function handoverToStore(
+  binding: NativeBinding,
+  plane: DataPlane,
+  store: FdStore,
+  config: Config,
+  logger: Logger,
+): () => Promise<ActivitySource[]> {
+  return async () => {
+    const flushMs = Math.min(config.shutdownTimeoutMs, HANDOVER_FLUSH_MAX_MS);
+    const { drainer, ...result } = await handOver(handoverTargets(binding, plane), store, binding, flushMs);
+    logger[result.storeError ? 'warn' : 'info'](
+      { ...result, capacity: store.capacity },
+      'handed over to the fd store',
+    );
+    return drainer ? [engineSource(drainer, 'drainer')] : [];
+  };
+}
+
+/** Runs until done; resolves with why it stopped. */
+export async function serveUntilDone(
+  binding: NativeBinding,
+  config: Config,
+  plane: DataPlane,
+  store: FdStore | null,
+  metrics: Metrics | null,
+  context: ServeContext,
+): Promise<string> {
+  const { logger } = context;
+  const target = notifyTargetFromEnv(context.env, context.pid);
+  const notifier = target ? new Notifier(binding, target, logger) : null;
+  let finalStatus = '';
+  const reasonPromise = runUntilDone({
+    sources: plane.sources,
+    ...(store ? { handover: handoverToStore(binding, plane, store, config, logger) } : {}),
+    // Accept=yes serves one connection: exit as soon as it is done.
+    exitIdleTimeMs: plane.servesAccepted && plane.listeners.length === 0 ? 0 : config.exitIdleTimeMs,
+    shutdownTimeoutMs: config.shutdownTimeoutMs,
+    logger,
+    signals: context.signals,
+    ...(context.clock ? { clock: context.clock } : {}),
+    beforeDestroy: () => metrics?.stop() ?? Promise.resolve(),
+    onStopping: (why) => {
+      finalStatus = statusLine(plane);
+      notifier?.stopping(`stopping (${why}): ${finalStatus}`);
+    },
+  });
+  notifier?.ready(() => statusLine(plane));
+  const reason = await reasonPromise;
+  notifier?.stop();
+  logger.info({ reason, status: finalStatus || undefined }, 'sockrelay stopped');
+  return reason;
+}
