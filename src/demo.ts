@@ -1,21 +1,20 @@
 /**
  * `npm run demo`: sockrelay socket-activated on a loopback port in front of a
  * tiny HTTP backend, exiting when idle and activated again by the next request.
- * The Activator plays systemd's part (a .socket unit holding the port).
+ * systemd-socket-activate plays systemd's part: it holds the port and starts
+ * sockrelay on the first connection. It does not listen again once sockrelay
+ * exits, so the demo starts it anew each time, as a .socket unit would.
  */
+import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { Activator } from './activation/activator.js';
-import { loadNative } from './native/binding.js';
 
 const PORT = Number(process.env.DEMO_PORT ?? 8480);
 const IDLE = process.env.DEMO_IDLE ?? '5s';
 
 async function main(): Promise<void> {
-  const { binding, error } = loadNative();
-  if (!binding) throw new Error(`the demo needs the native addon (${error?.message})`);
-
   let requests = 0;
   const backend = createServer((req, res) => {
     requests++;
@@ -23,24 +22,31 @@ async function main(): Promise<void> {
   });
   await new Promise<void>((resolve) => backend.listen(0, '127.0.0.1', resolve));
   const backendPort = (backend.address() as AddressInfo).port;
-
   const cli = fileURLToPath(new URL('./cli.js', import.meta.url));
-  const activator = new Activator(binding, {
-    sockets: [
-      { address: { family: 'inet', address: '127.0.0.1', port: PORT }, type: 'stream', name: 'demo' },
-    ],
-    command: [process.execPath, cli, `--exit-idle-time=${IDLE}`, `127.0.0.1:${backendPort}`],
-    spawn: 'on-demand',
-    respawn: true,
-  });
-  activator.on('spawn', ({ child }: { child: { pid: number } }) =>
-    console.log(`[demo] a client arrived: sockrelay activated (pid ${child.pid})`),
-  );
-  activator.on('exit', (code: number | string) =>
-    console.log(`[demo] sockrelay exited (${code}) after ${IDLE} idle; port ${PORT} is still held, waiting`),
-  );
-  activator.on('stderr', (line: string) => console.log(`[sockrelay] ${line}`));
-  activator.start();
+
+  let stopping = false;
+  let current: ReturnType<typeof spawn> | null = null;
+  const activate = (): void => {
+    const child = spawn(
+      'systemd-socket-activate',
+      [
+        ...['-l', `127.0.0.1:${PORT}`, '--fdname=demo', process.execPath, cli],
+        ...[`--exit-idle-time=${IDLE}`, `127.0.0.1:${backendPort}`],
+      ],
+      { stdio: ['ignore', 'inherit', 'pipe'] },
+    );
+    current = child;
+    createInterface({ input: child.stderr! }).on('line', (line) => console.log(`[sockrelay] ${line}`));
+    child.once('error', (err) => console.error(`[demo] cannot run systemd-socket-activate: ${err.message}`));
+    child.once('exit', (code, signal) => {
+      if (stopping) return;
+      console.log(
+        `[demo] sockrelay exited (${code ?? signal}) after ${IDLE} idle; holding port ${PORT} again`,
+      );
+      activate();
+    });
+  };
+  activate();
 
   console.log(`[demo] backend on 127.0.0.1:${backendPort}; sockrelay will be activated on 127.0.0.1:${PORT}`);
   console.log(
@@ -49,7 +55,9 @@ async function main(): Promise<void> {
   console.log('[demo] Ctrl-C to stop');
 
   const stop = (): void => {
-    void activator.stop('SIGTERM').then(() => backend.close(() => process.exit(0)));
+    stopping = true;
+    current?.kill('SIGTERM');
+    backend.close(() => process.exit(0));
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);

@@ -12,7 +12,6 @@ export {
   type ListenedFd,
   type ListenFdsResult,
 } from './activation/listen-fds.js';
-export { Activator, type ActivatorOptions, type ActivatorSocket } from './activation/activator.js';
 export { SpliceEngine } from './engine/splice-engine.js';
 export type {
   Engine,

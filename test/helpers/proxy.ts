@@ -4,7 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { Activator, type ActivatorSocket } from '../../src/activation/activator.js';
+import { Activator, type ActivatorSocket } from './activator.js';
 import { native } from './engines.js';
 
 export const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));

@@ -12,7 +12,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import type { NativeBinding, SocketAddress } from '../native/binding.js';
+import type { NativeBinding, SocketAddress } from '../../src/native/binding.js';
 
 export interface ActivatorSocket {
   address: SocketAddress;
