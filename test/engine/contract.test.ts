@@ -22,7 +22,6 @@ import {
   sha256,
   startServer,
   tempDir,
-  waitUntil,
   type TestServer,
 } from '../helpers/net.js';
 
@@ -52,7 +51,7 @@ describe('the stream engine', () => {
     const { received, error } = await sendAndCollect(dial(port), payload);
     expect(error).toBeNull();
     expect(received.toString()).toBe(`${sha256(payload)} ${payload.length}`);
-    await waitUntil(() => engine.active() === 0);
+    await expect.poll(() => engine.active() === 0, { timeout: 10_000 }).toBe(true);
     const stats = engine.stats().listeners[0]!;
     expect(stats.bytesIn).toBe(BigInt(payload.length));
     expect(stats.bytesOut).toBe(BigInt(received.length));
@@ -126,7 +125,7 @@ describe('the stream engine', () => {
     client.write('hello');
     await once(client, 'data');
     client.resetAndDestroy();
-    await waitUntil(() => backendSaw.includes('close'));
+    await expect.poll(() => backendSaw.includes('close'), { timeout: 10_000 }).toBe(true);
     expect(backendSaw[0]).toBe('ECONNRESET');
   });
 
@@ -136,7 +135,7 @@ describe('the stream engine', () => {
     const payloads = Array.from({ length: 200 }, (_, i) => randomBytes(1024 + i * 97));
     const results = await Promise.all(payloads.map((p) => sendAndCollect(dial(port), p)));
     results.forEach(({ received }, i) => expect(sha256(received)).toBe(sha256(payloads[i]!)));
-    await waitUntil(() => engine.active() === 0);
+    await expect.poll(() => engine.active() === 0, { timeout: 10_000 }).toBe(true);
     const [stats] = engine.stats().listeners;
     expect(stats!.accepted).toBe(200);
     // Both histograms saw every connection, in the engine's buckets.
@@ -340,8 +339,10 @@ describe('the stream engine', () => {
         }),
       );
     }
-    await waitUntil(() => engine.active() === 0 && backend.sockets.size === 0, 15_000);
-    await waitUntil(() => openFdCount() <= baseline, 5000);
+    await expect
+      .poll(() => engine.active() === 0 && backend.sockets.size === 0, { timeout: 15_000 })
+      .toBe(true);
+    await expect.poll(() => openFdCount() <= baseline, { timeout: 5000 }).toBe(true);
     expect(checked).toBeGreaterThan(1500);
     expect(engine.stats().listeners[0]!.accepted).toBeGreaterThanOrEqual(2000 - abortedEarly);
   }, 60_000);

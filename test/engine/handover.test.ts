@@ -20,7 +20,6 @@ import {
   randomBytes,
   sha256,
   startServer,
-  waitUntil,
 } from '../helpers/net.js';
 
 function engineOn(listenFd: number, backendPort: number): Engine {
@@ -77,7 +76,7 @@ describe('engine handover', () => {
       }
     };
     await sendSome(payload.length / 2);
-    await waitUntil(() => first.stats().listeners[0]!.bytesIn > 0n);
+    await expect.poll(() => first.stats().listeners[0]!.bytesIn > 0n, { timeout: 10_000 }).toBe(true);
     const next = await handOver(first, listenFd, backend.port);
     expect(next.active()).toBe(1);
     await sendSome(payload.length);
@@ -95,7 +94,9 @@ describe('engine handover', () => {
     const done = collect(client);
     const payload = randomBytes(256 * 1024);
     client.end(payload);
-    await waitUntil(() => first.stats().listeners[0]!.bytesIn === BigInt(payload.length));
+    await expect
+      .poll(() => first.stats().listeners[0]!.bytesIn === BigInt(payload.length), { timeout: 10_000 })
+      .toBe(true);
     await handOver(first, listenFd, backend.port);
     const { received, error } = await done;
     expect(error).toBeNull();
@@ -122,8 +123,10 @@ describe('engine handover', () => {
     );
     results.forEach(({ received }, i) => expect(received.toString()).toBe(`after ${i}`));
     expect(backend.accepted).toBe(20);
-    await waitUntil(() => next.active() === 0 && backend.sockets.size === 0);
-    await waitUntil(() => openFdCount() <= baseline);
+    await expect
+      .poll(() => next.active() === 0 && backend.sockets.size === 0, { timeout: 10_000 })
+      .toBe(true);
+    await expect.poll(() => openFdCount() <= baseline, { timeout: 10_000 }).toBe(true);
   });
 
   it('drains what the fd store had no room for in a native engine that accepts nothing', async () => {
@@ -157,7 +160,7 @@ describe('engine handover', () => {
     const { received, error } = await done;
     expect(error).toBeNull();
     expect(received.toString()).toBe('after');
-    await waitUntil(() => drainer.active() === 0);
+    await expect.poll(() => drainer.active() === 0, { timeout: 10_000 }).toBe(true);
     expect(drainer.stats().listeners[0]!.accepted).toBe(0);
     expect(await native.waitReadable([listenFd], 0)).toEqual([listenFd]);
   });

@@ -13,7 +13,7 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SpliceEngine, type SpliceEngineOptions } from '../../src/engine/splice-engine.js';
 import { loadNative, type NativeBinding, type SocketAddress } from '../../src/native/binding.js';
 
@@ -38,24 +38,19 @@ afterEach(async () => {
   if (failures.length > 0) throw failures[0];
 });
 
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
 const next = (emitter: EventEmitter, event: string, ms = 5000): Promise<unknown[]> =>
-  withTimeout(once(emitter, event), ms, `'${event}'`);
+  once(emitter, event, { signal: AbortSignal.timeout(ms) });
 
-/** For states no event announces (an fd count settling): checks every 10 ms, bounded. */
-async function waitUntil(predicate: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+/** The backend's side of the connection the engine made, once the backend has accepted it. */
+function backendConnection(accepted: () => Socket | undefined): Promise<Socket> {
+  return vi.waitFor(
+    () => {
+      const socket = accepted();
+      if (!socket) throw new Error('the backend has not accepted a connection yet');
+      return socket;
+    },
+    { timeout: 5000 },
+  );
 }
 
 function listenFd(address: SocketAddress = inet(0), backlog = 511): { fd: number; port: number } {
@@ -114,15 +109,16 @@ interface Exchange {
 }
 
 /** Reads a socket until it closes; `error` is the code it closed with (ECONNRESET for a reset). */
-function collect(socket: Socket, ms = 20_000): Promise<Exchange> {
+async function collect(socket: Socket, ms = 20_000): Promise<Exchange> {
   const chunks: Buffer[] = [];
   let error: string | null = null;
   socket.on('data', (chunk: Buffer) => chunks.push(chunk));
   socket.on('error', (err: NodeJS.ErrnoException) => (error = err.code ?? err.message));
-  const closed = new Promise<Exchange>((resolve) =>
-    socket.on('close', () => resolve({ received: Buffer.concat(chunks), error })),
-  );
-  return withTimeout(closed, ms, 'socket close');
+  // Not events.once(socket, 'close'): it rejects on the 'error' a reset emits first.
+  let closed = false;
+  socket.on('close', () => (closed = true));
+  await vi.waitFor(() => expect(closed, 'socket close').toBe(true), { timeout: ms, interval: 5 });
+  return { received: Buffer.concat(chunks), error };
 }
 
 /** Sends `payload`, half-closes, and collects the answer until close. */
@@ -159,7 +155,7 @@ describe.skipIf(!available)('splice engine', () => {
     const payloads = Array.from({ length: 200 }, () => randomBytes(16 * 1024));
     const results = await Promise.all(payloads.map((p) => exchange(dial(port), p)));
     results.forEach(({ received }, i) => expect(sha256(received)).toBe(sha256(payloads[i]!)));
-    await waitUntil(() => engine.active() === 0);
+    await expect.poll(() => engine.active() === 0, { timeout: 5000 }).toBe(true);
     expect(engine.stats().listeners[0]!.accepted).toBe(200);
     expect(engine.tryStop()).toBe(true);
   });
@@ -205,19 +201,16 @@ describe.skipIf(!available)('splice engine', () => {
     });
     cleanups.push(() => child.kill('SIGKILL'));
     const messages = createInterface({ input: child.stdout! });
+    const seen: Array<Record<string, unknown>> = [];
+    messages.on('line', (line) => seen.push(JSON.parse(line) as Record<string, unknown>));
     const waitFor = (match: (m: Record<string, unknown>) => boolean, what: string) =>
-      withTimeout(
-        new Promise<Record<string, unknown>>((resolve) => {
-          const onLine = (line: string) => {
-            const message = JSON.parse(line) as Record<string, unknown>;
-            if (!match(message)) return;
-            messages.off('line', onLine);
-            resolve(message);
-          };
-          messages.on('line', onLine);
-        }),
-        10_000,
-        what,
+      vi.waitFor(
+        () => {
+          const message = seen.find(match);
+          if (!message) throw new Error(`no ${what} from the child yet`);
+          return message;
+        },
+        { timeout: 10_000 },
       );
     const { port } = (await waitFor((m) => 'port' in m, 'child ready')) as { port: number };
     const emfile = waitFor(
@@ -326,11 +319,10 @@ describe.skipIf(!available)('splice engine', () => {
 
 describe.skipIf(!available)('splice engine: idle timeout and keepalive', () => {
   it('closes a connection silent for the idle timeout with a FIN both ways, and keeps a busy one', async () => {
-    let backendSide!: (socket: Socket) => void;
-    const accepted = new Promise<Socket>((resolve) => (backendSide = resolve));
+    let backendSide: Socket | undefined;
     const { port: backendPort } = await startServer((socket) => {
       socket.pipe(socket);
-      backendSide(socket);
+      backendSide = socket;
     });
     const { engine, port } = startEngine([inet(backendPort)], {
       connectionIdleTimeoutMs: 400,
@@ -345,7 +337,7 @@ describe.skipIf(!available)('splice engine: idle timeout and keepalive', () => {
     await next(silent, 'data');
     const silentEnded = next(silent, 'end', 5000);
     const silentGot = collect(silent);
-    const backendGot = collect(await withTimeout(accepted, 5000, 'backend connection'));
+    const backendGot = collect(await backendConnection(() => backendSide));
     const busy = dial(port);
     const ticker = setInterval(() => busy.write('.'), 50);
     cleanups.push(() => clearInterval(ticker));
@@ -357,13 +349,13 @@ describe.skipIf(!available)('splice engine: idle timeout and keepalive', () => {
     silent.end();
     expect((await silentGot).error).toBeNull();
     expect((await backendGot).error).toBeNull();
-    await waitUntil(() => reasons.length === 1, 5000, 'close event');
+    await expect.poll(() => reasons.length === 1, { timeout: 5000, message: 'close event' }).toBe(true);
     expect(reasons).toEqual(['idle timeout']);
     clearInterval(ticker);
     const busyGot = collect(busy);
     busy.end('!');
     expect((await busyGot).error).toBeNull();
-    await waitUntil(() => reasons.length === 2, 5000, 'close event');
+    await expect.poll(() => reasons.length === 2, { timeout: 5000, message: 'close event' }).toBe(true);
     expect(reasons).toEqual(['idle timeout', 'done']);
   });
 
@@ -377,7 +369,7 @@ describe.skipIf(!available)('splice engine: idle timeout and keepalive', () => {
     const client = dial(port);
     let got = 0;
     client.on('data', (chunk: Buffer) => (got += chunk.length));
-    await waitUntil(() => got >= 12, 5000, 'a dozen ticks');
+    await expect.poll(() => got >= 12, { timeout: 5000, message: 'a dozen ticks' }).toBe(true);
     expect(client.destroyed).toBe(false);
     expect(engine.active()).toBe(1);
   });
@@ -443,11 +435,12 @@ describe.skipIf(!available)('splice engine: idle timeout and keepalive', () => {
         );
       // Right after the exchange a socket may still show its retransmit timer; idle, keepalive's.
       if (keepaliveMs > 0) {
-        await waitUntil(
-          () => keepaliveSeconds(toClient() ?? '') !== null && keepaliveSeconds(toBackend() ?? '') !== null,
-          5000,
-          'keepalive timers',
-        );
+        await expect
+          .poll(
+            () => keepaliveSeconds(toClient() ?? '') !== null && keepaliveSeconds(toBackend() ?? '') !== null,
+            { timeout: 5000, message: 'keepalive timers' },
+          )
+          .toBe(true);
         for (const line of [toClient()!, toBackend()!]) {
           expect(keepaliveSeconds(line)).toBeGreaterThan(20);
           expect(keepaliveSeconds(line)).toBeLessThanOrEqual(30);
@@ -513,7 +506,9 @@ describe.skipIf(!available)('splice engine: handover', () => {
       }
       client.end();
     })();
-    await waitUntil(() => first.stats().listeners[0]!.bytesIn > 2_000_000n, 10_000, 'streaming');
+    await expect
+      .poll(() => first.stats().listeners[0]!.bytesIn > 2_000_000n, { timeout: 10_000, message: 'streaming' })
+      .toBe(true);
     const idle = next(first, 'idle');
     const handed = await first.exportConnections(5000);
     await idle;
@@ -547,22 +542,22 @@ describe.skipIf(!available)('splice engine: handover', () => {
     expect(totals.bytesIn + carried.bytesIn).toBe(BigInt(payload.length));
     expect(totals.bytesOut + carried.bytesOut).toBe(BigInt(payload.length));
     expect(totals).toMatchObject({ accepted: 0, active: 0 });
-    await waitUntil(
-      () => openFds().all <= baseline.all && openFds().pipes <= baseline.pipes,
-      5000,
-      'fds back to baseline',
-    );
+    await expect
+      .poll(() => openFds().all <= baseline.all && openFds().pipes <= baseline.pipes, {
+        timeout: 5000,
+        message: 'fds back to baseline',
+      })
+      .toBe(true);
   }, 30_000);
 
   it('carries a half-closed connection: the client already finished, the reply comes between engines', async () => {
-    let backendSide!: (socket: Socket) => void;
-    const accepted = new Promise<Socket>((resolve) => (backendSide = resolve));
-    const { port: backendPort } = await startServer((socket) => backendSide(socket));
+    let backendSide: Socket | undefined;
+    const { port: backendPort } = await startServer((socket) => void (backendSide = socket));
     const { engine: first, fd, port } = startEngine([inet(backendPort)]);
     const client = dial(port);
     const got = collect(client);
     client.end('question');
-    const backend = await withTimeout(accepted, 5000, 'backend connection');
+    const backend = await backendConnection(() => backendSide);
     const asked = collect(backend);
     await next(backend, 'end');
     const handed = await first.exportConnections(1000);
@@ -602,7 +597,9 @@ describe.skipIf(!available)('splice engine: handover', () => {
     const chunks: Buffer[] = [];
     client.on('data', (chunk: Buffer) => chunks.push(chunk));
     client.write('a');
-    await waitUntil(() => Buffer.concat(chunks).toString().endsWith('a'), 5000, 'first echo');
+    await expect
+      .poll(() => Buffer.concat(chunks).toString().endsWith('a'), { timeout: 5000, message: 'first echo' })
+      .toBe(true);
     const clientPort = client.localPort!;
     const second = new SpliceEngine(native!, options());
     cleanups.push(() => second.destroy());
@@ -617,32 +614,32 @@ describe.skipIf(!available)('splice engine: handover', () => {
   });
 
   it('keeps a connection whose peer does not read, and drains it as before', async () => {
-    let backendSide!: (socket: Socket) => void;
-    const accepted = new Promise<Socket>((resolve) => (backendSide = resolve));
+    let backendSide: Socket | undefined;
     const { port: backendPort } = await startServer((socket) => {
       socket.pause();
-      backendSide(socket);
+      backendSide = socket;
     });
     const { engine, port } = startEngine([inet(backendPort)]);
     const client = dial(port);
     const got = collect(client);
     const payload = randomBytes(16 * 1024 * 1024);
     client.end(payload);
-    const backend = await withTimeout(accepted, 5000, 'backend connection');
+    const backend = await backendConnection(() => backendSide);
     // Stuck: bytes wait in the proxy's client-side socket, which it would read if its pipe had
     // room, and nothing more reaches the backend.
     const clientPort = client.localPort!;
     let last = -1n;
-    await waitUntil(
-      () => {
-        const now = engine.stats().listeners[0]!.bytesIn;
-        const stalled = now === last && now > 0n;
-        last = now;
-        return stalled && receiveQueue(port, clientPort) > 0;
-      },
-      10_000,
-      'the backend to stop reading',
-    );
+    await expect
+      .poll(
+        () => {
+          const now = engine.stats().listeners[0]!.bytesIn;
+          const stalled = now === last && now > 0n;
+          last = now;
+          return stalled && receiveQueue(port, clientPort) > 0;
+        },
+        { timeout: 10_000, message: 'the backend to stop reading' },
+      )
+      .toBe(true);
     const started = Date.now();
     expect(await engine.exportConnections(300)).toEqual([]);
     expect(Date.now() - started).toBeGreaterThanOrEqual(290);
@@ -665,7 +662,7 @@ describe.skipIf(!available)('splice engine: handover', () => {
     const { engine, port } = startEngine([inet(backendPort)], { connectTimeoutMs: 10_000 });
     const client = dial(port);
     const got = exchange(client, 'patience');
-    await waitUntil(() => engine.active() === 1, 5000, 'accepted');
+    await expect.poll(() => engine.active() === 1, { timeout: 5000, message: 'accepted' }).toBe(true);
     expect(await engine.exportConnections(100)).toEqual([]);
     expect(engine.active()).toBe(1);
     await startServer(echo, { host: '127.0.0.1', port: backendPort });

@@ -114,15 +114,6 @@ export async function sendAndCollect(socket: Socket, payload: Buffer, timeoutMs?
   return done;
 }
 
-/** Resolves when `predicate` holds, checking on each event of `emitter`; rejects after `timeoutMs`. */
-export async function waitUntil(predicate: () => boolean, timeoutMs = 10_000, stepMs = 10): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, stepMs));
-  }
-}
-
 export function tempDir(prefix = 'sockrelay-test-'): { path: string; remove(): void } {
   const path = mkdtempSync(join(tmpdir(), prefix));
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };

@@ -11,7 +11,7 @@ import { useCleanups } from '../helpers/cleanups.js';
 import { encodeHandoverName, HANDOVER_PREFIX } from '../../src/handover/fd-names.js';
 import { FdStoreSupervisor } from '../helpers/fdstore.js';
 import { ask, echoBackend } from '../helpers/udp.js';
-import { collect, dial, echo, randomBytes, sha256, startServer, waitUntil } from '../helpers/net.js';
+import { collect, dial, echo, randomBytes, sha256, startServer } from '../helpers/net.js';
 
 describe('restart through the fd store', () => {
   const cleanups = useCleanups();
@@ -80,7 +80,7 @@ describe('restart through the fd store', () => {
       const part = Buffer.from(`round ${round};`);
       sentAll.push(part);
       client.write(part);
-      await waitUntil(() => backend.sockets.size === 1);
+      await expect.poll(() => backend.sockets.size === 1, { timeout: 10_000 }).toBe(true);
       sup.send('restart');
       await sup.next('started', 15_000, (e) => (e.names as string).includes(HANDOVER_PREFIX));
     }

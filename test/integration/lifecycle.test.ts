@@ -16,7 +16,6 @@ import {
   sendAndCollect,
   sha256,
   startServer,
-  waitUntil,
 } from '../helpers/net.js';
 import { runCli, supervise, type Supervised } from '../helpers/proxy.js';
 
@@ -182,7 +181,7 @@ describe('sockrelay lifecycle', () => {
       c.write('x');
     }
     // Some are served, the rest must wait unharmed.
-    await waitUntil(() => echoed >= 5);
+    await expect.poll(() => echoed >= 5, { timeout: 10_000 }).toBe(true);
     const cpu = (): number => {
       const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
       return Number(fields[11]) + Number(fields[12]); // utime + stime, in clock ticks

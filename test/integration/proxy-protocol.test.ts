@@ -11,7 +11,7 @@ import dgram from 'node:dgram';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { dial, echo, freePort, sendAndCollect, startServer, tempDir, waitUntil } from '../helpers/net.js';
+import { dial, echo, freePort, sendAndCollect, startServer, tempDir } from '../helpers/net.js';
 import { runCli, supervise, underSocketActivate, type RunningProcess } from '../helpers/proxy.js';
 import {
   hasHaproxy,
@@ -67,7 +67,9 @@ describe.skipIf(!hasNginx)('PROXY protocol to nginx', () => {
     expect(reply.status).toBe('HTTP/1.1 200 OK');
     expect(reply.body).toBe(`127.0.0.1:${reply.localPort}`);
     // nginx logs after it has answered: wait for the line rather than race it.
-    await waitUntil(() => nginx.accessLog().includes(`127.0.0.1:${reply.localPort}`));
+    await expect
+      .poll(() => nginx.accessLog().includes(`127.0.0.1:${reply.localPort}`), { timeout: 10_000 })
+      .toBe(true);
     expect(nginx.accessLog()).toContain(`127.0.0.1:${reply.localPort}`);
     const started = await proxy.log.waitFor('sockrelay started');
     expect(started.listeners).toEqual([expect.objectContaining({ proxyProtocol: 'v1' })]);
@@ -79,7 +81,9 @@ describe.skipIf(!hasNginx)('PROXY protocol to nginx', () => {
     const reply = await httpGet(dial(`[::1]:${port}`));
     expect(reply.body).toBe(`::1:${reply.localPort}`);
     // nginx logs after it has answered: wait for the line rather than race it.
-    await waitUntil(() => nginx.accessLog().includes(`::1:${reply.localPort}`));
+    await expect
+      .poll(() => nginx.accessLog().includes(`::1:${reply.localPort}`), { timeout: 10_000 })
+      .toBe(true);
     expect(nginx.accessLog()).toContain(`::1:${reply.localPort}`);
   });
 
@@ -211,9 +215,9 @@ describe('PROXY protocol on UDP through the CLI', () => {
     await once(client, 'listening');
     cleanups.push(() => client.close());
     for (const text of ['a', 'bc']) {
-      const reply = once(client, 'message');
+      const reply = once(client, 'message', { signal: AbortSignal.timeout(5000) });
       client.send(text, port, '127.0.0.1');
-      const [data] = (await withTimeout(reply, 5000)) as [Buffer];
+      const [data] = (await reply) as [Buffer];
       expect(data.toString()).toBe('ok');
     }
     const hex16 = (n: number): string => n.toString(16).padStart(4, '0');
@@ -247,13 +251,3 @@ describe('--proxy-protocol usage', () => {
     ]);
   });
 });
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no reply within ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}

@@ -8,15 +8,7 @@ import type { Engine } from '../../src/engine/types.js';
 import { createMetrics } from '../../src/metrics/index.js';
 import type { UdpRelay } from '../../src/udp/types.js';
 import { inet, runEngine } from '../helpers/engines.js';
-import {
-  dial,
-  echo,
-  hashReply,
-  randomBytes,
-  sendAndCollect,
-  startServer,
-  waitUntil,
-} from '../helpers/net.js';
+import { dial, echo, hashReply, randomBytes, sendAndCollect, startServer } from '../helpers/net.js';
 import { Client, echoBackend, inheritedSocket, makeRelay, native, relayOptions } from '../udp/helpers.js';
 import { httpGet, promtoolCheck, recordingLogger, valueOf } from './helpers.js';
 
@@ -63,7 +55,7 @@ describe('metrics over real relays', () => {
       sent += payload.length;
       received += exchange.received.length;
     }
-    await waitUntil(() => relay.engine.active() === 0);
+    await expect.poll(() => relay.engine.active() === 0, { timeout: 10_000 }).toBe(true);
 
     const text = await scrape({ engine: relay.engine }, cleanups);
     const where = { listener: 'test', backend: 'test-backend', protocol: 'tcp' };
@@ -85,7 +77,7 @@ describe('metrics over real relays', () => {
     const relay = runEngine([inet(port)]);
     cleanups.push(() => relay.close());
     await sendAndCollect(dial(relay.port), Buffer.from('x'));
-    await waitUntil(() => relay.engine.active() === 0);
+    await expect.poll(() => relay.engine.active() === 0, { timeout: 10_000 }).toBe(true);
     const text = await scrape({ engine: relay.engine }, cleanups);
     expect(valueOf(text, 'sockrelay_connections_failed_total', { listener: 'test', reason: 'refused' })).toBe(
       1,
@@ -106,7 +98,7 @@ describe('metrics over real relays', () => {
     for (const size of sizes) await client.request(randomBytes(size), port, '127.0.0.1');
     const sent = sizes.reduce((a, b) => a + b, 0);
     const received = client.replies.reduce((a, r) => a + r.data.length, 0);
-    await waitUntil(() => relay.stats().datagramsOut === sizes.length);
+    await expect.poll(() => relay.stats().datagramsOut === sizes.length, { timeout: 10_000 }).toBe(true);
 
     const text = await scrape({ udp: [relay] }, cleanups);
     const where = { listener: 'test', backend: 'test-backend' };

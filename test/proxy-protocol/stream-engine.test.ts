@@ -14,7 +14,7 @@ import type { Engine, EngineListener } from '../../src/engine/types.js';
 import type { SocketAddress } from '../../src/native/binding.js';
 import type { ProxyProtocolVersion } from '../../src/proxy-protocol/index.js';
 import { native } from '../helpers/engines.js';
-import { dial, echo, freePort, sendAndCollect, startServer, tempDir, waitUntil } from '../helpers/net.js';
+import { dial, echo, freePort, sendAndCollect, startServer, tempDir } from '../helpers/net.js';
 
 const SIG = '0d0a0d0a000d0a515549540a';
 const sun = (text: string): string => Buffer.from(text).toString('hex').padEnd(216, '0');
@@ -72,7 +72,7 @@ describe('PROXY header through the stream engine', () => {
     const clientPort = await localPort(client);
     const { received } = await sendAndCollect(client, Buffer.from('hello'));
     expect(received.toString('latin1')).toBe(`PROXY TCP4 127.0.0.1 127.0.0.1 ${clientPort} ${port}\r\nhello`);
-    await waitUntil(() => engine.active() === 0, 5000);
+    await expect.poll(() => engine.active() === 0, { timeout: 5000 }).toBe(true);
     const stats = engine.stats().listeners[0]!;
     expect(stats.bytesIn).toBe(5n);
     expect(stats.bytesOut).toBe(BigInt(received.length));
@@ -168,7 +168,7 @@ describe('PROXY header through the stream engine', () => {
     const client = dial(port);
     const clientPort = await localPort(client);
     const done = sendAndCollect(client, Buffer.from('early'));
-    await waitUntil(() => engine.stats().listeners[0]!.accepted === 1, 5000);
+    await expect.poll(() => engine.stats().listeners[0]!.accepted === 1, { timeout: 5000 }).toBe(true);
     const server = await startServer(echo, { host: '127.0.0.1', port: backendPort });
     cleanups.push(() => server.close());
     const { received } = await done;

@@ -19,8 +19,6 @@ import {
   native,
   relayOptions,
   unixClient,
-  until,
-  withTimeout,
 } from '../udp/helpers.js';
 
 const SIG = '0d0a0d0a000d0a515549540a';
@@ -36,14 +34,12 @@ afterEach(() => {
 async function recordingBackend(type: 'udp4' | 'udp6', address: string) {
   const socket = dgram.createSocket(type);
   const received: Buffer[] = [];
-  let waiter: (() => void) | null = null;
   socket.on('message', (data, from) => {
     received.push(data);
     socket.send('ok', from.port, from.address);
-    waiter?.();
   });
   socket.bind(0, address);
-  await withTimeout(once(socket, 'listening'), 2000, 'backend bind');
+  await once(socket, 'listening', { signal: AbortSignal.timeout(2000) });
   cleanups.push(() => socket.close());
   return {
     port: socket.address().port,
@@ -54,14 +50,12 @@ async function recordingBackend(type: 'udp4' | 'udp6', address: string) {
     } as SocketAddress,
     received,
     async waitFor(count: number): Promise<Buffer[]> {
-      await withTimeout(
-        new Promise<void>((resolve) => {
-          waiter = () => received.length >= count && resolve();
-          waiter();
-        }),
-        3000,
-        `${count} datagrams at the backend (have ${received.length})`,
-      );
+      await expect
+        .poll(() => received.length, {
+          timeout: 3000,
+          message: `${count} datagrams at the backend (have ${received.length})`,
+        })
+        .toBeGreaterThanOrEqual(count);
       return received;
     },
   };
@@ -88,7 +82,9 @@ describe.skipIf(!native)('PROXY v2 on UDP', () => {
     expect((await backend.waitFor(3)).map((d) => d.toString('hex'))).toEqual(
       ['one', 'two', 'three'].map((t) => header + Buffer.from(t).toString('hex')),
     );
-    await until(() => relay.stats().datagramsIn === 3, 2000, 'counters');
+    await expect
+      .poll(() => relay.stats().datagramsIn === 3, { timeout: 2000, message: 'counters' })
+      .toBe(true);
     expect(relay.stats().bytesIn).toBe(BigInt('onetwothree'.length));
   });
 
@@ -116,7 +112,9 @@ describe.skipIf(!native)('PROXY v2 on UDP', () => {
     const c = await client('udp4', '127.0.0.1');
     // 28 header bytes for IPv4: 65,479 + 28 = 65,507 fits exactly; one more does not.
     await c.send(Buffer.alloc(65_480, 1), port, '127.0.0.1');
-    await until(() => relay.stats().dropped['too-large'] === 1, 2000, 'too-large drop');
+    await expect
+      .poll(() => relay.stats().dropped['too-large'] === 1, { timeout: 2000, message: 'too-large drop' })
+      .toBe(true);
     expect((await c.request(Buffer.alloc(65_479, 2), port, '127.0.0.1')).data.toString()).toBe('ok');
     const [arrived] = await backend.waitFor(1);
     expect(arrived!.length).toBe(65_507);

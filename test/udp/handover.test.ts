@@ -20,8 +20,6 @@ import {
   native,
   nextEvent,
   relayOptions,
-  until,
-  withTimeout,
 } from './helpers.js';
 
 const cleanups: Array<() => void> = [];
@@ -33,26 +31,19 @@ afterEach(() => {
 async function heldBackend() {
   const socket = dgram.createSocket('udp4');
   const received: Array<{ data: string; port: number }> = [];
-  let waiter: (() => void) | null = null;
   socket.on('message', (data, from) => {
     received.push({ data: data.toString(), port: from.port });
-    waiter?.();
   });
   socket.bind(0, '127.0.0.1');
-  await withTimeout(once(socket, 'listening'), 2000, 'backend bind');
+  await once(socket, 'listening', { signal: AbortSignal.timeout(2000) });
   cleanups.push(() => socket.close());
   return {
     port: socket.address().port,
     received,
     async waitFor(count: number): Promise<void> {
-      await withTimeout(
-        new Promise<void>((resolve) => {
-          waiter = () => received.length >= count && resolve();
-          waiter();
-        }),
-        3000,
-        `${count} datagrams at the backend`,
-      );
+      await expect
+        .poll(() => received.length, { timeout: 3000, message: `${count} datagrams at the backend` })
+        .toBeGreaterThanOrEqual(count);
     },
     reply(port: number, data: string): void {
       socket.send(data, port, '127.0.0.1');
@@ -142,7 +133,7 @@ describe.skipIf(!native)('UDP session handover', () => {
     expect(new Set(backend.received.map((d) => d.port))).toEqual(new Set([upstreamPort]));
 
     // B counts only what it carried: one datagram each way, and no session it opened.
-    await until(() => b.stats().datagramsIn === 1, 2000, 'counters');
+    await expect.poll(() => b.stats().datagramsIn === 1, { timeout: 2000, message: 'counters' }).toBe(true);
     expect(b.stats()).toMatchObject({
       datagramsIn: 1,
       bytesIn: 5n,
@@ -279,11 +270,8 @@ describe.skipIf(!native)('UDP session handover, many and refused', () => {
 /** A UDP socket connected to `port`, as a bare fd. */
 async function connectedUdp(port: number): Promise<number> {
   const socket = dgram.createSocket('udp4');
-  await withTimeout(
-    new Promise<void>((resolve) => socket.connect(port, '127.0.0.1', () => resolve())),
-    2000,
-    'connect',
-  );
+  socket.connect(port, '127.0.0.1');
+  await once(socket, 'connect', { signal: AbortSignal.timeout(2000) });
   const fd = native!.dup((socket as unknown as { _handle: { fd: number } })._handle.fd);
   socket.close();
   return fd;

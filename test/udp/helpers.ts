@@ -6,6 +6,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
 import { once } from 'node:events';
+import { expect } from 'vitest';
 
 import { loadNative, type NativeBinding, type SocketAddress } from '../../src/native/binding.js';
 import { NativeUdpRelay, type UdpRelay, type UdpRelayOptions } from '../../src/udp/index.js';
@@ -13,26 +14,10 @@ import { NativeUdpRelay, type UdpRelay, type UdpRelayOptions } from '../../src/u
 export const native: NativeBinding | null = loadNative().binding;
 export const hasPython = spawnSync('python3', ['-c', 'pass']).status === 0;
 
-/** Rejects after `ms` with a message that says what was awaited. */
-export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-/** Polls a condition that has no event (native counters settle just after the datagram leaves). */
-export async function until(condition: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = performance.now() + ms;
-  while (!condition()) {
-    if (performance.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
-
 export function nextEvent<T extends unknown[]>(relay: UdpRelay, event: string, ms: number): Promise<T> {
-  return withTimeout(once(relay as unknown as NodeJS.EventEmitter, event) as Promise<T>, ms, `'${event}'`);
+  return once(relay as unknown as NodeJS.EventEmitter, event, {
+    signal: AbortSignal.timeout(ms),
+  }) as Promise<T>;
 }
 
 /** A bound datagram socket as systemd would pass it, and its port. */
@@ -49,19 +34,17 @@ export interface Reply {
 /** A UDP client whose replies queue up until a test takes them. */
 export class Client {
   readonly replies: Reply[] = [];
-  private waiter: (() => void) | null = null;
 
   private constructor(readonly socket: dgram.Socket) {
     socket.on('message', (data, from) => {
       this.replies.push({ data, from });
-      this.waiter?.();
     });
   }
 
   static async open(type: 'udp4' | 'udp6', address: string): Promise<Client> {
     const socket = dgram.createSocket(type);
     socket.bind(0, address);
-    await withTimeout(once(socket, 'listening'), 2000, 'client bind');
+    await once(socket, 'listening', { signal: AbortSignal.timeout(2000) });
     return new Client(socket);
   }
 
@@ -77,16 +60,12 @@ export class Client {
 
   /** Waits until `count` replies have arrived in all; returns them all. */
   async waitReplies(count: number, ms = 3000): Promise<Reply[]> {
-    const arrived = new Promise<void>((resolve) => {
-      const check = (): void => {
-        if (this.replies.length < count) return;
-        this.waiter = null;
-        resolve();
-      };
-      this.waiter = check;
-      check();
-    });
-    await withTimeout(arrived, ms, `${count} replies (have ${this.replies.length})`);
+    await expect
+      .poll(() => this.replies.length, {
+        timeout: ms,
+        message: `${count} replies (have ${this.replies.length})`,
+      })
+      .toBeGreaterThanOrEqual(count);
     return this.replies;
   }
 
@@ -159,7 +138,7 @@ else:
 
 export async function unixEcho(path: string): Promise<ChildProcess> {
   const child = spawn('python3', ['-c', PEER, 'echo', path], { stdio: ['ignore', 'pipe', 'inherit'] });
-  await withTimeout(once(child.stdout!, 'data'), 5000, 'python echo ready');
+  await once(child.stdout!, 'data', { signal: AbortSignal.timeout(5000) });
   return child;
 }
 
@@ -174,6 +153,6 @@ export async function unixClient(
   const child = spawn('python3', args, { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  await withTimeout(once(child, 'exit'), 10_000, 'python client');
+  await once(child, 'exit', { signal: AbortSignal.timeout(10_000) });
   return JSON.parse(out) as Array<[number, string]>;
 }

@@ -10,15 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 
 import type { SocketAddress } from '../../src/native/binding.js';
 import { NativeUdpRelay, type HandoverSession, type UdpRelay } from '../../src/udp/index.js';
-import {
-  Client,
-  echoBackend,
-  inheritedSocket,
-  native,
-  nextEvent,
-  relayOptions,
-  withTimeout,
-} from './helpers.js';
+import { Client, echoBackend, inheritedSocket, native, nextEvent, relayOptions } from './helpers.js';
 
 const cleanups: Array<() => void> = [];
 afterEach(() => {
@@ -61,26 +53,19 @@ function restart(a: UdpRelay): HandoverSession[] {
 async function heldBackend() {
   const socket = dgram.createSocket('udp4');
   const ports: number[] = [];
-  let waiter: (() => void) | null = null;
   socket.on('message', (_data, from) => {
     ports.push(from.port);
-    waiter?.();
   });
   socket.bind(0, '127.0.0.1');
-  await withTimeout(once(socket, 'listening'), 2000, 'backend bind');
+  await once(socket, 'listening', { signal: AbortSignal.timeout(2000) });
   cleanups.push(() => socket.close());
   return {
     address: { family: 'inet', address: '127.0.0.1', port: socket.address().port } as SocketAddress,
     ports,
     waitFor: (count: number) =>
-      withTimeout(
-        new Promise<void>((resolve) => {
-          waiter = () => ports.length >= count && resolve();
-          waiter();
-        }),
-        3000,
-        `${count} datagrams at the backend`,
-      ),
+      expect
+        .poll(() => ports.length, { timeout: 3000, message: `${count} datagrams at the backend` })
+        .toBeGreaterThanOrEqual(count),
     reply: (port: number, data: string) => socket.send(data, port, '127.0.0.1'),
   };
 }

@@ -19,7 +19,6 @@ import {
   relayOptions,
   unixClient,
   unixEcho,
-  until,
 } from './helpers.js';
 
 const cleanups: Array<() => void> = [];
@@ -141,7 +140,9 @@ describe.skipIf(!native)('native UDP relay', () => {
     // The counters say they were dropped; the short wait only lets a wrongly sent reply show up.
     expect(await unixClient(path, null, 2, 10, 0.3)).toEqual([]);
     expect(await unixClient(path, join(dir, 'big.sock'), 1, 70_000, 0.3)).toEqual([]);
-    await until(() => relay.stats().dropped.truncated === 1, 2000, 'truncated count');
+    await expect
+      .poll(() => relay.stats().dropped.truncated === 1, { timeout: 2000, message: 'truncated count' })
+      .toBe(true);
     expect(relay.stats().dropped['unbound-client']).toBe(2);
     expect(relay.stats().sessionsTotal).toBe(1);
   });

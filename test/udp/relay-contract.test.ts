@@ -13,7 +13,6 @@ import {
   native,
   nextEvent,
   relayOptions,
-  until,
 } from './helpers.js';
 
 const cleanups: Array<() => void> = [];
@@ -58,7 +57,9 @@ describe.skipIf(!native)('UDP relay contract', () => {
     });
     expect(sessionPorts.size).toBe(50);
     expect(backend.sources.size).toBe(50);
-    await until(() => relay.stats().datagramsOut === 1000, 2000, 'counters');
+    await expect
+      .poll(() => relay.stats().datagramsOut === 1000, { timeout: 2000, message: 'counters' })
+      .toBe(true);
     const stats = relay.stats();
     expect(stats.datagramsIn).toBe(1000);
     expect(stats.sessionsTotal).toBe(50);
@@ -92,7 +93,9 @@ describe.skipIf(!native)('UDP relay contract', () => {
       expect(reply.data.length).toBe(size);
       expect(reply.data.equals(payload)).toBe(true);
     }
-    await until(() => relay.stats().datagramsOut === 5, 2000, 'counters');
+    await expect
+      .poll(() => relay.stats().datagramsOut === 5, { timeout: 2000, message: 'counters' })
+      .toBe(true);
     expect(relay.stats().bytesOut).toBe(BigInt(1 + 1472 + 9000 + 65_507));
   });
 
@@ -185,18 +188,21 @@ describe.skipIf(!native)('UDP relay contract', () => {
     for (let j = 0; j < 5; j++) await Promise.all(clients.map((c) => c.send(`x${j}`, port, '127.0.0.1')));
     // Every datagram is forwarded or dropped, and every session the burst opened ends in exactly one
     // failure counted in the warnings, which come within ~1 s.
-    await until(
-      () => {
-        const stats = relay.stats();
-        const dropped = Object.values(stats.dropped).reduce((n, d) => n + d, 0);
-        const failures = events.reduce((n, e) => n + e.count, 0);
-        return (
-          stats.datagramsIn + dropped === 50 && stats.sessionsActive === 0 && failures === stats.sessionsTotal
-        );
-      },
-      4000,
-      'every datagram and failure counted',
-    );
+    await expect
+      .poll(
+        () => {
+          const stats = relay.stats();
+          const dropped = Object.values(stats.dropped).reduce((n, d) => n + d, 0);
+          const failures = events.reduce((n, e) => n + e.count, 0);
+          return (
+            stats.datagramsIn + dropped === 50 &&
+            stats.sessionsActive === 0 &&
+            failures === stats.sessionsTotal
+          );
+        },
+        { timeout: 4000, message: 'every datagram and failure counted' },
+      )
+      .toBe(true);
     expect(relay.stats().sessionsTotal).toBeGreaterThanOrEqual(1);
     expect(events.length).toBeLessThanOrEqual(3);
     expect(events.every((e) => e.code === 'ECONNREFUSED')).toBe(true);
