@@ -16,22 +16,21 @@ import { HOST, freePort } from './net.mjs';
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CLI = path.join(ROOT, 'dist/cli.js');
 const NAIVE = fileURLToPath(new URL('../naive-proxy.mjs', import.meta.url));
-const DGRAM_RELAY = fileURLToPath(new URL('./udp-dgram-relay.mjs', import.meta.url));
 const ACTIVATE = 'systemd-socket-activate';
 const PROXYD = '/usr/lib/systemd/systemd-socket-proxyd';
 
 const built = () => (existsSync(CLI) ? null : `${path.relative(ROOT, CLI)} not built`);
 
-// o.args: extra CLI options a workload adds (e.g. --metrics-listen).
-const sockrelay = (engine) => ({
-  name: `sockrelay-${engine}`,
+// o.args: extra CLI options a workload adds (e.g. --metrics-listen). The name keeps "splice", which
+// earlier results (and bench/results/) use for the native engine, the only one since issue 11.
+const sockrelay = () => ({
+  name: 'sockrelay-splice',
   kind: 'activate',
   proto: 'tcp',
   unavailable: built,
   argv: (backend, o) => [
     process.execPath,
     o.cli ?? CLI,
-    `--engine=${engine}`,
     ...(o.maxConns ? ['-c', String(o.maxConns)] : []),
     ...(o.args ?? []),
     backend,
@@ -61,8 +60,7 @@ export const SUBJECTS = [
     unavailable: () => (existsSync(PROXYD) ? null : `${PROXYD} missing`),
     argv: (backend, o) => [PROXYD, ...(o.maxConns ? [`--connections-max=${o.maxConns}`] : []), backend],
   },
-  sockrelay('splice'),
-  sockrelay('stream'),
+  sockrelay(),
   {
     name: 'node-naive',
     kind: 'listen',
@@ -80,23 +78,6 @@ export const SUBJECTS = [
     proto: 'udp',
     unavailable: built,
     argv: (backend, o) => [process.execPath, o.cli ?? CLI, backend],
-  },
-  // The CLI with the addon disabled, which should fall back to the pure-TS dgram relay.
-  {
-    name: 'sockrelay-udp-ts',
-    kind: 'activate',
-    proto: 'udp',
-    env: { SOCKRELAY_NO_NATIVE: '1' },
-    unavailable: built,
-    argv: (backend, o) => [process.execPath, o.cli ?? CLI, backend],
-  },
-  // The pure-TS dgram relay itself, started by lib/udp-dgram-relay.mjs from the same build.
-  {
-    name: 'sockrelay-udp-dgram',
-    kind: 'activate',
-    proto: 'udp',
-    unavailable: built,
-    argv: (backend, o) => [process.execPath, DGRAM_RELAY, path.dirname(o.cli ?? CLI), backend],
   },
 ];
 
