@@ -68,7 +68,6 @@ function udpRelay(
 ): UdpRelay {
   return new NativeUdpRelay(binding, {
     fd: socket.fd,
-    family: socket.family === 'inet6' ? 'inet6' : socket.family === 'unix' ? 'unix' : 'inet',
     label: socket.label,
     backend: backends.get(backend)!,
     sessionTimeoutMs: config.udpSessionTimeoutMs,

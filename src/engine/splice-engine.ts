@@ -31,12 +31,6 @@ const DEFAULT_THREADS = 1;
 /** Client, backend and a pipe each way. */
 const FDS_PER_CONNECTION = 6;
 
-/** Events of the splice engine beyond the contract. */
-export interface SpliceEngineEvents extends EngineEvents {
-  /** A connection closed by an unexpected error (not a peer's reset); coalesced, `count` per second. */
-  connectionError: (info: { listener: string; code: string; syscall: string; count: number }) => void;
-}
-
 export interface SpliceEngineOptions extends EngineOptions {
   /** Epoll threads; the listeners are shared between them. */
   threads?: number;
@@ -84,7 +78,7 @@ export class SpliceEngine extends EventEmitter implements Engine {
     );
   }
 
-  override on<E extends keyof SpliceEngineEvents>(event: E, listener: SpliceEngineEvents[E]): this {
+  override on<E extends keyof EngineEvents>(event: E, listener: EngineEvents[E]): this {
     return super.on(event, listener);
   }
 

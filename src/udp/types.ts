@@ -50,7 +50,6 @@ export interface UdpBackend {
 export interface UdpRelayOptions {
   /** The inherited datagram socket. The relay owns it from construction on. */
   fd: number;
-  family: 'inet' | 'inet6' | 'unix';
   /** For logs and metrics: fd name or local address. */
   label: string;
   backend: UdpBackend;

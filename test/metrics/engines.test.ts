@@ -88,7 +88,7 @@ describe('metrics over real relays', () => {
     const backend = await echoBackend('udp4', '127.0.0.1', 'tag');
     cleanups.push(() => backend.close());
     const { fd, port } = inheritedSocket({ family: 'inet', address: '127.0.0.1', port: 0 });
-    const relay = makeRelay(relayOptions(fd, 'inet', [inet(backend.port)]));
+    const relay = makeRelay(relayOptions(fd, [inet(backend.port)]));
     cleanups.push(() => relay.destroy());
     relay.start();
 

@@ -71,7 +71,7 @@ describe.skipIf(!native)('PROXY v2 on UDP', () => {
   it('puts the header on every datagram, IPv4, and counts only payload bytes', async () => {
     const backend = await recordingBackend('udp4', '127.0.0.1');
     const { fd, port } = inheritedSocket({ family: 'inet', address: '127.0.0.1', port: 0 });
-    const relay = makeRelay(relayOptions(fd, 'inet', [backend.address], { proxyProtocol: 'v2' }));
+    const relay = makeRelay(relayOptions(fd, [backend.address], { proxyProtocol: 'v2' }));
     cleanups.push(() => relay.destroy());
     relay.start();
     const c = await client('udp4', '127.0.0.1');
@@ -91,7 +91,7 @@ describe.skipIf(!native)('PROXY v2 on UDP', () => {
   it('IPv6', async () => {
     const backend = await recordingBackend('udp6', '::1');
     const { fd, port } = inheritedSocket({ family: 'inet6', address: '::1', port: 0 });
-    const relay = makeRelay(relayOptions(fd, 'inet6', [backend.address], { proxyProtocol: 'v2' }));
+    const relay = makeRelay(relayOptions(fd, [backend.address], { proxyProtocol: 'v2' }));
     cleanups.push(() => relay.destroy());
     relay.start();
     const c = await client('udp6', '::1');
@@ -106,7 +106,7 @@ describe.skipIf(!native)('PROXY v2 on UDP', () => {
   it('drops a datagram the header would push past 65,507 bytes as too-large, and passes one that fits', async () => {
     const backend = await recordingBackend('udp4', '127.0.0.1');
     const { fd, port } = inheritedSocket({ family: 'inet', address: '127.0.0.1', port: 0 });
-    const relay = makeRelay(relayOptions(fd, 'inet', [backend.address], { proxyProtocol: 'v2' }));
+    const relay = makeRelay(relayOptions(fd, [backend.address], { proxyProtocol: 'v2' }));
     cleanups.push(() => relay.destroy());
     relay.start();
     const c = await client('udp4', '127.0.0.1');
@@ -126,7 +126,7 @@ describe.skipIf(!native)('PROXY v2 on UDP: pinned sources and unix sockets', () 
   it('names the address the client sent to, from IP_PKTINFO, on a wildcard dual-stack socket', async () => {
     const backend = await recordingBackend('udp4', '127.0.0.1');
     const { fd, port } = inheritedSocket({ family: 'inet6', address: '::', port: 0 });
-    const relay = makeRelay(relayOptions(fd, 'inet6', [backend.address], { proxyProtocol: 'v2' }));
+    const relay = makeRelay(relayOptions(fd, [backend.address], { proxyProtocol: 'v2' }));
     cleanups.push(() => relay.destroy());
     relay.start();
     const c = await client('udp4', '127.0.0.1');
@@ -143,7 +143,7 @@ describe.skipIf(!native)('PROXY v2 on UDP: pinned sources and unix sockets', () 
     const backend = await recordingBackend('udp4', '127.0.0.1');
     const path = join(dir, 'relay.sock');
     const fd = native!.listenSocket({ family: 'unix', path, abstract: false }, { type: 'dgram' });
-    const relay = makeRelay(relayOptions(fd, 'unix', [backend.address], { proxyProtocol: 'v2' }));
+    const relay = makeRelay(relayOptions(fd, [backend.address], { proxyProtocol: 'v2' }));
     cleanups.push(() => relay.destroy());
     relay.start();
     const clientPath = join(dir, 'client.sock');

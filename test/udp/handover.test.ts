@@ -60,7 +60,7 @@ function systemdSocket(address: SocketAddress) {
 
 function relay(fd: number, backendPort: number, overrides = {}): UdpRelay {
   const backend: SocketAddress[] = [{ family: 'inet', address: '127.0.0.1', port: backendPort }];
-  const r = makeRelay(relayOptions(fd, 'inet', backend, overrides));
+  const r = makeRelay(relayOptions(fd, backend, overrides));
   cleanups.push(() => r.destroy());
   return r;
 }

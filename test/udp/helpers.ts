@@ -93,13 +93,11 @@ export function makeRelay(options: UdpRelayOptions): UdpRelay {
 
 export function relayOptions(
   fd: number,
-  family: UdpRelayOptions['family'],
   backend: SocketAddress[],
   overrides: Partial<UdpRelayOptions> = {},
 ): UdpRelayOptions {
   return {
     fd,
-    family,
     label: 'test',
     backend: { spec: 'test-backend', addresses: backend },
     sessionTimeoutMs: 30_000,

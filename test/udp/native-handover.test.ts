@@ -25,12 +25,11 @@ function systemdSocket(address: SocketAddress) {
 }
 
 function relay(
-  family: 'inet' | 'inet6',
   fd: number,
   backend: SocketAddress,
-  overrides: Parameters<typeof relayOptions>[3] = {},
+  overrides: Parameters<typeof relayOptions>[2] = {},
 ): UdpRelay {
-  const r = new NativeUdpRelay(native!, relayOptions(fd, family, [backend], overrides));
+  const r = new NativeUdpRelay(native!, relayOptions(fd, [backend], overrides));
   cleanups.push(() => r.destroy());
   return r;
 }
@@ -84,7 +83,7 @@ describe.skipIf(!native)('native UDP session handover', () => {
   it.each(cases)('answers from the address the client sent to, $local on $bind', async (t) => {
     const backend = await heldBackend();
     const systemd = systemdSocket({ family: t.family, address: t.bind, port: 0 });
-    const a = relay(t.family, systemd.pass(), backend.address);
+    const a = relay(systemd.pass(), backend.address);
     a.start();
     const c = await client();
     await c.send('hello', systemd.port, t.to);
@@ -98,7 +97,7 @@ describe.skipIf(!native)('native UDP session handover', () => {
         local: `${t.local}:${systemd.port}`,
       },
     ]);
-    const b = relay(t.family, systemd.pass(), backend.address);
+    const b = relay(systemd.pass(), backend.address);
     expect(b.adoptSessions(sessions)).toEqual([]);
     b.start();
     // Without the pinned source the kernel would answer a 127.0.0.1 client from 127.0.0.1.
@@ -110,13 +109,13 @@ describe.skipIf(!native)('native UDP session handover', () => {
   it('refuses a local address it cannot parse', async () => {
     const backend = await heldBackend();
     const systemd = systemdSocket({ family: 'inet', address: '127.0.0.1', port: 0 });
-    const a = relay('inet', systemd.pass(), backend.address);
+    const a = relay(systemd.pass(), backend.address);
     a.start();
     const c = await client();
     await c.send('hello', systemd.port, '127.0.0.1');
     await backend.waitFor(1);
     const [session] = restart(a);
-    const b = relay('inet', systemd.pass(), backend.address);
+    const b = relay(systemd.pass(), backend.address);
     const refused = b.adoptSessions([{ ...session!, local: '[::1]:53' }]);
     expect(refused).toHaveLength(1);
     expect(refused[0]!.error).toBeInstanceOf(TypeError);
@@ -126,14 +125,14 @@ describe.skipIf(!native)('native UDP session handover', () => {
   it('starts the session timeout afresh at adoption', async () => {
     const backend = await heldBackend();
     const systemd = systemdSocket({ family: 'inet', address: '127.0.0.1', port: 0 });
-    const a = relay('inet', systemd.pass(), backend.address);
+    const a = relay(systemd.pass(), backend.address);
     a.start();
     const c = await client();
     await c.send('hello', systemd.port, '127.0.0.1');
     await backend.waitFor(1);
     const sessions = restart(a);
 
-    const b = relay('inet', systemd.pass(), backend.address, { sessionTimeoutMs: 200 });
+    const b = relay(systemd.pass(), backend.address, { sessionTimeoutMs: 200 });
     const adopted = performance.now();
     b.adoptSessions(sessions);
     const idle = nextEvent(b, 'idle', 3000);
@@ -148,7 +147,7 @@ describe.skipIf(!native)('native UDP session handover', () => {
     cleanups.push(backend.close);
     const address: SocketAddress = { family: 'inet', address: '127.0.0.1', port: backend.port };
     const systemd = systemdSocket({ family: 'inet', address: '127.0.0.1', port: 0 });
-    const a = relay('inet', systemd.pass(), address);
+    const a = relay(systemd.pass(), address);
     a.start();
     const clients = await Promise.all(Array.from({ length: 20 }, () => client()));
     await Promise.all(
@@ -158,7 +157,7 @@ describe.skipIf(!native)('native UDP session handover', () => {
     );
     // Some datagrams are in A's sessions, some on their way back, some still queued for B.
     const sessions = restart(a);
-    const b = relay('inet', systemd.pass(), address);
+    const b = relay(systemd.pass(), address);
     expect(b.adoptSessions(sessions)).toEqual([]);
     b.start();
 

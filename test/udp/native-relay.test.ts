@@ -39,7 +39,7 @@ describe.skipIf(!native)('native UDP relay', () => {
     const { fd, port } = inheritedSocket({ family: 'inet', address: '0.0.0.0', port: 0 });
     const relay = new NativeUdpRelay(
       native!,
-      relayOptions(fd, 'inet', [{ family: 'inet', address: '127.0.0.1', port: backend.port }]),
+      relayOptions(fd, [{ family: 'inet', address: '127.0.0.1', port: backend.port }]),
     );
     cleanups.push(() => relay.destroy());
     relay.start();
@@ -60,7 +60,7 @@ describe.skipIf(!native)('native UDP relay', () => {
     const { fd, port } = inheritedSocket({ family: 'inet6', address: '::', port: 0 });
     const relay = new NativeUdpRelay(
       native!,
-      relayOptions(fd, 'inet6', [{ family: 'inet6', address: '::1', port: backend.port }]),
+      relayOptions(fd, [{ family: 'inet6', address: '::1', port: backend.port }]),
     );
     cleanups.push(() => relay.destroy());
     relay.start();
@@ -81,10 +81,7 @@ describe.skipIf(!native)('native UDP relay', () => {
     const echo = await unixEcho(path);
     cleanups.push(() => echo.kill());
     const { fd, port } = inheritedSocket({ family: 'inet', address: '127.0.0.1', port: 0 });
-    const relay = new NativeUdpRelay(
-      native!,
-      relayOptions(fd, 'inet', [{ family: 'unix', path, abstract: false }]),
-    );
+    const relay = new NativeUdpRelay(native!, relayOptions(fd, [{ family: 'unix', path, abstract: false }]));
     cleanups.push(() => relay.destroy());
     relay.start();
     const clients = await Promise.all([0, 1, 2].map(() => Client.open('udp4', '127.0.0.1')));
@@ -104,7 +101,7 @@ describe.skipIf(!native)('native UDP relay', () => {
     const { fd, port } = inheritedSocket({ family: 'inet', address: '127.0.0.1', port: 0 });
     const relay = new NativeUdpRelay(
       native!,
-      relayOptions(fd, 'inet', [{ family: 'unix', path: join(dir, 'nobody.sock'), abstract: false }]),
+      relayOptions(fd, [{ family: 'unix', path: join(dir, 'nobody.sock'), abstract: false }]),
     );
     cleanups.push(() => relay.destroy());
     relay.start();
@@ -126,7 +123,7 @@ describe.skipIf(!native)('native UDP relay', () => {
     const fd = native!.listenSocket({ family: 'unix', path, abstract: false }, { type: 'dgram' });
     const relay = new NativeUdpRelay(
       native!,
-      relayOptions(fd, 'unix', [{ family: 'inet', address: '127.0.0.1', port: backend.port }]),
+      relayOptions(fd, [{ family: 'inet', address: '127.0.0.1', port: backend.port }]),
     );
     cleanups.push(() => relay.destroy());
     relay.start();
@@ -151,19 +148,18 @@ describe.skipIf(!native)('native UDP relay', () => {
     const { fd } = inheritedSocket({ family: 'inet', address: '127.0.0.1', port: 0 });
     cleanups.push(() => native!.close(fd));
     const backend = [{ family: 'inet' as const, address: '127.0.0.1', port: 9 }];
-    expect(() => new NativeUdpRelay(native!, relayOptions(fd, 'inet', []))).toThrow(TypeError);
-    expect(() => new NativeUdpRelay(native!, relayOptions(fd, 'inet', backend, { sessionsMax: 0 }))).toThrow(
+    expect(() => new NativeUdpRelay(native!, relayOptions(fd, []))).toThrow(TypeError);
+    expect(() => new NativeUdpRelay(native!, relayOptions(fd, backend, { sessionsMax: 0 }))).toThrow(
       /sessionsMax/,
     );
     expect(
-      () =>
-        new NativeUdpRelay(native!, relayOptions(fd, 'inet', [{ family: 'inet', address: 'nope', port: 1 }])),
+      () => new NativeUdpRelay(native!, relayOptions(fd, [{ family: 'inet', address: 'nope', port: 1 }])),
     ).toThrow(/IPv4/);
     const stream = native!.listenSocket(
       { family: 'inet', address: '127.0.0.1', port: 0 },
       { type: 'stream' },
     );
     cleanups.push(() => native!.close(stream));
-    expect(() => new NativeUdpRelay(native!, relayOptions(stream, 'inet', backend))).toThrow(/datagram/);
+    expect(() => new NativeUdpRelay(native!, relayOptions(stream, backend))).toThrow(/datagram/);
   });
 });

@@ -21,12 +21,12 @@ afterEach(() => {
 });
 
 describe.skipIf(!native)('UDP relay contract', () => {
-  async function setup(overrides: Parameters<typeof relayOptions>[3] = {}) {
+  async function setup(overrides: Parameters<typeof relayOptions>[2] = {}) {
     const backend = await echoBackend('udp4', '127.0.0.1', 'tag');
     cleanups.push(backend.close);
     const { fd, port } = inheritedSocket({ family: 'inet', address: '127.0.0.1', port: 0 });
     const relay = makeRelay(
-      relayOptions(fd, 'inet', [{ family: 'inet', address: '127.0.0.1', port: backend.port }], overrides),
+      relayOptions(fd, [{ family: 'inet', address: '127.0.0.1', port: backend.port }], overrides),
     );
     cleanups.push(() => relay.destroy());
     relay.start();
@@ -81,9 +81,7 @@ describe.skipIf(!native)('UDP relay contract', () => {
     const backend = await echoBackend('udp4', '127.0.0.1', 'plain');
     cleanups.push(backend.close);
     const { fd, port } = inheritedSocket({ family: 'inet', address: '127.0.0.1', port: 0 });
-    const relay = makeRelay(
-      relayOptions(fd, 'inet', [{ family: 'inet', address: '127.0.0.1', port: backend.port }]),
-    );
+    const relay = makeRelay(relayOptions(fd, [{ family: 'inet', address: '127.0.0.1', port: backend.port }]));
     cleanups.push(() => relay.destroy());
     relay.start();
     const c = await client();
@@ -103,9 +101,7 @@ describe.skipIf(!native)('UDP relay contract', () => {
     const backend = await echoBackend('udp6', '::1', 'tag');
     cleanups.push(backend.close);
     const { fd, port } = inheritedSocket({ family: 'inet6', address: '::1', port: 0 });
-    const relay = makeRelay(
-      relayOptions(fd, 'inet6', [{ family: 'inet6', address: '::1', port: backend.port }]),
-    );
+    const relay = makeRelay(relayOptions(fd, [{ family: 'inet6', address: '::1', port: backend.port }]));
     cleanups.push(() => relay.destroy());
     relay.start();
     const c = await client('udp6', '::1');
@@ -216,7 +212,7 @@ describe.skipIf(!native)('UDP relay contract', () => {
     const watch = native!.dup(fd);
     cleanups.push(() => native!.close(watch));
     const relay = makeRelay(
-      relayOptions(fd, 'inet', [{ family: 'inet', address: '127.0.0.1', port: backend.port }], {
+      relayOptions(fd, [{ family: 'inet', address: '127.0.0.1', port: backend.port }], {
         sessionTimeoutMs: 150,
       }),
     );
