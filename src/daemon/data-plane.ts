@@ -121,8 +121,19 @@ export function handoverTargets(binding: NativeBinding, plane: DataPlane): Hando
     listenerLabels: plane.listeners.map((l) => l.label),
     relays: plane.relays,
     drainer: (connections) => {
-      const engine = adoptingEngine(binding, { ...plane.settings, listeners: plane.listeners }, connections);
-      engine.start();
+      let engine: Engine;
+      try {
+        engine = adoptingEngine(binding, { ...plane.settings, listeners: plane.listeners }, connections);
+      } catch (err) {
+        for (const c of connections) for (const fd of [c.clientFd, c.backendFd]) binding.close(fd);
+        throw err;
+      }
+      try {
+        engine.start();
+      } catch (err) {
+        engine.destroy(); // resets what it adopted, closing the fds
+        throw err;
+      }
       return engine;
     },
   };

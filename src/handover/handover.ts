@@ -31,6 +31,7 @@ export interface HandoverTargets {
   /**
    * A started engine relaying `connections` (those that did not fit in the store) to their end and
    * accepting nothing: the listener engine cannot take them back, since adoption precedes start.
+   * When it throws, it has closed their fds.
    */
   drainer(connections: HandoverConnection[]): Engine;
 }
