@@ -10,8 +10,8 @@ describe('the package entry point (package.json main)', () => {
       'buildConfig',
       'parseTimeSpan',
       'parseAddress',
-      'Activator',
-      'createUdpRelay',
+      'SpliceEngine',
+      'NativeUdpRelay',
       'createMetrics',
       'loadNative',
     ]) {
