@@ -162,7 +162,10 @@ export interface RelayEngineNative {
   active(): number;
   /** Atomically: if no connection is open, stop accepting and return true; else false. */
   tryStop(): boolean;
-  /** Stop accepting new connections (already-accepted ones carry on). */
+  /**
+   * Stop accepting new connections (already-accepted ones carry on). Called before start(), for
+   * good: the engine then only relays the connections it adopted (the drainer of a handover).
+   */
   stopAccepting(): void;
   /** Close every open connection (reset), join threads. Idempotent. */
   destroy(): void;

@@ -5,7 +5,14 @@
  * The scenario runs in a child process: a crash there must not take vitest down with it.
  */
 import { describe, expect, it } from 'vitest';
-import { ADDON, runChild } from './run-child.js';
+import { ADDON, runChild, type ChildResult } from './run-child.js';
+
+// Neither killed (a hang) nor crashed, and the worker ended as terminate() ends it: with code 1.
+function expectCleanTermination(result: ChildResult): void {
+  expect(result.signal).toBeNull();
+  expect(result.stdout.trim()).toBe('TERMINATED:1');
+  expect(result.code).toBe(0);
+}
 
 // The worker builds the relay, makes it busy, says 'ready' and waits to be terminated.
 function terminateWorkerRunning(relayScript: string): string {
@@ -54,9 +61,7 @@ parentPort.postMessage('ready');
 `),
       30_000,
     );
-    expect(result.signal).toBeNull();
-    expect(result.stdout.trim()).toBe('TERMINATED:1');
-    expect(result.code).toBe(0);
+    expectCleanTermination(result);
   });
 
   it('UDP: teardown joins the relay thread, no crash, no hang', async () => {
@@ -80,8 +85,6 @@ parentPort.postMessage('ready');
 `),
       30_000,
     );
-    expect(result.signal).toBeNull();
-    expect(result.stdout.trim()).toBe('TERMINATED:1');
-    expect(result.code).toBe(0);
+    expectCleanTermination(result);
   });
 });

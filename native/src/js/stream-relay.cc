@@ -141,7 +141,7 @@ class RelayEngine : public Napi::ObjectWrap<RelayEngine> {
   }
 
   Napi::Value StopAccepting(const Napi::CallbackInfo& info) {
-    if (core_) core_->gate().StopAccepting();
+    if (core_) core_->StopAccepting();
     return info.Env().Undefined();
   }
 

@@ -40,7 +40,7 @@ int RelayCore::Start(const char** syscall) {
   // Spread over the loops before their threads start, which is all the synchronisation they need.
   for (size_t i = 0; i < adopted_.size(); i++) loops_[i % loops_.size()]->AddAdopted(std::move(adopted_[i]));
   adopted_.clear();
-  int err = gate_.Open();
+  int err = neverAccept_ ? 0 : gate_.Open();
   if (err) return *syscall = "epoll_ctl", err;
 
   // Signals belong to Node's main thread; the loops only ever see them as EINTR otherwise.
@@ -60,6 +60,12 @@ int RelayCore::Start(const char** syscall) {
     return *syscall = "pthread_create", err;
   }
   return 0;
+}
+
+void RelayCore::StopAccepting() {
+  std::lock_guard<std::mutex> lock(lifecycle_);
+  if (!started_) neverAccept_ = true;
+  gate_.StopAccepting();
 }
 
 void RelayCore::Shutdown() {

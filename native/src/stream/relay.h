@@ -29,7 +29,10 @@ class RelayCore {
   // Before Start(): relay this connection, handed over by a previous instance, as an open one of its
   // listener. The core owns the fds from here. 0, or EALREADY once started (the fds left in `handed`).
   int AdoptConnection(HandedConnection&& handed);
-  // Handover (relay-handover.h): stops accepting and detaches the connections that flush within
+  // Stops accepting. Before Start(), for good: the engine then only relays what it adopted (a drainer
+  // for the connections a handover could not store).
+  void StopAccepting();
+  // Handover (stream/handover.h): stops accepting and detaches the connections that flush within
   // timeoutMs. `done` runs exactly once, on some thread, with the detached ones. 0, or EBUSY while
   // another export runs.
   int ExportConnections(uint64_t timeoutMs, ExportJob::Done done);
@@ -54,6 +57,7 @@ class RelayCore {
   std::mutex lifecycle_;
   bool started_ = false;
   bool shutdown_ = false;
+  bool neverAccept_ = false;
 };
 
 }  // namespace sockrelay
