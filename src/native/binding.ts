@@ -63,6 +63,8 @@ export interface NativeBinding {
   /**
    * A connected nonblocking unix stream socket. Used for abstract names, which Node 20 pads to the
    * whole sun_path and so cannot reach when bound at their exact length (as systemd binds them).
+   * Never blocks: against a backend whose backlog is full it throws EAGAIN (syscall 'connect'),
+   * to be retried like a refusal.
    */
   connectUnix(address: SocketAddress & { family: 'unix' }): number;
   RelayEngine: RelayEngineConstructor;

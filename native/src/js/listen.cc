@@ -1,6 +1,5 @@
 // Binding our own sockets for --listen (and the test activator), so that they are plain fds exactly
 // like the ones systemd hands over, and waiting for readiness without accepting.
-#include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
 
@@ -51,7 +50,9 @@ Napi::Value ListenSocket(const Napi::CallbackInfo& info) {
 
 // connectUnix(address): a connected, nonblocking, CLOEXEC unix stream socket. For abstract names:
 // Node 20 pads them to the whole sun_path, so it cannot reach one bound at its exact length (as
-// systemd and C programs bind them). A unix connect completes or fails at once: no need to wait.
+// systemd and C programs bind them). Nonblocking from the start: a unix connect completes or fails
+// at once, except against a full backlog, where a blocking one would freeze the whole process until
+// the backend accepts; this one fails with EAGAIN instead, for the caller to retry like a refusal.
 Napi::Value ConnectUnix(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   SockAddr addr;
@@ -60,7 +61,7 @@ Napi::Value ConnectUnix(const Napi::CallbackInfo& info) {
     Napi::TypeError::New(env, "connectUnix({ family: 'unix', path, abstract })").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd) {
     SystemError(env, errno, "socket").ThrowAsJavaScriptException();
     return env.Undefined();
@@ -73,8 +74,6 @@ Napi::Value ConnectUnix(const Napi::CallbackInfo& info) {
     SystemError(env, errno, "connect").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  int flags = fcntl(fd.get(), F_GETFL);
-  fcntl(fd.get(), F_SETFL, flags | O_NONBLOCK);
   return Napi::Number::New(env, fd.release());
 }
 
