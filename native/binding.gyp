@@ -13,6 +13,7 @@
         "src/dgram/handover.cc",
         "src/dgram/pktinfo.cc",
         "src/dgram/relay.cc",
+        "src/dgram/session-table.cc",
         "src/dgram/session.cc",
         "src/js/addon.cc",
         "src/js/address.cc",

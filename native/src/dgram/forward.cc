@@ -125,7 +125,7 @@ void UdpCore::SendToClient(int count) {
       i += sent;
       continue;
     }
-    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) {
+    if (IsTransient(errno) || errno == ENOBUFS) {
       // The socket buffer is full: the rest of this batch would fail the same way.
       Drop(kDropSendFailed, count - i);
       break;

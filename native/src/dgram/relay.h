@@ -18,7 +18,7 @@
 #include "core/unique-fd.h"
 #include "dgram/events.h"
 #include "dgram/handover.h"
-#include "dgram/session.h"
+#include "dgram/session-table.h"
 
 namespace sockrelay {
 
