@@ -63,6 +63,8 @@ export interface NativeBinding {
   /**
    * A connected nonblocking unix stream socket. Used for abstract names, which Node 20 pads to the
    * whole sun_path and so cannot reach when bound at their exact length (as systemd binds them).
+   * Never blocks: against a backend whose backlog is full it throws EAGAIN (syscall 'connect'),
+   * to be retried like a refusal.
    */
   connectUnix(address: SocketAddress & { family: 'unix' }): number;
   RelayEngine: RelayEngineConstructor;
@@ -162,7 +164,10 @@ export interface RelayEngineNative {
   active(): number;
   /** Atomically: if no connection is open, stop accepting and return true; else false. */
   tryStop(): boolean;
-  /** Stop accepting new connections (already-accepted ones carry on). */
+  /**
+   * Stop accepting new connections (already-accepted ones carry on). Called before start(), for
+   * good: the engine then only relays the connections it adopted (the drainer of a handover).
+   */
   stopAccepting(): void;
   /** Close every open connection (reset), join threads. Idempotent. */
   destroy(): void;

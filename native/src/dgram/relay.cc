@@ -1,0 +1,230 @@
+#include "dgram/relay.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/epoll.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstddef>
+
+#include "core/clock.h"
+#include "core/errno-kind.h"
+#include "dgram/batch.h"
+#include "dgram/pktinfo.h"
+
+namespace sockrelay {
+
+namespace {
+// After an unexpected error on the inherited socket, rest instead of spinning on it.
+constexpr uint64_t kListenPauseMs = 100;
+constexpr int kEpollEvents = 64;
+
+// The epoll tag of the inherited socket; every other tag is a UdpSession*.
+constexpr uint64_t kListenTag = 1;
+
+uint64_t SessionTag(UdpSession* s) { return reinterpret_cast<uintptr_t>(s); }
+
+}  // namespace
+
+UdpCore::UdpCore(UdpRelayConfig config) : config_(std::move(config)), batch_(new UdpBatch) {}
+
+UdpCore::~UdpCore() { Shutdown(); }
+
+void UdpCore::SetNotify(std::function<void()> notify) {
+  std::lock_guard<std::mutex> lock(eventsMu_);
+  notify_ = std::move(notify);
+}
+
+void UdpCore::Publish(std::vector<UdpEvent>&& events) {
+  std::lock_guard<std::mutex> lock(eventsMu_);
+  // Only the first batch since the last Take() schedules a call: however slow the JS loop, one
+  // call drains them all.
+  bool schedule = pending_.empty();
+  AppendUdpEvents(&pending_, std::move(events));
+  if (schedule && !pending_.empty() && notify_) notify_();
+}
+
+std::vector<UdpEvent> UdpCore::Take() {
+  std::lock_guard<std::mutex> lock(eventsMu_);
+  return std::exchange(pending_, {});
+}
+
+int UdpCore::Init(const char** syscall) {
+  int fd = config_.fd;
+  auto fail = [syscall](const char* name, int err) {
+    *syscall = name;
+    return err;
+  };
+  socklen_t len = sizeof family_;
+  if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &family_, &len) < 0) return fail("getsockopt", errno);
+  local_.len = sizeof local_.ss;
+  if (getsockname(fd, reinterpret_cast<struct sockaddr*>(&local_.ss), &local_.len) < 0) {
+    return fail("getsockname", errno);
+  }
+  // Inherited sockets arrive blocking; one blocking recvmmsg would stall every session.
+  int flags = fcntl(fd, F_GETFL);
+  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) return fail("fcntl", errno);
+  if (int err = EnableUdpPktinfo(fd, family_)) return fail("setsockopt", err);
+  if (int err = loop_.Init(syscall)) return err;
+  if (int err = loop_.Add(fd, EPOLLIN, kListenTag)) return fail("epoll_ctl", err);
+  socket_.reset(fd);
+  return 0;
+}
+
+int UdpCore::Start() {
+  if (started_ || destroyed_) return 0;
+  // The relay thread must not take the process's signals: Node handles them on its own thread.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  int err = pthread_create(&thread_, nullptr, ThreadMain, this);
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (err == 0) started_ = true;
+  return err;
+}
+
+void* UdpCore::ThreadMain(void* self) {
+  pthread_setname_np(pthread_self(), "sockrelay-udp");
+  static_cast<UdpCore*>(self)->Run();
+  return nullptr;
+}
+
+bool UdpCore::TryStop() {
+  std::lock_guard<std::mutex> lock(acceptMu_);
+  if (counters_.sessionsActive.load(std::memory_order_relaxed) > 0) return false;
+  StopAcceptingLocked();
+  return true;
+}
+
+void UdpCore::StopAccepting() {
+  std::lock_guard<std::mutex> lock(acceptMu_);
+  StopAcceptingLocked();
+}
+
+void UdpCore::StopAcceptingLocked() {
+  if (!accepting_) return;
+  accepting_ = false;
+  // Fails with ENOENT while paused after an error; either way the fd is no longer watched.
+  if (socket_) loop_.Remove(config_.fd);
+}
+
+void UdpCore::Shutdown() {
+  if (destroyed_) return;
+  destroyed_ = true;
+  stopping_.store(true, std::memory_order_release);
+  if (started_) {
+    loop_.Wake();
+    pthread_join(thread_, nullptr);
+  }
+  sessions_.Clear();
+  socket_.Close();
+}
+
+void UdpCore::Run() {
+  struct epoll_event ready[kEpollEvents];
+  // A first round at once arms the timeout of sessions adopted before the thread started.
+  int timeout = 0;
+  while (!stopping_.load(std::memory_order_acquire)) {
+    int n = loop_.Wait(ready, kEpollEvents, timeout);
+    if (n < 0) break;  // only EBADF/EINVAL: the epoll fd is gone
+    // An export may have detached sessions named in `ready` meanwhile: they are marked dead, and
+    // their memory is kept until this round's Housekeep reaps it.
+    std::lock_guard<std::mutex> work(workMu_);
+    uint64_t now = NowMs();
+    for (int i = 0; i < n; i++) {
+      uint64_t tag = ready[i].data.u64;
+      if (tag == kListenTag) {
+        OnListenReadable(now);
+      } else {
+        OnUpstreamReadable(reinterpret_cast<UdpSession*>(static_cast<uintptr_t>(tag)), now);
+      }
+    }
+    timeout = Housekeep(now);
+  }
+}
+
+UdpSession* UdpCore::OpenSession(const SockAddr& client, uint64_t now) {
+  if (sessions_.size() >= config_.sessionsMax) return Drop(kDropSessionsMax), nullptr;
+  int err = 0;
+  const char* syscall = "";
+  int family = AF_UNSPEC;
+  UniqueFd fd = OpenUdpUpstream(config_.backends, &family, &err, &syscall);
+  if (!fd) {
+    Drop(kDropBackendError);
+    warnings_.SessionError(client, err, syscall, now);
+    return nullptr;
+  }
+  UdpSession* s = sessions_.Insert(client, std::move(fd), now);
+  s->payloadMax = UdpPayloadMax(family);
+  if ((err = loop_.Add(s->fd.get(), EPOLLIN, SessionTag(s)))) {
+    sessions_.Remove(s);
+    Drop(kDropBackendError);
+    warnings_.SessionError(client, err, "epoll_ctl", now);
+    return nullptr;
+  }
+  counters_.sessionsTotal.fetch_add(1, std::memory_order_relaxed);
+  counters_.sessionsActive.store(sessions_.size(), std::memory_order_relaxed);
+  if (sessions_.size() == 1) events_.push_back(UdpEvent(UdpEvent::Type::kBusy));
+  return s;
+}
+
+void UdpCore::CloseSession(UdpSession* s) {
+  // Closing also drops the fd from the epoll set: it is the only reference to the socket.
+  sessions_.Remove(s);
+  counters_.sessionsActive.store(sessions_.size(), std::memory_order_relaxed);
+  if (sessions_.size() == 0) events_.push_back(UdpEvent(UdpEvent::Type::kIdle));
+}
+
+void UdpCore::PauseListen(uint64_t now) {
+  // Called with acceptMu_ held.
+  listenPausedUntil_ = now + kListenPauseMs;
+  loop_.Remove(config_.fd);
+}
+
+void UdpCore::Drop(int reason, uint64_t count) { dropsPending_[reason] += count; }
+
+int UdpCore::Housekeep(uint64_t now) {
+  int64_t next = -1;
+  auto consider = [&next](int64_t ms) {
+    if (ms >= 0 && (next < 0 || ms < next)) next = ms;
+  };
+  if (config_.sessionTimeoutMs > 0) {
+    // Bounded by the number of sessions; the oldest that is still fresh ends the sweep.
+    while (UdpSession* s = sessions_.Oldest()) {
+      uint64_t expires = s->lastActiveMs + config_.sessionTimeoutMs;
+      if (expires > now) {
+        consider(static_cast<int64_t>(expires - now));
+        break;
+      }
+      counters_.sessionsTimedOut.fetch_add(1, std::memory_order_relaxed);
+      CloseSession(s);
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(acceptMu_);
+    if (listenPausedUntil_ != 0) {
+      if (now >= listenPausedUntil_) {
+        listenPausedUntil_ = 0;
+        if (accepting_) loop_.Add(config_.fd, EPOLLIN, kListenTag);
+      } else {
+        consider(static_cast<int64_t>(listenPausedUntil_ - now));
+      }
+    }
+  }
+  for (int r = 0; r < kDropReasonCount; r++) {
+    if (dropsPending_[r] == 0) continue;
+    counters_.dropped[r].fetch_add(dropsPending_[r], std::memory_order_relaxed);
+    warnings_.Dropped(r, dropsPending_[r], now);
+    dropsPending_[r] = 0;
+  }
+  consider(warnings_.Flush(now, &events_));
+  if (!events_.empty()) {
+    Publish(std::move(events_));
+    events_.clear();
+  }
+  sessions_.Reap();
+  return next > INT_MAX ? INT_MAX : static_cast<int>(next);
+}
+
+}  // namespace sockrelay

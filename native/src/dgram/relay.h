@@ -1,0 +1,135 @@
+// The UDP relay's data path: one epoll thread that moves datagrams between the inherited socket and
+// the per-client upstream sockets with recvmmsg/sendmmsg, and never calls into JavaScript. Counters are
+// atomics read on demand; events queue here, batched once per epoll wakeup, until Take().
+#pragma once
+#include <pthread.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "core/event-loop.h"
+#include "core/proxy-header.h"
+#include "core/unique-fd.h"
+#include "dgram/events.h"
+#include "dgram/handover.h"
+#include "dgram/session-table.h"
+
+namespace sockrelay {
+
+struct UdpRelayConfig {
+  int fd = -1;  // the inherited datagram socket; the core owns it once Init() succeeds
+  std::vector<SockAddr> backends;
+  uint64_t sessionTimeoutMs = 30000;  // 0: sessions never time out
+  size_t sessionsMax = 4096;
+  bool proxyV2 = false;  // prepend a PROXY protocol v2 header to every client → backend datagram
+};
+
+struct UdpCounters {
+  std::atomic<uint64_t> datagramsIn{0};  // client → backend, sent
+  std::atomic<uint64_t> bytesIn{0};
+  std::atomic<uint64_t> datagramsOut{0};  // backend → client, sent
+  std::atomic<uint64_t> bytesOut{0};
+  std::atomic<uint64_t> sessionsActive{0};
+  std::atomic<uint64_t> sessionsTotal{0};
+  std::atomic<uint64_t> sessionsTimedOut{0};
+  std::atomic<uint64_t> dropped[kDropReasonCount] = {};
+};
+
+struct UdpBatch;
+
+class UdpCore {
+ public:
+  explicit UdpCore(UdpRelayConfig config);
+  ~UdpCore();
+  UdpCore(const UdpCore&) = delete;
+  UdpCore& operator=(const UdpCore&) = delete;
+
+  // Makes the socket nonblocking, asks for packet info, sets up epoll. On success the core owns the
+  // fd; on failure returns an errno and the syscall that failed, and the fd is left to the caller.
+  int Init(const char** syscall);
+  // `notify` runs (on any thread, never blocking) when events wait for Take() where none did.
+  void SetNotify(std::function<void()> notify);
+  std::vector<UdpEvent> Take();
+  int Start();
+  // Stops reading the inherited socket if no session is open, atomically with session creation.
+  bool TryStop();
+  // Stops reading the inherited socket: later datagrams stay queued for the next instance, while open
+  // sessions still carry replies back until they time out.
+  void StopAccepting();
+  // Joins the thread and closes every socket, the inherited one included. Idempotent; JS thread.
+  void Shutdown();
+  const UdpCounters& counters() const { return counters_; }
+  bool started() const { return started_; }
+
+  // Handover (udp-handover.cc). Stops accepting, then detaches every session, most recently active
+  // first: each leaves as a dup of its upstream socket with its addresses, and the relay closes its own
+  // copy without a word to the backend. A session whose socket cannot be dup'd stays, to end as before.
+  std::vector<UdpHandoverSession> ExportSessions();
+  // Before Start(): resumes sessions a previous instance exported, as if their clients had just sent.
+  // Returns one result per request, Kind::kNone for each adopted session.
+  std::vector<UdpAdoptFailure> AdoptSessions(const std::vector<UdpAdoptRequest>& requests);
+
+ private:
+  static void* ThreadMain(void* self);
+  void Run();
+  void OnListenReadable(uint64_t now);
+  void ForwardToBackend(int k, uint64_t now);
+  // send() of one client datagram, behind a PROXY v2 header when configured; -1 with errno on failure.
+  ssize_t SendUpstream(UdpSession* s, const struct msghdr& received, const SockAddr& client, void* payload,
+                       size_t length);
+  void OnUpstreamReadable(UdpSession* s, uint64_t now);
+  void SendToClient(int count);
+  UdpSession* OpenSession(const SockAddr& client, uint64_t now);
+  void CloseSession(UdpSession* s);
+  void PauseListen(uint64_t now);
+  int Housekeep(uint64_t now);
+  void StopAcceptingLocked();
+  void Drop(int reason, uint64_t count = 1);
+  // Queues events for Take(): any thread.
+  void Publish(std::vector<UdpEvent>&& events);
+  // One adoption: checks, in this order, that the request names a socket the relay may take, that its
+  // addresses parse, that the socket is a connected datagram socket, and that a session is free.
+  UdpAdoptFailure AdoptOne(const UdpAdoptRequest& request, uint64_t now);
+
+  UdpRelayConfig config_;
+  UdpCounters counters_;
+  int family_ = 0;
+  // getsockname of the inherited socket: the PROXY header's destination, its address replaced by the
+  // datagram's IP_PKTINFO destination on a wildcard-bound socket.
+  SockAddr local_;
+  UniqueFd socket_;
+  EventLoop loop_;
+  pthread_t thread_{};
+  bool started_ = false;
+  bool destroyed_ = false;
+  std::atomic<bool> stopping_{false};
+
+  // Held by the relay thread whenever it is not asleep in epoll_wait, so that a handover from the
+  // JavaScript thread sees the sessions between two rounds, never in the middle of one.
+  std::mutex workMu_;
+
+  // Held while reading the inherited socket and creating sessions, so TryStop sees a settled count.
+  std::mutex acceptMu_;
+  bool accepting_ = true;
+  uint64_t listenPausedUntil_ = 0;
+
+  // Owned by the thread, or by whoever holds workMu_.
+  std::unique_ptr<UdpBatch> batch_;
+  unsigned char proxyHeader_[kProxyHeaderMax];
+  UdpSessionTable sessions_;
+  UdpWarnings warnings_;
+  std::vector<UdpEvent> events_;
+  uint64_t dropsPending_[kDropReasonCount] = {};
+
+  std::mutex eventsMu_;
+  std::function<void()> notify_;
+  std::vector<UdpEvent> pending_;
+};
+
+}  // namespace sockrelay

@@ -1,0 +1,68 @@
+#include "dgram/session.h"
+
+#include <netinet/in.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace sockrelay {
+
+void NormalizeUdpAddr(SockAddr* addr) {
+  if (addr->ss.ss_family == AF_INET6 && addr->len >= sizeof(struct sockaddr_in6)) {
+    reinterpret_cast<struct sockaddr_in6*>(&addr->ss)->sin6_flowinfo = 0;
+  }
+}
+
+size_t SockAddrHash::operator()(const SockAddr& a) const {
+  // FNV-1a over the 16–28 bytes of an inet address (more for unix paths): cheap and spreads ports.
+  const auto* p = reinterpret_cast<const unsigned char*>(&a.ss);
+  uint64_t h = 1469598103934665603ull;
+  for (socklen_t i = 0; i < a.len; i++) h = (h ^ p[i]) * 1099511628211ull;
+  return static_cast<size_t>(h);
+}
+
+bool SockAddrEqual::operator()(const SockAddr& a, const SockAddr& b) const {
+  return a.len == b.len && memcmp(&a.ss, &b.ss, a.len) == 0;
+}
+
+size_t UdpPayloadMax(int family) {
+  switch (family) {
+    case AF_INET: return 65535 - 20 - 8;
+    case AF_INET6: return 65535 - 8;
+    default: return 0;
+  }
+}
+
+UniqueFd OpenUdpUpstream(const std::vector<SockAddr>& backends, int* family, int* err, const char** syscall) {
+  *err = EDESTADDRREQ;
+  *syscall = "connect";
+  for (const SockAddr& backend : backends) {
+    UniqueFd fd(socket(backend.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!fd) {
+      *err = errno;
+      *syscall = "socket";
+      // Out of fds or memory: the next address will not fare better.
+      return fd;
+    }
+    if (backend.ss.ss_family == AF_UNIX) {
+      struct sockaddr_un autobind {};
+      autobind.sun_family = AF_UNIX;
+      if (bind(fd.get(), reinterpret_cast<struct sockaddr*>(&autobind), sizeof(sa_family_t)) < 0) {
+        *err = errno;
+        *syscall = "bind";
+        return UniqueFd();
+      }
+    }
+    if (connect(fd.get(), backend.get(), backend.len) == 0) {
+      *family = backend.family();
+      return fd;
+    }
+    *err = errno;
+    *syscall = "connect";
+  }
+  return UniqueFd();
+}
+
+}  // namespace sockrelay

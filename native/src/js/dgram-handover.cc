@@ -1,0 +1,109 @@
+#include "js/dgram-handover.h"
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "js/errors.h"
+
+namespace sockrelay {
+
+namespace {
+
+// Node spells a bad argument this way; the daemon logs the code with the message.
+Napi::Error InvalidArg(Napi::Env env, const std::string& message) {
+  Napi::Error error = Napi::TypeError::New(env, message);
+  error.Set("code", "ERR_INVALID_ARG_VALUE");
+  return error;
+}
+
+Napi::Error FailureToJs(Napi::Env env, const UdpAdoptFailure& f) {
+  switch (f.kind) {
+    case UdpAdoptFailure::Kind::kSystem:
+      return SystemError(env, f.err, f.syscall);
+    case UdpAdoptFailure::Kind::kSessionsMax: {
+      Napi::Error error = Napi::Error::New(env, "sessionsMax sessions are open already");
+      error.Set("code", "ERR_UDP_SESSIONS_MAX");
+      return error;
+    }
+    default:
+      return InvalidArg(env, f.message);
+  }
+}
+
+// The fd when `value` is one (an integer 0..INT32_MAX), else -1.
+int FdOf(Napi::Value value) {
+  if (!value.IsNumber()) return -1;
+  double fd = value.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(fd) || std::floor(fd) != fd || fd < 0 || fd > INT32_MAX) return -1;
+  return static_cast<int>(fd);
+}
+
+}  // namespace
+
+Napi::Value UdpExportSessionsToJs(Napi::Env env, UdpCore* core) {
+  std::vector<UdpHandoverSession> sessions;
+  if (core != nullptr) sessions = core->ExportSessions();
+  Napi::Array out = Napi::Array::New(env, sessions.size());
+  for (size_t i = 0; i < sessions.size(); i++) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("upstreamFd", sessions[i].fd.release());
+    o.Set("client", sessions[i].client);
+    o.Set("local", sessions[i].local);
+    out.Set(static_cast<uint32_t>(i), o);
+  }
+  return out;
+}
+
+Napi::Value UdpAdoptSessionsFromJs(const Napi::CallbackInfo& info, UdpCore* core) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsArray()) {
+    Napi::TypeError::New(env, "adoptSessions(sessions: HandoverSession[])").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  if (core == nullptr || core->started()) {
+    Napi::Error::New(env, core ? "adoptSessions() must come before start()" : "UdpRelay destroyed")
+        .ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Array list = info[0].As<Napi::Array>();
+  Napi::Array refused = Napi::Array::New(env);
+  auto refuse = [&refused, env](uint32_t index, Napi::Error error) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("index", index);
+    o.Set("error", error.Value());
+    refused.Set(refused.Length(), o);
+  };
+  std::vector<UdpAdoptRequest> requests;
+  std::vector<uint32_t> indexes;
+  for (uint32_t i = 0; i < list.Length(); i++) {
+    Napi::Value entry = list.Get(i);
+    int fd = entry.IsObject() ? FdOf(entry.As<Napi::Object>().Get("upstreamFd")) : -1;
+    // Without an fd there is nothing to take over or close.
+    if (fd < 0) {
+      refuse(i, InvalidArg(env, "upstreamFd must be an integer >= 0"));
+      continue;
+    }
+    Napi::Object o = entry.As<Napi::Object>();
+    UdpAdoptRequest request;
+    request.fd = fd;
+    Napi::Value client = o.Get("client");
+    Napi::Value local = o.Get("local");
+    if (!client.IsString() || !local.IsString()) {
+      request.invalid = "client and local must be strings";
+    } else {
+      request.client = client.As<Napi::String>().Utf8Value();
+      request.local = local.As<Napi::String>().Utf8Value();
+    }
+    requests.push_back(std::move(request));
+    indexes.push_back(i);
+  }
+  std::vector<UdpAdoptFailure> results = core->AdoptSessions(requests);
+  for (size_t k = 0; k < results.size(); k++) {
+    if (results[k].kind != UdpAdoptFailure::Kind::kNone) refuse(indexes[k], FailureToJs(env, results[k]));
+  }
+  return refused;
+}
+
+}  // namespace sockrelay

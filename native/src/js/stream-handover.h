@@ -1,0 +1,15 @@
+// The handover methods of RelayEngine as JavaScript sees them: arguments checked, fds and counters
+// converted, and an export's result delivered as a promise.
+#pragma once
+#include <napi.h>
+
+#include "stream/relay.h"
+
+namespace sockrelay {
+
+// exportConnections(timeoutMs): a promise of [{ listener, clientFd, backendFd, bytesIn, bytesOut }].
+Napi::Value ExportConnectionsJs(const Napi::CallbackInfo& info, RelayCore& core);
+// adoptConnection(listener, clientFd, backendFd, bytesIn, bytesOut).
+Napi::Value AdoptConnectionJs(const Napi::CallbackInfo& info, RelayCore& core);
+
+}  // namespace sockrelay

@@ -1,0 +1,116 @@
+#include "js/stream-options.h"
+
+#include <cmath>
+#include <string>
+
+#include "js/address.h"
+
+namespace sockrelay {
+namespace {
+
+bool Invalid(Napi::Env env, const std::string& message) {
+  Napi::TypeError::New(env, message).ThrowAsJavaScriptException();
+  return false;
+}
+
+bool ReadInt(Napi::Object o, const char* key, double min, double max, double* out, const std::string& where) {
+  Napi::Value v = o.Get(key);
+  double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
+  if (!(d >= min && d <= max) || d != std::floor(d))
+    return Invalid(o.Env(), where + key + " must be an integer from " + std::to_string(static_cast<int64_t>(min)) +
+                                " to " + std::to_string(static_cast<int64_t>(max)));
+  *out = d;
+  return true;
+}
+
+// An absent key leaves *out as it is.
+bool ReadOptionalInt(Napi::Object o, const char* key, double min, double max, double* out, const std::string& where) {
+  return o.Get(key).IsUndefined() || ReadInt(o, key, min, max, out, where);
+}
+
+bool ReadProxyProtocol(Napi::Object o, int* out, const std::string& where) {
+  Napi::Value v = o.Get("proxyProtocol");
+  if (v.IsUndefined()) return true;
+  std::string version = v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
+  if (version != "v1" && version != "v2") return Invalid(o.Env(), where + "proxyProtocol must be 'v1' or 'v2'");
+  *out = version == "v1" ? 1 : 2;
+  return true;
+}
+
+bool ReadBounds(Napi::Object o, const char* key, std::vector<double>* out) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined()) return true;
+  std::string where = std::string("options.") + key;
+  if (!v.IsArray()) return Invalid(o.Env(), where + " must be an array of seconds");
+  Napi::Array array = v.As<Napi::Array>();
+  for (uint32_t i = 0; i < array.Length(); i++) {
+    Napi::Value bound = array.Get(i);
+    double d = bound.IsNumber() ? bound.As<Napi::Number>().DoubleValue() : NAN;
+    if (!(d > 0 && std::isfinite(d)) || (!out->empty() && d <= out->back()))
+      return Invalid(o.Env(), where + " must be finite, positive and ascending");
+    out->push_back(d);
+  }
+  return true;
+}
+
+}  // namespace
+
+bool ReadRelayConfig(Napi::Value value, RelayConfig* config) {
+  Napi::Env env = value.Env();
+  if (!value.IsObject()) return Invalid(env, "options must be an object");
+  Napi::Object o = value.As<Napi::Object>();
+
+  Napi::Value backends = o.Get("backends");
+  if (!backends.IsArray()) return Invalid(env, "options.backends must be an array");
+  Napi::Array backendArray = backends.As<Napi::Array>();
+  for (uint32_t i = 0; i < backendArray.Length(); i++) {
+    std::string where = "options.backends[" + std::to_string(i) + "]";
+    Napi::Value list = backendArray.Get(i);
+    if (!list.IsArray() || list.As<Napi::Array>().Length() == 0)
+      return Invalid(env, where + " must be a non-empty array of addresses");
+    Napi::Array addresses = list.As<Napi::Array>();
+    config->backends.emplace_back(addresses.Length());
+    for (uint32_t j = 0; j < addresses.Length(); j++) {
+      std::string error;
+      if (!ReadAddress(addresses.Get(j), 1, &config->backends.back()[j], &error))
+        return Invalid(env, where + "[" + std::to_string(j) + "]: " + error);
+    }
+  }
+
+  Napi::Value listeners = o.Get("listeners");
+  if (!listeners.IsArray()) return Invalid(env, "options.listeners must be an array");
+  Napi::Array listenerArray = listeners.As<Napi::Array>();
+  for (uint32_t i = 0; i < listenerArray.Length(); i++) {
+    std::string where = "options.listeners[" + std::to_string(i) + "].";
+    Napi::Value item = listenerArray.Get(i);
+    if (!item.IsObject()) return Invalid(env, "options.listeners[" + std::to_string(i) + "] must be an object");
+    double fd, backend;
+    if (!ReadInt(item.As<Napi::Object>(), "fd", 0, INT32_MAX, &fd, where) ||
+        !ReadInt(item.As<Napi::Object>(), "backend", 0, static_cast<double>(config->backends.size()) - 1, &backend,
+                 where))
+      return false;
+    int proxyProtocol = 0;
+    if (!ReadProxyProtocol(item.As<Napi::Object>(), &proxyProtocol, where)) return false;
+    config->listeners.push_back({static_cast<int>(fd), static_cast<size_t>(backend), proxyProtocol});
+  }
+
+  double connectionsMax, pipeSize, connectTimeoutMs, threads, idleTimeoutMs = 0, keepaliveMs = 0;
+  if (!ReadInt(o, "connectionsMax", 1, UINT32_MAX, &connectionsMax, "options.") ||
+      !ReadInt(o, "pipeSize", 0, INT32_MAX, &pipeSize, "options.") ||
+      !ReadInt(o, "connectTimeoutMs", 0, 1e12, &connectTimeoutMs, "options.") ||
+      !ReadInt(o, "threads", 1, 64, &threads, "options.") ||
+      !ReadOptionalInt(o, "connectionIdleTimeoutMs", 0, 1e12, &idleTimeoutMs, "options.") ||
+      !ReadOptionalInt(o, "keepaliveMs", 0, 1e12, &keepaliveMs, "options."))
+    return false;
+  config->idleTimeoutMs = static_cast<uint64_t>(idleTimeoutMs);
+  config->keepaliveMs = static_cast<uint64_t>(keepaliveMs);
+  config->connectionsMax = static_cast<uint32_t>(connectionsMax);
+  config->pipeSize = static_cast<int>(pipeSize);
+  config->connectTimeoutMs = static_cast<uint64_t>(connectTimeoutMs);
+  config->threads = static_cast<unsigned>(threads);
+  config->connectionEvents = o.Get("connectionEvents").ToBoolean();
+  return ReadBounds(o, "connectBounds", &config->connectBounds) &&
+         ReadBounds(o, "durationBounds", &config->durationBounds);
+}
+
+}  // namespace sockrelay

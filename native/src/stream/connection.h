@@ -1,0 +1,89 @@
+// One relayed connection: its two sockets, a pipe per direction, and the shovel between them.
+#pragma once
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "core/unique-fd.h"
+
+namespace sockrelay {
+
+struct Socket {
+  UniqueFd fd;
+  // Sockets are watched edge-triggered, so keep what the kernel last said; reset by each event.
+  bool readable = true;
+  bool writable = true;
+};
+
+// One direction: bytes go from a socket into the pipe and from the pipe into the other socket.
+struct Flow {
+  UniqueFd pipe[2];
+  size_t size = 0;
+  size_t full = 0;
+  bool eof = false;
+  bool shut = false;
+  // Set while a handover flushes: the pipe still drains, nothing more is read.
+  bool paused = false;
+  uint64_t bytes = 0;
+  std::atomic<uint64_t>* total = nullptr;
+};
+
+struct Connection {
+  enum class State { kConnecting, kRelaying, kClosed };
+
+  uint64_t id = 0;
+  size_t listener = 0;
+  uint64_t acceptedUs = 0;
+  State state = State::kConnecting;
+  Socket client;
+  Socket backend;
+  Flow up;    // client → backend
+  Flow down;  // backend → client
+  // NowMs() of the last byte moved either way, for the idle timeout.
+  uint64_t lastActive = 0;
+  // The PROXY header and how much of it the backend has taken; client bytes wait until it is all sent.
+  std::string header;
+  size_t headerSent = 0;
+  // Handed over by a previous instance: its sockets may have other fds (the fd store's), so closing
+  // ours neither removes them from epoll nor sends a FIN by itself.
+  bool adopted = false;
+  // Being flushed for a handover: detached once the header is sent and both pipes are empty.
+  bool exporting = false;
+
+  size_t address = 0;
+  uint64_t deadline = 0;
+  uint64_t backoff = 0;
+  int error = 0;
+  const char* syscall = "connect";
+  bool timed = false;
+  std::multimap<uint64_t, Connection*>::iterator timer;
+
+  Connection* prev = nullptr;
+  Connection* next = nullptr;
+};
+
+// Creates both pipes and asks for `size` bytes each; 0 or an errno.
+int OpenPipes(Connection& c, int size);
+
+// Moves bytes until neither side can make progress; *moved is set when any did. 0, or an errno
+// with *failed naming the socket.
+int Shovel(Flow& f, Socket& from, Socket& to, Socket** failed, bool* moved);
+
+// Sends what is left of the PROXY header on the backend socket. 0 (done, or the socket is full:
+// see headerSent), or an errno.
+int SendHeader(Connection& c);
+
+// Nothing of the connection is held in user space or in a pipe: its sockets can travel.
+inline bool Flushed(const Connection& c) {
+  return c.headerSent == c.header.size() && c.up.full == 0 && c.down.full == 0;
+}
+
+// Closes every fd of the connection; with `reset`, both peers see RST instead of FIN.
+void CloseConnection(Connection& c, bool reset);
+
+// SO_ERROR of a socket (reading it clears it).
+int SocketError(int fd);
+
+}  // namespace sockrelay

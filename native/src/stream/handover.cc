@@ -1,0 +1,206 @@
+// RelayLoop's side of a handover (see relay-handover.h): detaching flushed connections for the
+// next instance, and taking up the ones a previous instance detached.
+#include "stream/handover.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <utility>
+
+#include "core/address.h"
+#include "stream/loop.h"
+#include "stream/tune-socket.h"
+
+namespace sockrelay {
+namespace {
+
+// Whether our side of a TCP socket has sent its FIN: a previous instance shut it down. Shutting it
+// down again is harmless until the peer's FIN has come too; then the socket is closed and
+// shutdown() fails with ENOTCONN, which would look like a reset. Unix sockets take a repeated
+// shutdown() at any time, and have no TCP_INFO.
+bool AlreadyShut(int fd) {
+  struct tcp_info info;
+  socklen_t len = sizeof info;
+  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) < 0) return false;
+  switch (info.tcpi_state) {
+    case TCP_FIN_WAIT1:
+    case TCP_FIN_WAIT2:
+    case TCP_CLOSING:
+    case TCP_LAST_ACK:
+    case TCP_TIME_WAIT:
+    case TCP_CLOSE:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+void CloseHanded(std::vector<HandedConnection>& list, bool reset) {
+  for (HandedConnection& h : list) {
+    if (!reset) continue;
+    h.clientFd.Reset();
+    h.backendFd.Reset();
+  }
+  list.clear();
+}
+
+ExportJob::ExportJob(size_t parts, uint64_t timeoutMs, Done done)
+    : remaining_(parts), timeoutMs_(timeoutMs), done_(std::move(done)) {}
+
+void ExportJob::Complete(std::vector<HandedConnection> part) {
+  std::vector<HandedConnection> all;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    all_.insert(all_.end(), std::make_move_iterator(part.begin()), std::make_move_iterator(part.end()));
+    if (--remaining_ > 0) return;
+    all = std::move(all_);
+  }
+  done_(std::move(all));
+}
+
+void RelayLoop::RequestExport(std::shared_ptr<ExportJob> job) {
+  {
+    std::lock_guard<std::mutex> lock(exportMutex_);
+    exportRequest_ = std::move(job);
+  }
+  exportRequested_ = true;
+  loop_.Wake();
+}
+
+void RelayLoop::BeginExport(uint64_t now) {
+  {
+    std::lock_guard<std::mutex> lock(exportMutex_);
+    export_ = std::move(exportRequest_);
+    exportRequested_ = false;
+  }
+  exportDeadline_ = now + export_->timeoutMs();
+  // Connections still connecting stay: they hold no relayed byte and are not the peers' yet.
+  std::vector<Connection*> relaying;
+  for (Connection* c = connections_; c; c = c->next) {
+    if (c->state != Connection::State::kRelaying) continue;
+    c->exporting = true;
+    c->up.paused = c->down.paused = true;
+    exporting_++;
+    relaying.push_back(c);
+  }
+  // Flushes what the pipes hold now; Relay() detaches each connection as soon as it is empty.
+  for (Connection* c : relaying)
+    if (c->state == Connection::State::kRelaying) Relay(c, now);
+}
+
+void RelayLoop::Detach(Connection* c, uint64_t now) {
+  UniqueFd clientFd(fcntl(c->client.fd.get(), F_DUPFD_CLOEXEC, 0));
+  UniqueFd backendFd(clientFd ? fcntl(c->backend.fd.get(), F_DUPFD_CLOEXEC, 0) : -1);
+  if (!backendFd) {
+    // Out of fds: the connection cannot travel, so it stays here and is drained as before.
+    int err = errno;
+    RelayEventRecord event{RelayEventRecord::Type::kConnectionError};
+    event.listener = static_cast<int>(c->listener);
+    event.err = err;
+    event.syscall = "fcntl";
+    events_.PushCoalesced(event, now);
+    c->exporting = false;
+    c->up.paused = c->down.paused = false;
+    exporting_--;
+    return Relay(c, now);
+  }
+  // The dups keep the sockets' open file descriptions, and with them the epoll registrations, alive:
+  // without these, epoll would go on reporting events for a freed connection.
+  loop_.Remove(c->client.fd.get());
+  loop_.Remove(c->backend.fd.get());
+  exported_.push_back({c->listener, std::move(clientFd), std::move(backendFd), c->up.bytes, c->down.bytes});
+  // Closing our fds (never shutdown()) leaves the sockets to the dups: the peers notice nothing.
+  CloseConnection(*c, false);
+  counters_[c->listener].active--;
+  Unlink(c);
+}
+
+void RelayLoop::EndExport(uint64_t now) {
+  std::vector<Connection*> resumed;
+  for (Connection* c = connections_; c; c = c->next) {
+    if (!c->exporting) continue;
+    c->exporting = false;
+    c->up.paused = c->down.paused = false;
+    resumed.push_back(c);
+  }
+  exporting_ = 0;
+  std::shared_ptr<ExportJob> job = std::move(export_);
+  job->Complete(std::move(exported_));
+  exported_.clear();
+  // A peer that was not reading: its connection stays and is drained as if nothing had happened.
+  for (Connection* c : resumed)
+    if (c->state == Connection::State::kRelaying) Relay(c, now);
+}
+
+int RelayLoop::Prepare(Connection* c, const char** syscall) {
+  c->adopted = true;
+  for (int fd : {c->client.fd.get(), c->backend.fd.get()}) {
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) return *syscall = "fcntl", errno;
+  }
+  int err = Watch(c->client.fd.get(), c, true);
+  if (err == 0) err = Watch(c->backend.fd.get(), c, false);
+  if (err) return *syscall = "epoll_ctl", err;
+  err = OpenPipes(*c, config_.pipeSize);
+  if (err) return *syscall = "pipe2", err;
+  // The FIN already sent stays sent; the EOF that caused it is read again and changes nothing.
+  c->up.shut = AlreadyShut(c->backend.fd.get());
+  c->down.shut = AlreadyShut(c->client.fd.get());
+  return 0;
+}
+
+void RelayLoop::UnwatchAdopted(Connection& c, bool reset) {
+  for (int fd : {c.client.fd.get(), c.backend.fd.get()}) {
+    if (fd < 0) continue;
+    // Errors are expected and harmless: a socket not yet watched, or already shut down.
+    loop_.Remove(fd);
+    if (!reset) shutdown(fd, SHUT_WR);
+  }
+}
+
+void RelayLoop::AddAdopted(HandedConnection handed) { adopted_.push_back(std::move(handed)); }
+
+void RelayLoop::StartAdopted(uint64_t now) {
+  std::vector<HandedConnection> adopted = std::move(adopted_);
+  adopted_.clear();
+  for (HandedConnection& h : adopted) {
+    Connection* c = Link(h.listener);
+    c->client.fd = std::move(h.clientFd);
+    c->backend.fd = std::move(h.backendFd);
+    // The connection's own counters carry on; the listener's totals count only what moves here.
+    c->up.bytes = h.bytesIn;
+    c->down.bytes = h.bytesOut;
+    c->up.total = &counters_[h.listener].bytesIn;
+    c->down.total = &counters_[h.listener].bytesOut;
+    c->state = Connection::State::kRelaying;
+    c->lastActive = now;
+    if (config_.connectionEvents) {
+      struct sockaddr_storage peer;
+      socklen_t peerLen = sizeof peer;
+      RelayEventRecord event{RelayEventRecord::Type::kOpen};
+      event.listener = static_cast<int>(h.listener);
+      event.id = c->id;
+      if (getpeername(c->client.fd.get(), reinterpret_cast<struct sockaddr*>(&peer), &peerLen) == 0)
+        event.peer = FormatAddress(peer, peerLen);
+      events_.Push(std::move(event));
+    }
+    const char* syscall = "";
+    int err = Prepare(c, &syscall);
+    if (err) {
+      Fail(c, err, syscall, false, now);
+      continue;
+    }
+    TuneSocket(c->client.fd.get(), config_.keepaliveMs);
+    TuneSocket(c->backend.fd.get(), config_.keepaliveMs);
+    Relay(c, now);
+  }
+}
+
+}  // namespace sockrelay

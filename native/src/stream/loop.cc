@@ -1,0 +1,264 @@
+#include "stream/loop.h"
+
+#include <sys/epoll.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+
+#include "core/address.h"
+#include "core/clock.h"
+#include "core/errno-kind.h"
+#include "core/proxy-header.h"
+#include "stream/tune-socket.h"
+
+namespace sockrelay {
+namespace {
+
+// epoll data: a Connection pointer (or listener index) above, what it is in the low two bits.
+constexpr uint64_t kClientTag = 0;
+constexpr uint64_t kBackendTag = 2;
+constexpr uint64_t kTagMask = 3;
+static_assert(AcceptGate::kListenerTag == 1, "listener tag must not collide");
+
+constexpr uint64_t kAcceptPauseMs = 100;
+constexpr int kAcceptBatch = 64;
+constexpr int kEventBatch = 64;
+// Idle connections are looked for four times per timeout, at most once a second: a connection
+// lives at most a quarter (or a second) past its timeout, and no clock is read per chunk.
+constexpr uint64_t kSweepMaxMs = 1000;
+
+}  // namespace
+
+RelayLoop::RelayLoop(const RelayConfig& config, AcceptGate& gate, EventSink& events,
+                     std::vector<ListenerCounters>& counters, std::atomic<uint64_t>& nextId)
+    : config_(config), gate_(gate), events_(events), counters_(counters), nextId_(nextId) {
+  if (config_.idleTimeoutMs) sweepEveryMs_ = std::max<uint64_t>(1, std::min(config_.idleTimeoutMs / 4, kSweepMaxMs));
+}
+
+RelayLoop::~RelayLoop() {
+  // Adopted connections of a loop whose thread never ran.
+  CloseHanded(adopted_, true);
+}
+
+int RelayLoop::Init(const char** syscall) { return loop_.Init(syscall); }
+
+void RelayLoop::Stop() {
+  stop_ = true;
+  loop_.Wake();
+}
+
+void RelayLoop::Run() {
+  struct epoll_event events[kEventBatch];
+  StartAdopted(NowMs());
+  while (!stop_) {
+    int n = loop_.Wait(events, kEventBatch, Timeout(NowMs()));
+    if (n < 0) break;
+    uint64_t now = NowMs();
+    for (int i = 0; i < n; i++) {
+      uint64_t data = events[i].data.u64;
+      uint64_t tag = data & kTagMask;
+      if (tag == AcceptGate::kListenerTag) {
+        OnListener(data >> 2, now);
+      } else {
+        OnSocket(reinterpret_cast<Connection*>(data & ~kTagMask), tag == kClientTag, events[i].events, now);
+      }
+    }
+    RunTimers(now);
+    if (resumeAt_ && now >= resumeAt_) {
+      resumeAt_ = 0;
+      gate_.Resume(now);
+    }
+    if (sweepEveryMs_ && now >= sweepAt_) {
+      SweepIdle(now);
+      sweepAt_ = now + sweepEveryMs_;
+    }
+    if (exportRequested_) BeginExport(now);
+    if (export_ && (exporting_ == 0 || now >= exportDeadline_)) EndExport(now);
+    flushAt_ = events_.Flush(now);
+    // Freed only now: later events of this batch may still point at them.
+    for (Connection* c : closed_) delete c;
+    closed_.clear();
+  }
+  while (connections_) Finish(connections_, "destroyed", true);
+  // An export under way, or asked for too late, still completes: with what was detached so far.
+  if (exportRequested_) BeginExport(NowMs());
+  if (export_) EndExport(NowMs());
+  for (Connection* c : closed_) delete c;
+  closed_.clear();
+}
+
+int RelayLoop::Timeout(uint64_t now) {
+  uint64_t next = std::min(flushAt_, resumeAt_ ? resumeAt_ : UINT64_MAX);
+  if (!timers_.empty()) next = std::min(next, timers_.begin()->first);
+  if (sweepEveryMs_ && connections_) next = std::min(next, sweepAt_);
+  if (export_) next = std::min(next, exportDeadline_);
+  if (next == UINT64_MAX) return -1;
+  return next <= now ? 0 : static_cast<int>(std::min<uint64_t>(next - now, INT_MAX));
+}
+
+void RelayLoop::OnListener(size_t listener, uint64_t now) {
+  for (int i = 0; i < kAcceptBatch; i++) {
+    SockAddr peer;
+    int err = 0;
+    UniqueFd fd = gate_.Accept(listener, &peer, &err);
+    if (fd) {
+      Admit(std::move(fd), listener, peer, now);
+      continue;
+    }
+    if (err == EAGAIN) return;
+    // A client that gave up while waiting in the backlog: take the next one.
+    if (IsTransient(err) || IsDisconnect(err)) continue;
+    // EMFILE, ENFILE, ENOBUFS…: the listener stays readable, so stop watching it for a while.
+    resumeAt_ = now + kAcceptPauseMs;
+    gate_.Pause(resumeAt_);
+    RelayEventRecord event{RelayEventRecord::Type::kAcceptError};
+    event.listener = static_cast<int>(listener);
+    event.err = err;
+    event.syscall = "accept4";
+    events_.PushCoalesced(event, now);
+    return;
+  }
+}
+
+Connection* RelayLoop::Link(size_t listener) {
+  // Owned by the intrusive list from here; Unlink() hands it to closed_, which deletes it.
+  auto* c = new Connection();
+  c->id = ++nextId_;
+  c->acceptedUs = NowUs();
+  c->listener = listener;
+  c->next = connections_;
+  if (connections_) connections_->prev = c;
+  connections_ = c;
+  return c;
+}
+
+void RelayLoop::Admit(UniqueFd fd, size_t listener, const SockAddr& peer, uint64_t now) {
+  Connection* c = Link(listener);
+  c->client.fd = std::move(fd);
+  counters_[listener].accepted++;
+  counters_[listener].active++;
+  if (config_.connectionEvents) {
+    RelayEventRecord event{RelayEventRecord::Type::kOpen};
+    event.listener = static_cast<int>(listener);
+    event.id = c->id;
+    event.peer = FormatAddress(peer);
+    events_.Push(std::move(event));
+  }
+  if (int version = config_.listeners[listener].proxyProtocol) {
+    // Built now, while the client's address is sure to be known; a failed getsockname is an
+    // unknown destination, which the header has a form for.
+    SockAddr local;
+    local.len = sizeof local.ss;
+    if (getsockname(c->client.fd.get(), local.get(), &local.len) < 0) local.len = 0;
+    unsigned char header[kProxyHeaderMax];
+    size_t n = BuildProxyHeader(version, Transport::kStream, peer, local, header);
+    c->header.assign(reinterpret_cast<const char*>(header), n);
+  }
+  int err = Watch(c->client.fd.get(), c, true);
+  if (err) return Fail(c, err, "epoll_ctl", true, now);
+  Connect(c, now);
+}
+
+int RelayLoop::Watch(int fd, Connection* c, bool client) {
+  // Edge-triggered and never modified: no epoll_ctl per chunk, the Socket flags carry the state.
+  return loop_.Add(fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+                   reinterpret_cast<uintptr_t>(c) | (client ? kClientTag : kBackendTag));
+}
+
+void RelayLoop::OnSocket(Connection* c, bool client, uint32_t events, uint64_t now) {
+  if (c->state == Connection::State::kClosed) return;
+  if (c->state == Connection::State::kConnecting) {
+    // The client's bytes wait in its socket until the backend answers; only its reset matters now.
+    if (client && (events & EPOLLERR)) return Finish(c, "client-abort", false);
+    if (!client && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) OnConnectDone(c, SocketError(c->backend.fd.get()), now);
+    return;
+  }
+  Socket& s = client ? c->client : c->backend;
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) s.readable = true;
+  if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) s.writable = true;
+  if (events & EPOLLERR) {
+    // Seen even when no splice would touch this side any more, e.g. a reset after its FIN.
+    int err = SocketError(s.fd.get());
+    if (err) return Fail(c, err, "splice", client, now);
+  }
+  Relay(c, now);
+}
+
+void RelayLoop::StartRelay(Connection* c, uint64_t now) {
+  int err = OpenPipes(*c, config_.pipeSize);
+  if (err) return Fail(c, err, "pipe2", false, now);
+  c->up.total = &counters_[c->listener].bytesIn;
+  c->down.total = &counters_[c->listener].bytesOut;
+  c->state = Connection::State::kRelaying;
+  c->lastActive = now;
+  if (Histogram* h = counters_[c->listener].connectTime.get()) h->Observe(NowUs() - c->acceptedUs);
+  TuneSocket(c->client.fd.get(), config_.keepaliveMs);
+  TuneSocket(c->backend.fd.get(), config_.keepaliveMs);
+  Relay(c, now);
+}
+
+void RelayLoop::Relay(Connection* c, uint64_t now) {
+  Socket* failed = nullptr;
+  bool moved = false;
+  int err = 0;
+  // The header goes first, alone: client bytes wait in their socket until all of it is sent.
+  if (c->headerSent < c->header.size()) {
+    err = SendHeader(*c);
+    if (err) return Fail(c, err, "send", false, now);
+  }
+  if (c->headerSent == c->header.size()) err = Shovel(c->up, c->client, c->backend, &failed, &moved);
+  if (err == 0) err = Shovel(c->down, c->backend, c->client, &failed, &moved);
+  if (err) return Fail(c, err, "splice", failed == &c->client, now);
+  if (moved) c->lastActive = now;
+  if (c->up.shut && c->down.shut) return Finish(c, "done", false);
+  if (c->exporting && Flushed(*c)) Detach(c, now);
+}
+
+void RelayLoop::SweepIdle(uint64_t now) {
+  for (Connection *c = connections_, *next; c; c = next) {
+    next = c->next;
+    if (c->state == Connection::State::kRelaying && !c->exporting && now - c->lastActive >= config_.idleTimeoutMs)
+      Finish(c, "idle timeout", false);
+  }
+}
+
+void RelayLoop::Fail(Connection* c, int err, const char* syscall, bool client, uint64_t now) {
+  if (IsDisconnect(err)) return Finish(c, client ? "client-reset" : "backend-reset", true);
+  RelayEventRecord event{RelayEventRecord::Type::kConnectionError};
+  event.listener = static_cast<int>(c->listener);
+  event.err = err;
+  event.syscall = syscall;
+  events_.PushCoalesced(event, now);
+  Finish(c, "error", true);
+}
+
+void RelayLoop::Finish(Connection* c, const char* reason, bool reset) {
+  if (c->adopted) UnwatchAdopted(*c, reset);
+  CloseConnection(*c, reset);
+  counters_[c->listener].active--;
+  if (Histogram* h = counters_[c->listener].duration.get()) h->Observe(NowUs() - c->acceptedUs);
+  if (config_.connectionEvents) {
+    RelayEventRecord event{RelayEventRecord::Type::kClose};
+    event.listener = static_cast<int>(c->listener);
+    event.id = c->id;
+    event.bytesIn = c->up.bytes;
+    event.bytesOut = c->down.bytes;
+    event.reason = reason;
+    events_.Push(std::move(event));
+  }
+  Unlink(c);
+}
+
+void RelayLoop::Unlink(Connection* c) {
+  ClearTimer(c);
+  if (c->exporting) exporting_--;
+  if (c->prev) c->prev->next = c->next;
+  else connections_ = c->next;
+  if (c->next) c->next->prev = c->prev;
+  c->state = Connection::State::kClosed;
+  closed_.push_back(c);
+  gate_.Release();
+}
+
+}  // namespace sockrelay

@@ -1,0 +1,99 @@
+// One epoll thread of the relay engine: accepts from the listeners the gate lets it watch, connects
+// to backends (every address, retrying with backoff until the deadline) and shovels bytes.
+//
+// Its methods live in three files: loop.cc (the loop, accept and relaying), connect.cc (connecting
+// and the timers) and handover.cc (export and adopt).
+#pragma once
+#include <sys/socket.h>
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "core/event-loop.h"
+#include "stream/accept-gate.h"
+#include "stream/connection.h"
+#include "stream/event-queue.h"
+#include "stream/handover.h"
+#include "stream/options.h"
+
+namespace sockrelay {
+
+class RelayLoop {
+ public:
+  RelayLoop(const RelayConfig& config, AcceptGate& gate, EventSink& events, std::vector<ListenerCounters>& counters,
+            std::atomic<uint64_t>& nextId);
+  ~RelayLoop();
+  RelayLoop(const RelayLoop&) = delete;
+  RelayLoop& operator=(const RelayLoop&) = delete;
+
+  // 0, or an errno with *syscall naming the call that failed.
+  int Init(const char** syscall);
+  int epollFd() const { return loop_.fd(); }
+  // Before the thread starts: a connection handed over by a previous instance, relayed from Run() on.
+  // The loop owns its fds from here; the caller has already counted it as open.
+  void AddAdopted(HandedConnection handed);
+  // The thread body; returns after Stop(), having reset every connection it owned.
+  void Run();
+  // Any thread.
+  void Stop();
+  // Any thread: starts this loop's share of `job`. The loop completes it, even when stopped first.
+  void RequestExport(std::shared_ptr<ExportJob> job);
+
+ private:
+  void OnListener(size_t listener, uint64_t now);
+  void Admit(UniqueFd fd, size_t listener, const SockAddr& peer, uint64_t now);
+  Connection* Link(size_t listener);
+  void OnSocket(Connection* c, bool client, uint32_t events, uint64_t now);
+  void Connect(Connection* c, uint64_t now);
+  void OnConnectDone(Connection* c, int err, uint64_t now);
+  void StartRelay(Connection* c, uint64_t now);
+  void Relay(Connection* c, uint64_t now);
+  void Fail(Connection* c, int err, const char* syscall, bool client, uint64_t now);
+  void ConnectFailed(Connection* c, uint64_t now);
+  void Finish(Connection* c, const char* reason, bool reset);
+  void Unlink(Connection* c);
+  void SetTimer(Connection* c, uint64_t at);
+  void ClearTimer(Connection* c);
+  void RunTimers(uint64_t now);
+  void SweepIdle(uint64_t now);
+  int Timeout(uint64_t now);
+  int Watch(int fd, Connection* c, bool client);
+  void StartAdopted(uint64_t now);
+  int Prepare(Connection* c, const char** syscall);
+  void UnwatchAdopted(Connection& c, bool reset);
+  void BeginExport(uint64_t now);
+  void Detach(Connection* c, uint64_t now);
+  void EndExport(uint64_t now);
+
+  const RelayConfig& config_;
+  AcceptGate& gate_;
+  EventSink& events_;
+  std::vector<ListenerCounters>& counters_;
+  std::atomic<uint64_t>& nextId_;
+  EventLoop loop_;
+  std::atomic<bool> stop_{false};
+  uint64_t resumeAt_ = 0;
+  uint64_t flushAt_ = UINT64_MAX;
+  // With an idle timeout: when the connections are next checked, and how often.
+  uint64_t sweepAt_ = 0;
+  uint64_t sweepEveryMs_ = 0;
+  Connection* connections_ = nullptr;
+  std::multimap<uint64_t, Connection*> timers_;
+  std::vector<Connection*> closed_;
+  std::vector<HandedConnection> adopted_;
+
+  // An export asked for by another thread, and the one in progress on this thread.
+  std::mutex exportMutex_;
+  std::shared_ptr<ExportJob> exportRequest_;
+  std::atomic<bool> exportRequested_{false};
+  std::shared_ptr<ExportJob> export_;
+  uint64_t exportDeadline_ = 0;
+  size_t exporting_ = 0;
+  std::vector<HandedConnection> exported_;
+};
+
+}  // namespace sockrelay

@@ -1,0 +1,52 @@
+// The stream relay's configuration (RelayEngineOptions, checked by js/stream-options.cc) and counters.
+#pragma once
+#include <sys/socket.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "core/address.h"
+#include "stream/histogram.h"
+
+namespace sockrelay {
+
+struct RelayConfig {
+  struct Listener {
+    // Not owned: the caller's listening socket outlives the engine.
+    int fd;
+    size_t backend;
+    // PROXY protocol header on each backend connection: 0 none, 1 or 2 the version.
+    int proxyProtocol = 0;
+  };
+  std::vector<Listener> listeners;
+  std::vector<std::vector<SockAddr>> backends;
+  uint32_t connectionsMax = 256;
+  int pipeSize = 0;
+  uint64_t connectTimeoutMs = 0;
+  unsigned threads = 1;
+  // A relaying connection with no byte either way for this long is closed; 0: never.
+  uint64_t idleTimeoutMs = 0;
+  // TCP keepalive idle time on both sockets of a connection; 0: keepalive off.
+  uint64_t keepaliveMs = 0;
+  bool connectionEvents = false;
+  // Histogram bounds in seconds; empty: no histogram.
+  std::vector<double> connectBounds;
+  std::vector<double> durationBounds;
+};
+
+struct ListenerCounters {
+  std::atomic<uint64_t> bytesIn{0};
+  std::atomic<uint64_t> bytesOut{0};
+  std::atomic<uint64_t> accepted{0};
+  std::atomic<uint64_t> active{0};
+  std::atomic<uint64_t> failedRefused{0};
+  std::atomic<uint64_t> failedTimeout{0};
+  std::atomic<uint64_t> failedOther{0};
+  std::unique_ptr<Histogram> connectTime;
+  std::unique_ptr<Histogram> duration;
+};
+
+}  // namespace sockrelay

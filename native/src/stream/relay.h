@@ -1,0 +1,63 @@
+// The relay engine without JavaScript: configuration, counters, gate, event queue and the threads.
+#pragma once
+#include <pthread.h>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "stream/accept-gate.h"
+#include "stream/event-queue.h"
+#include "stream/handover.h"
+#include "stream/loop.h"
+#include "stream/options.h"
+
+namespace sockrelay {
+
+class RelayCore {
+ public:
+  explicit RelayCore(RelayConfig config);
+  ~RelayCore();
+  RelayCore(const RelayCore&) = delete;
+  RelayCore& operator=(const RelayCore&) = delete;
+
+  // 0, or an errno with *syscall naming the call that failed (nothing is left running then).
+  int Start(const char** syscall);
+  // Stops accepting, resets every connection, joins the threads. Idempotent, any thread but a loop's.
+  void Shutdown();
+  // Before Start(): relay this connection, handed over by a previous instance, as an open one of its
+  // listener. The core owns the fds from here. 0, or EALREADY once started (the fds left in `handed`).
+  int AdoptConnection(HandedConnection&& handed);
+  // Stops accepting. Before Start(), for good: the engine then only relays what it adopted (a drainer
+  // for the connections a handover could not store).
+  void StopAccepting();
+  // Handover (stream/handover.h): stops accepting and detaches the connections that flush within
+  // timeoutMs. `done` runs exactly once, on some thread, with the detached ones. 0, or EBUSY while
+  // another export runs.
+  int ExportConnections(uint64_t timeoutMs, ExportJob::Done done);
+
+  const RelayConfig& config() const { return config_; }
+  const std::vector<ListenerCounters>& counters() const { return counters_; }
+  AcceptGate& gate() { return gate_; }
+  EventSink& events() { return events_; }
+
+ private:
+  void StopThreads();
+
+  RelayConfig config_;
+  std::vector<ListenerCounters> counters_;
+  EventSink events_;
+  AcceptGate gate_;
+  std::atomic<uint64_t> nextId_{0};
+  std::vector<std::unique_ptr<RelayLoop>> loops_;
+  std::vector<pthread_t> threads_;
+  std::vector<HandedConnection> adopted_;
+  std::shared_ptr<std::atomic<bool>> exportBusy_ = std::make_shared<std::atomic<bool>>(false);
+  std::mutex lifecycle_;
+  bool started_ = false;
+  bool shutdown_ = false;
+  bool neverAccept_ = false;
+};
+
+}  // namespace sockrelay
