@@ -8,6 +8,7 @@ import { ENGINE_CHOICES, type EngineChoice } from '../engine/select-engine.js';
 import { LOG_LEVELS, type LogLevel } from '../logger.js';
 import { PROXY_PROTOCOL_VERSIONS, type ProxyProtocolVersion } from '../proxy-protocol/encode.js';
 import { parseAddress, type AddressSpec } from './address.js';
+import { KEEPALIVE_LIMIT, TIMER_LIMIT, pipeSizeWithin, spanWithin, type SpanLimit } from './limits.js';
 import { parseTimeSpan } from './time-span.js';
 
 export interface Config {
@@ -152,9 +153,9 @@ function parseRoutes(texts: string[]): Routes {
 }
 
 /** 0 and infinity both mean "off" for timeouts where 0 would otherwise close everything at once. */
-function optionalSpan(text: string, flag: string): number {
+function optionalSpan(text: string, flag: string, limit: SpanLimit = TIMER_LIMIT): number {
   const ms = parseTimeSpan(text, flag);
-  return ms === 0 ? Infinity : ms;
+  return ms === 0 ? Infinity : spanWithin(ms, limit, text, flag);
 }
 
 function textfilePath(text: string): string {
@@ -172,7 +173,7 @@ export function buildConfig(backend: string | undefined, raw: RawOptions): Confi
     proxyProtocol: proxyProtocolOf(raw.proxyProtocol, '--proxy-protocol'),
     routeProxyProtocol: routes.proxyProtocol,
     connectionIdleTimeoutMs: optionalSpan(raw.connectionIdleTimeout, '--connection-idle-timeout'),
-    keepaliveMs: optionalSpan(raw.keepalive, '--keepalive'),
+    keepaliveMs: optionalSpan(raw.keepalive, '--keepalive', KEEPALIVE_LIMIT),
     udpSessionTimeoutMs: optionalSpan(raw.udpSessionTimeout, '--udp-session-timeout'),
     udpSessionsMax: parsePositiveInt(raw.udpSessionsMax, '--udp-sessions-max'),
     listen: raw.listen.map((text) => parseAddress(text, '--listen', { allowPortZero: true })),
@@ -181,7 +182,7 @@ export function buildConfig(backend: string | undefined, raw: RawOptions): Confi
     shutdownTimeoutMs: parseTimeSpan(raw.shutdownTimeout, '--shutdown-timeout'),
     connectTimeoutMs: parseTimeSpan(raw.connectTimeout, '--connect-timeout'),
     engine: oneOf(raw.engine, ENGINE_CHOICES, '--engine'),
-    pipeSize: parseSize(raw.pipeSize, '--pipe-size'),
+    pipeSize: pipeSizeWithin(parseSize(raw.pipeSize, '--pipe-size'), raw.pipeSize, '--pipe-size'),
     logLevel: oneOf(raw.logLevel, LOG_LEVELS, '--log-level'),
     metricsListen:
       raw.metricsListen === undefined
