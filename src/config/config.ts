@@ -8,7 +8,14 @@ import { ENGINE_CHOICES, type EngineChoice } from '../engine/select-engine.js';
 import { LOG_LEVELS, type LogLevel } from '../logger.js';
 import { PROXY_PROTOCOL_VERSIONS, type ProxyProtocolVersion } from '../proxy-protocol/encode.js';
 import { parseAddress, type AddressSpec } from './address.js';
-import { KEEPALIVE_LIMIT, TIMER_LIMIT, pipeSizeWithin, spanWithin, type SpanLimit } from './limits.js';
+import {
+  KEEPALIVE_LIMIT,
+  TIMER_LIMIT,
+  pipeMaxSize,
+  pipeSizeWithin,
+  spanWithin,
+  type SpanLimit,
+} from './limits.js';
 import { parseTimeSpan } from './time-span.js';
 
 export interface Config {
@@ -158,6 +165,13 @@ function optionalSpan(text: string, flag: string, limit: SpanLimit = TIMER_LIMIT
   return ms === 0 ? Infinity : spanWithin(ms, limit, text, flag);
 }
 
+/** A default must never fail: on a system whose pipe-max-size is below it, it shrinks to fit. */
+function pipeSizeOf(text: string): number {
+  const bytes = parseSize(text, '--pipe-size');
+  if (text === DEFAULTS.pipeSize) return Math.min(bytes, pipeMaxSize());
+  return pipeSizeWithin(bytes, text, '--pipe-size');
+}
+
 function textfilePath(text: string): string {
   if (!text.startsWith('/') || text.endsWith('/')) {
     throw new UsageError('ERR_BAD_PATH', `--metrics-textfile: '${text}' must be an absolute file path`);
@@ -182,7 +196,7 @@ export function buildConfig(backend: string | undefined, raw: RawOptions): Confi
     shutdownTimeoutMs: parseTimeSpan(raw.shutdownTimeout, '--shutdown-timeout'),
     connectTimeoutMs: parseTimeSpan(raw.connectTimeout, '--connect-timeout'),
     engine: oneOf(raw.engine, ENGINE_CHOICES, '--engine'),
-    pipeSize: pipeSizeWithin(parseSize(raw.pipeSize, '--pipe-size'), raw.pipeSize, '--pipe-size'),
+    pipeSize: pipeSizeOf(raw.pipeSize),
     logLevel: oneOf(raw.logLevel, LOG_LEVELS, '--log-level'),
     metricsListen:
       raw.metricsListen === undefined
