@@ -4,12 +4,15 @@
  * calls process.exit. Every failure the user can cause ends in one line on
  * stderr and a sysexits(3) code (64 usage, 78 config, 71 OS), never a trace.
  */
+// First: its import keeps SIGUSR1 from opening a debugger while the rest loads.
+import { closeUnrequestedInspector } from './lifecycle/no-debugger.js';
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { buildConfig, DEFAULTS, type RawOptions } from './config/config.js';
 import { runDaemon } from './daemon.js';
 import { ExitCode, SockrelayError } from './errors.js';
 import { createLogger, LOG_LEVELS } from './logger.js';
+import { holdSignals } from './lifecycle/signals.js';
 import { loadNative } from './native/binding.js';
 
 const version = (
@@ -129,6 +132,8 @@ async function main(argv: string[]): Promise<number> {
   }
   const config = buildConfig(cli.args[0], cli.opts<RawOptions>());
   const logger = createLogger(config.logLevel);
+  closeUnrequestedInspector(logger);
+  holdSignals(process, logger);
   return runDaemon(config, {
     logger,
     native: loadNative(),

@@ -15,6 +15,7 @@ import {
   type ListenedFd,
   type ListenFdsResult,
 } from './activation/listen-fds.js';
+import { resolveListenHosts } from './activation/listen-hosts.js';
 import { isHandoverName } from './handover/fd-names.js';
 import type { AddressSpec } from './config/address.js';
 import { StartupError, errnoCode } from './errors.js';
@@ -87,13 +88,14 @@ export async function gatherSockets(options: GatherOptions): Promise<Gathered> {
     }
   };
   try {
-    for (const spec of options.listen) {
+    for (const { spec, name } of await resolveListenHosts(options.listen)) {
       if (spec.kind === 'unix' && !spec.abstract) await removeStaleSocketFile(spec.path);
       let fd: number;
       try {
         fd = native.listenSocket(socketAddressOf(spec), { type: 'stream' });
       } catch (err) {
-        throw new StartupError('ERR_LISTEN', `--listen ${spec.text}: cannot listen (${errnoCode(err)})`, {
+        const where = spec.text === name ? '' : ` on ${spec.text}`;
+        throw new StartupError('ERR_LISTEN', `--listen ${name}: cannot listen${where} (${errnoCode(err)})`, {
           cause: err,
         });
       }
@@ -101,7 +103,7 @@ export async function gatherSockets(options: GatherOptions): Promise<Gathered> {
       const info = native.fdinfo(fd);
       bound.push({
         fd,
-        name: spec.text,
+        name,
         role: 'stream-listener',
         type: 'stream',
         family: info.family,

@@ -23,15 +23,41 @@ export interface InheritedSocket {
   localAddress: string;
 }
 
-function describe(info: FdInfo): string {
-  if (!info.isSocket) return `a ${info.fileType}, not a socket`;
-  return `a ${info.family} ${info.type} socket${info.listening ? ' (listening)' : ''}`;
+/** Families sockrelay relays; anything else (netlink, packet, …) the addon reports as 'unknown'. */
+const PROXIED_FAMILIES: ReadonlySet<SocketFamily> = new Set(['inet', 'inet6', 'unix']);
+
+/**
+ * A stream socket that neither listens nor has a peer (bound, or never used) is no Accept=yes
+ * connection. Only TCP can be told apart here (an unnamed unix peer also reads as ''), and only
+ * with the addon: /proc/net gives no peer.
+ */
+function isUnconnected(info: FdInfo, peerKnown: boolean): boolean {
+  return (
+    peerKnown &&
+    info.type === 'stream' &&
+    !info.listening &&
+    info.family.startsWith('inet') &&
+    !info.peerAddress
+  );
 }
 
-function roleOf(info: FdInfo): SocketRole | null {
+function describe(info: FdInfo, peerKnown: boolean): string {
+  if (!info.isSocket) return `a ${info.fileType}, not a socket`;
+  const type = info.type === 'dgram' ? 'datagram' : info.type;
+  if (info.family === 'unknown') return `a ${type} socket of a family other than inet, inet6 and unix`;
+  const article = info.family.startsWith('inet') ? 'an' : 'a';
+  if (isUnconnected(info, peerKnown))
+    return `${article} ${info.family} stream socket that neither listens nor is connected`;
+  return `${article} ${info.family} ${type} socket${info.listening ? ' (listening)' : ''}`;
+}
+
+function roleOf(info: FdInfo, peerKnown: boolean): SocketRole | null {
   if (!info.isSocket) return null;
-  if (info.type === 'stream') return info.listening ? 'stream-listener' : 'stream-connection';
-  if (info.type === 'dgram' && info.family !== 'vsock') return 'datagram';
+  if (info.type === 'stream') {
+    if (info.listening) return 'stream-listener';
+    return isUnconnected(info, peerKnown) ? null : 'stream-connection';
+  }
+  if (info.type === 'dgram' && PROXIED_FAMILIES.has(info.family)) return 'datagram';
   return null;
 }
 
@@ -53,11 +79,11 @@ export function adoptInheritedSockets(
         },
       );
     }
-    const role = roleOf(info);
+    const role = roleOf(info, native !== null);
     if (role === null || !supportedRoles.has(role)) {
       throw new ConfigError(
         'ERR_UNSUPPORTED_FD',
-        `fd ${fd} (${name}) is ${describe(info)}, which sockrelay ${role ? 'was not built to handle here' : 'cannot proxy'}`,
+        `fd ${fd} (${name}) is ${describe(info, native !== null)}, which sockrelay ${role ? 'was not built to handle here' : 'cannot proxy'}`,
       );
     }
     native.setFdFlags(fd, { nonblock: true, cloexec: true });

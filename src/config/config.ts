@@ -7,6 +7,14 @@ import { UsageError } from '../errors.js';
 import { LOG_LEVELS, type LogLevel } from '../logger.js';
 import { PROXY_PROTOCOL_VERSIONS, type ProxyProtocolVersion } from '../proxy-protocol/encode.js';
 import { parseAddress, type AddressSpec } from './address.js';
+import {
+  KEEPALIVE_LIMIT,
+  TIMER_LIMIT,
+  pipeMaxSize,
+  pipeSizeWithin,
+  spanWithin,
+  type SpanLimit,
+} from './limits.js';
 import { parseTimeSpan } from './time-span.js';
 
 export interface Config {
@@ -148,9 +156,16 @@ function parseRoutes(texts: string[]): Routes {
 }
 
 /** 0 and infinity both mean "off" for timeouts where 0 would otherwise close everything at once. */
-function optionalSpan(text: string, flag: string): number {
+function optionalSpan(text: string, flag: string, limit: SpanLimit = TIMER_LIMIT): number {
   const ms = parseTimeSpan(text, flag);
-  return ms === 0 ? Infinity : ms;
+  return ms === 0 ? Infinity : spanWithin(ms, limit, text, flag);
+}
+
+/** A default must never fail: on a system whose pipe-max-size is below it, it shrinks to fit. */
+function pipeSizeOf(text: string): number {
+  const bytes = parseSize(text, '--pipe-size');
+  if (text === DEFAULTS.pipeSize) return Math.min(bytes, pipeMaxSize());
+  return pipeSizeWithin(bytes, text, '--pipe-size');
 }
 
 function textfilePath(text: string): string {
@@ -168,7 +183,7 @@ export function buildConfig(backend: string | undefined, raw: RawOptions): Confi
     proxyProtocol: proxyProtocolOf(raw.proxyProtocol, '--proxy-protocol'),
     routeProxyProtocol: routes.proxyProtocol,
     connectionIdleTimeoutMs: optionalSpan(raw.connectionIdleTimeout, '--connection-idle-timeout'),
-    keepaliveMs: optionalSpan(raw.keepalive, '--keepalive'),
+    keepaliveMs: optionalSpan(raw.keepalive, '--keepalive', KEEPALIVE_LIMIT),
     udpSessionTimeoutMs: optionalSpan(raw.udpSessionTimeout, '--udp-session-timeout'),
     udpSessionsMax: parsePositiveInt(raw.udpSessionsMax, '--udp-sessions-max'),
     listen: raw.listen.map((text) => parseAddress(text, '--listen', { allowPortZero: true })),
@@ -176,7 +191,7 @@ export function buildConfig(backend: string | undefined, raw: RawOptions): Confi
     exitIdleTimeMs: parseTimeSpan(raw.exitIdleTime, '--exit-idle-time'),
     shutdownTimeoutMs: parseTimeSpan(raw.shutdownTimeout, '--shutdown-timeout'),
     connectTimeoutMs: parseTimeSpan(raw.connectTimeout, '--connect-timeout'),
-    pipeSize: parseSize(raw.pipeSize, '--pipe-size'),
+    pipeSize: pipeSizeOf(raw.pipeSize),
     logLevel: oneOf(raw.logLevel, LOG_LEVELS, '--log-level'),
     metricsListen:
       raw.metricsListen === undefined

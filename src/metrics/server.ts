@@ -15,6 +15,7 @@ import type { Registry } from 'prom-client';
 import type { AddressSpec } from '../config/address.js';
 import { StartupError, errnoCode } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { coalesce, guardScrapeServer, SCRAPE_SERVER_OPTIONS } from './scrape-guard.js';
 
 export type MetricsEndpoint = { address: AddressSpec } | { fd: number };
 
@@ -35,10 +36,13 @@ function notFound(res: ServerResponse): void {
 }
 
 function handler(registry: Registry, logger: Logger) {
+  const scrape = coalesce(() => registry.metrics());
   return (req: IncomingMessage, res: ServerResponse): void => {
+    // Closed by the scrape guard (too many requests pipelined): nothing to answer.
+    if (req.socket.destroyed) return;
     const path = (req.url ?? '').split('?', 1)[0];
     if (req.method !== 'GET' || path !== '/metrics') return notFound(res);
-    registry.metrics().then(
+    scrape().then(
       (body) => res.writeHead(200, { 'Content-Type': registry.contentType }).end(body),
       (err: unknown) => {
         logger.warn({ code: errnoCode(err), err }, 'metrics: scrape failed');
@@ -77,7 +81,8 @@ export async function serveMetrics(
   registry: Registry,
   logger: Logger,
 ): Promise<MetricsServer> {
-  const server = createServer(handler(registry, logger));
+  const server = createServer(SCRAPE_SERVER_OPTIONS, handler(registry, logger));
+  guardScrapeServer(server);
   server.on('connection', (socket) => socket.unref());
   server.on('clientError', (_err, socket) => socket.destroy());
 
