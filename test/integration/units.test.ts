@@ -134,7 +134,58 @@ function values(unit: string, section: string, key: string): string[] {
 }
 const value = (unit: string, section: string, key: string): string | undefined =>
   values(unit, section, key).at(-1);
-const execStart = (unit: string): string[] => (value(unit, 'Service', 'ExecStart') ?? '').split(/\s+/);
+
+/** The instance a template is checked as: the one its shipped example socket starts (sockrelay@example). */
+function instanceOf(template: string): string | undefined {
+  const prefix = template.slice(0, -'.service'.length);
+  if (!prefix.endsWith('@')) return undefined;
+  return SOCKETS.find((socket) => socket.startsWith(prefix))?.slice(prefix.length, -'.socket'.length);
+}
+const verifiedAs = (unit: string): string => {
+  const instance = instanceOf(unit);
+  return instance === undefined ? unit : unit.replace('@.', `@${instance}.`);
+};
+
+/** VAR=value lines of an EnvironmentFile=, quotes removed. */
+function readEnvironmentFile(path: string): Map<string, string> {
+  const lines = readFileSync(path, 'utf8').split('\n');
+  return new Map(
+    lines
+      .map((line) => /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(line.trim()))
+      .filter((match) => match !== null)
+      .map((match) => [match[1]!, match[2]!.replace(/^"(.*)"$/, '$1')]),
+  );
+}
+
+/**
+ * The command line a service runs: ExecStart= with $VARs from its EnvironmentFile= (for a template,
+ * the example conf shipped in units/sockrelay/) expanded, and the file's SOCKRELAY_* settings written
+ * as the flags they stand for, so both are checked alike.
+ */
+function execStart(unit: string): string[] {
+  const words = (value(unit, 'Service', 'ExecStart') ?? '').split(/\s+/);
+  const file = value(unit, 'Service', 'EnvironmentFile');
+  if (file === undefined) return words;
+  const instance = instanceOf(unit);
+  if (instance === undefined || !file.startsWith('/etc/sockrelay/'))
+    throw new Error(`${unit}: EnvironmentFile=${file} has no example in units/sockrelay/`);
+  const env = readEnvironmentFile(join(UNITS_DIR, file.slice('/etc/'.length).replaceAll('%i', instance)));
+  const list = (text: string | undefined): string[] =>
+    (text ?? '').split(/\s+/).filter((item) => item !== '');
+  const expanded = words.flatMap((word) => {
+    const variable = /^\$\{?(\w+)\}?$/.exec(word)?.[1];
+    return variable === undefined ? [word] : list(env.get(variable));
+  });
+  const settings = [...env]
+    .filter(([key]) => key.startsWith('SOCKRELAY_'))
+    .flatMap(([key, text]) => {
+      const flag = `--${key.slice('SOCKRELAY_'.length).toLowerCase().replaceAll('_', '-')}`;
+      return (flag === '--route' || flag === '--listen' ? list(text) : [text]).map(
+        (item) => `${flag}=${item}`,
+      );
+    });
+  return [expanded[0]!, ...settings, ...expanded.slice(1)];
+}
 
 /** The sockrelay CLI's flags that take a value (design brief); `--route` is repeatable. */
 const VALUE_FLAGS = new Set([
@@ -234,6 +285,8 @@ describe('units/', () => {
       'sockrelay-private.service',
       'sockrelay-metrics.socket',
       'sockrelay-metrics.service',
+      'sockrelay@.service',
+      'sockrelay@example.socket',
     ]) {
       expect(UNIT_FILES).toContain(name);
     }
@@ -243,7 +296,7 @@ describe('units/', () => {
     it.each(UNIT_FILES)(
       '%s',
       async (unit) => {
-        const result = await verify(root, unit);
+        const result = await verify(root, verifiedAs(unit));
         expect({ unit, ...result }).toEqual({ unit, code: 0, signal: null, stdout: '', stderr: '' });
       },
       TEST_TIMEOUT_MS,
@@ -444,6 +497,19 @@ describe('units/', () => {
       const { flags } = parseSockrelayArgs(execStart(proxy).slice(1));
       expect(flags.get('--connect-timeout')).toEqual(['30s']);
       expect(flags.has('--exit-idle-time')).toBe(true);
+    });
+
+    it('template: each instance reads /etc/sockrelay/NAME.conf and is started by its own socket', () => {
+      const unit = 'sockrelay@.service';
+      expect(values(unit, 'Service', 'EnvironmentFile')).toEqual(['/etc/sockrelay/%i.conf']);
+      expect(value(unit, 'Service', 'ExecStart')).toBe(`${SOCKRELAY} $BACKEND`);
+      expect(value(unit, 'Unit', 'Requires')).toBe('sockrelay@%i.socket');
+      const { flags, positionals } = parseSockrelayArgs(execStart(unit).slice(1));
+      expect(positionals).toEqual(['127.0.0.1:8080']);
+      expect(flags.get('--exit-idle-time')).toEqual(['5min']);
+      expect(Number(value(unit, 'Service', 'FileDescriptorStoreMax'))).toBe(
+        2 * Number(flags.get('--connections-max')),
+      );
     });
 
     it('inetd style: Accept=yes socket and a template service', () => {
