@@ -35,7 +35,7 @@ export function addOperatorCommands(root: Command): OperatorCommands {
     .command('units')
     .description('print (or --write) the .socket unit and conf file of one proxy run by sockrelay@.service')
     .argument('[BACKEND]', 'where the proxy forwards to (omit when SOCKRELAY_ROUTE is set in the conf)')
-    .requiredOption('-l, --listen <ADDR>', 'address the socket unit listens on (repeatable)', collect, [])
+    .option('-l, --listen <ADDR>', 'address the socket unit listens on (repeatable)', collect, [])
     .option('--udp', 'listen for UDP datagrams on each address too (TCP and UDP)')
     .option('--name <NAME>', 'instance name: sockrelay@NAME.socket, NAME.conf (default: the first port)')
     .addOption(

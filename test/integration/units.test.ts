@@ -5,21 +5,16 @@
  * missing units and non-executable commands. Any output at all fails the test: systemd reports many of
  * those mistakes with exit code 0 ("Unknown key …, ignoring"), so the exit code alone proves little.
  *
- * Why `--root`: verify checks that each ExecStart= binary exists and is executable, and
- * /usr/local/bin/sockrelay is not installed on a development machine. Instead of rewriting ExecStart=,
- * each test builds a throwaway root: the host's own system units (so sockets.target, sysinit.target …
- * resolve exactly as on the host), our units under etc/systemd/system unchanged, and executable stand-ins
- * at the paths our ExecStart= lines name. What is verified is byte for byte what users copy.
+ * Each test verifies inside a throwaway root (test/helpers/systemd-analyze.ts says why).
  *
  * Nothing here boots systemd or starts a unit; systemd-analyze only parses.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { chmod, cp, mkdir, mkdtemp, readFile, realpath, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildRoot, run, SOCKRELAY, verify } from '../helpers/systemd-analyze.js';
 
 const UNITS_DIR = fileURLToPath(new URL('../../units/', import.meta.url));
 const UNIT_FILES = readdirSync(UNITS_DIR)
@@ -28,75 +23,9 @@ const UNIT_FILES = readdirSync(UNITS_DIR)
 const SERVICES = UNIT_FILES.filter((name) => name.endsWith('.service'));
 const SOCKETS = UNIT_FILES.filter((name) => name.endsWith('.socket'));
 
-const SOCKRELAY = '/usr/local/bin/sockrelay';
-/** Binaries our ExecStart= lines may name; the test root gets an executable stand-in for each. */
-const STAND_INS = [SOCKRELAY, '/usr/local/bin/heavy-backend'];
-const HOST_UNIT_DIRS = ['/usr/lib/systemd/system', '/lib/systemd/system'];
-const CALL_TIMEOUT_MS = 20_000;
 const TEST_TIMEOUT_MS = 30_000;
 /** `systemd-analyze security --offline` exposure (0 = locked down, 10 = none) each service must stay under. */
 const MAX_EXPOSURE = 2.0;
-
-/** Fixed log settings, so a SYSTEMD_LOG_LEVEL=debug in the caller's environment cannot fill stderr. */
-const ANALYZE_ENV = {
-  ...process.env,
-  SYSTEMD_LOG_LEVEL: 'info',
-  SYSTEMD_LOG_TARGET: 'console',
-  SYSTEMD_COLORS: '0',
-};
-
-interface RunResult {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a command to completion and reports its exit status; only a failure to spawn or a timeout rejects. */
-function run(file: string, args: string[]): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      file,
-      args,
-      { timeout: CALL_TIMEOUT_MS, killSignal: 'SIGKILL', env: ANALYZE_ENV, maxBuffer: 4 * 1024 * 1024 },
-      (error, stdout, stderr) => {
-        if (error && typeof error.code !== 'number') {
-          reject(new Error(`${file} ${args.join(' ')}: ${error.message}`, { cause: error }));
-          return;
-        }
-        resolve({ code: error ? (error.code as number) : 0, signal: error?.signal ?? null, stdout, stderr });
-      },
-    );
-  });
-}
-
-const verify = (root: string, unit: string): Promise<RunResult> =>
-  run('systemd-analyze', ['verify', `--root=${root}`, unit]);
-
-/**
- * A throwaway file system root holding the host's system units, our units (unchanged, or as given) and
- * stand-in executables. Returns its path; the caller removes it.
- */
-async function buildRoot(units: ReadonlyMap<string, string>): Promise<string> {
-  const root = await mkdtemp(join(tmpdir(), 'sockrelay-units-'));
-  const copied = new Set<string>();
-  for (const dir of HOST_UNIT_DIRS) {
-    const real = await realpath(dir).catch(() => undefined);
-    if (real === undefined || copied.has(real)) continue;
-    copied.add(real);
-    await cp(real, join(root, dir), { recursive: true, verbatimSymlinks: true });
-  }
-  if (copied.size === 0) throw new Error(`no system unit directory found (${HOST_UNIT_DIRS.join(', ')})`);
-  const etc = join(root, 'etc/systemd/system');
-  await mkdir(etc, { recursive: true });
-  for (const [name, text] of units) await writeFile(join(etc, name), text);
-  for (const bin of STAND_INS) {
-    await mkdir(join(root, bin, '..'), { recursive: true });
-    await writeFile(join(root, bin), '#!/bin/sh\nexit 0\n');
-    await chmod(join(root, bin), 0o755);
-  }
-  return root;
-}
 
 type Section = Map<string, string[]>;
 
