@@ -34,13 +34,17 @@ function bash(root: Command): string {
   const commands = visibleCommands(root).map((command) => command.name());
   const cases = commandWords(root).map(({ name: sub, options, argumentChoices }) => {
     const words = [...options.flatMap(flagsOf), ...(sub === '' ? commands : argumentChoices)];
-    const valued = options.filter((option) => option.valueName !== undefined);
-    const values = valued.map((option) => {
-      const reply = option.choices
-        ? `COMPREPLY=($(compgen -W '${option.choices.join(' ')}' -- "$cur"))`
-        : 'COMPREPLY=()';
-      return `        ${flagsOf(option).join('|')}) ${reply}; return ;;`;
-    });
+    // A value with fixed choices completes to them; any other value completes to nothing, and
+    // `complete -o default` then offers file names (right for --metrics-textfile, --write …).
+    const choices = options.filter((option) => option.choices !== undefined);
+    const free = options.filter((option) => option.valueName !== undefined && option.choices === undefined);
+    const values = [
+      ...choices.map(
+        (option) =>
+          `        ${flagsOf(option).join('|')}) COMPREPLY=($(compgen -W '${option.choices!.join(' ')}' -- "$cur")); return ;;`,
+      ),
+      ...(free.length > 0 ? [`        ${free.flatMap(flagsOf).join('|')}) COMPREPLY=(); return ;;`] : []),
+    ];
     return [
       `    '${sub}')`,
       '      case $prev in',

@@ -37,18 +37,26 @@ function optionEntry(option: OptionInfo): string {
   const value = option.valueName === undefined ? '' : ` \\fI${roff(option.valueName)}\\fR`;
   const facts = [
     option.choices ? roff(`One of: ${option.choices.join(', ')}.`) : '',
-    option.defaultText === undefined ? '' : roff(`Default: ${option.defaultText}.`),
-    option.repeatable ? 'Repeatable.' : '',
+    option.defaultText === undefined ? '' : roff(`Default: ${option.defaultText.replace(/^"(.*)"$/, '$1')}.`),
+    option.repeatable && !/repeatable/i.test(option.description) ? 'Repeatable.' : '',
     option.envName === undefined ? '' : `Environment: \\fB${roff(option.envName)}\\fR.`,
   ].filter((fact) => fact !== '');
   return `.TP\n${flags}${value}\n${[`${roff(option.description)}.`, ...facts].join('\n')}`;
 }
 
-/** Help's "Examples:" and closing paragraphs, kept as preformatted text. */
-function examples(command: Command): string {
-  const text = helpTextAfter(command);
-  if (text === '') return '';
-  return `.SH EXAMPLES\n.nf\n.RS 4\n${roff(text.replace(/^Examples:\n/, ''))}\n.RE\n.fi`;
+/**
+ * --help's closing text: its indented "Examples:" block, kept preformatted, and the notes after it
+ * (address and time-span syntax, environment, exit codes), one line each as --help shows them.
+ */
+function examplesAndNotes(command: Command): string[] {
+  const text = helpTextAfter(command).replace(/^Examples:\n/, '');
+  const notesAt = text.search(/\n\n(?=\S)/);
+  const examples = notesAt < 0 ? text : text.slice(0, notesAt);
+  const notes = notesAt < 0 ? '' : text.slice(notesAt).trim();
+  return [
+    examples === '' ? '' : `.SH EXAMPLES\n.nf\n${roff(examples)}\n.fi`,
+    notes === '' ? '' : `.SH NOTES\n${notes.split('\n').map(roff).join('\n.br\n')}`,
+  ];
 }
 
 export function manPage(root: Command): string {
@@ -62,7 +70,7 @@ export function manPage(root: Command): string {
     `.SH NAME\n${name} \\- ${roff(root.description())}`,
     `.SH SYNOPSIS\n.B ${name}\n${roff(root.usage())}`,
     ...commands.map((command) => `.br\n.B ${name} ${command.name()}\n${roff(command.usage())}`),
-    `.SH DESCRIPTION\n${roff(root.description())}\n.PP\n${roff(
+    `.SH DESCRIPTION\n${roff(
       'BACKEND is HOST:PORT, [IPv6]:PORT, /path/to/unix.sock or @abstract-name. ' +
         'Started by systemd with listening sockets (sd_listen_fds(3)), or by hand with --listen.',
     )}`,
@@ -82,7 +90,7 @@ export function manPage(root: Command): string {
     )}\n.TP\n\\fBLISTEN_PID\\fR, \\fBLISTEN_FDS\\fR, \\fBLISTEN_FDNAMES\\fR\n${roff(
       'The sockets passed by systemd (sd_listen_fds(3)); removed from the environment once read.',
     )}`,
-    examples(root),
+    ...examplesAndNotes(root),
     `.SH SEE ALSO\n${[
       'systemd.socket(5)',
       'systemd.service(5)',
