@@ -14,6 +14,8 @@ import { ExitCode, SockrelayError } from './errors.js';
 import { createLogger, LOG_LEVELS } from './logger.js';
 import { holdSignals } from './lifecycle/signals.js';
 import { loadNative } from './native/binding.js';
+import { EnvironmentCommand } from './operator/env-options.js';
+import { addOperatorCommands } from './operator/commands.js';
 
 const version = (
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -39,6 +41,8 @@ Examples:
 
 BACKEND is HOST:PORT, [IPv6]:PORT, /path/to/unix.sock or @abstract-name.
 Time spans follow systemd.time(7): 90, 500ms, 5min 20s, infinity.
+Every option can also be set through the environment variable named after it (shown above);
+repeatable ones take a space-separated list there. A flag wins over its variable.
 Exit codes: 0 done (idle or signal), 64 bad usage, 78 bad configuration, 71 system error.`;
 
 function collect(value: string, previous: string[]): string[] {
@@ -46,7 +50,7 @@ function collect(value: string, previous: string[]): string[] {
 }
 
 function program(): Command {
-  return new Command('sockrelay')
+  return new EnvironmentCommand('sockrelay')
     .description(
       'Socket-activated TCP/UDP proxy: forwards what arrives on the sockets systemd passes to BACKEND.',
     )
@@ -124,12 +128,14 @@ function program(): Command {
 
 async function main(argv: string[]): Promise<number> {
   const cli = program();
+  const operator = addOperatorCommands(cli);
   try {
-    cli.parse(argv);
+    await cli.parseAsync(argv);
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
     throw err;
   }
+  if (operator.exitCode !== undefined) return operator.exitCode;
   const config = buildConfig(cli.args[0], cli.opts<RawOptions>());
   const logger = createLogger(config.logLevel);
   closeUnrequestedInspector(logger);

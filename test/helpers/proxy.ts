@@ -2,7 +2,7 @@
  * Running the built CLI as systemd would: under systemd-socket-activate, under
  * our own Activator (which also re-activates after exit), or directly.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Activator, type ActivatorSocket } from './activator.js';
 import { native } from './engines.js';
@@ -115,6 +115,16 @@ function watch(child: ChildProcess): RunningProcess {
       await exited;
     },
   };
+}
+
+/** `sockrelay ARGS` to completion, with only PATH and `env` in its environment. */
+export function runCliSync(args: string[], env: NodeJS.ProcessEnv = {}) {
+  const result = spawnSync(process.execPath, [CLI, ...args], {
+    env: { PATH: process.env.PATH, ...env },
+    encoding: 'utf8',
+    timeout: 10_000,
+  });
+  return { code: result.status, stderr: result.stderr, stdout: result.stdout };
 }
 
 /** `sockrelay ARGS` with no sockets handed over. */

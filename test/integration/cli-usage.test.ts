@@ -1,16 +1,9 @@
 /** Bad input: one clear line on stderr, a distinct exit code, never a stack trace. */
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { CLI } from '../helpers/proxy.js';
+import { CLI, runCliSync } from '../helpers/proxy.js';
 
-function run(args: string[], env: NodeJS.ProcessEnv = {}) {
-  const result = spawnSync(process.execPath, [CLI, ...args], {
-    env: { PATH: process.env.PATH, ...env },
-    encoding: 'utf8',
-    timeout: 10_000,
-  });
-  return { code: result.status, stderr: result.stderr, stdout: result.stdout };
-}
+const run = runCliSync;
 
 describe('sockrelay command line', () => {
   it.each([

@@ -5,21 +5,16 @@
  * missing units and non-executable commands. Any output at all fails the test: systemd reports many of
  * those mistakes with exit code 0 ("Unknown key …, ignoring"), so the exit code alone proves little.
  *
- * Why `--root`: verify checks that each ExecStart= binary exists and is executable, and
- * /usr/local/bin/sockrelay is not installed on a development machine. Instead of rewriting ExecStart=,
- * each test builds a throwaway root: the host's own system units (so sockets.target, sysinit.target …
- * resolve exactly as on the host), our units under etc/systemd/system unchanged, and executable stand-ins
- * at the paths our ExecStart= lines name. What is verified is byte for byte what users copy.
+ * Each test verifies inside a throwaway root (test/helpers/systemd-analyze.ts says why).
  *
  * Nothing here boots systemd or starts a unit; systemd-analyze only parses.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { chmod, cp, mkdir, mkdtemp, readFile, realpath, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildRoot, run, SOCKRELAY, verify } from '../helpers/systemd-analyze.js';
 
 const UNITS_DIR = fileURLToPath(new URL('../../units/', import.meta.url));
 const UNIT_FILES = readdirSync(UNITS_DIR)
@@ -28,75 +23,9 @@ const UNIT_FILES = readdirSync(UNITS_DIR)
 const SERVICES = UNIT_FILES.filter((name) => name.endsWith('.service'));
 const SOCKETS = UNIT_FILES.filter((name) => name.endsWith('.socket'));
 
-const SOCKRELAY = '/usr/local/bin/sockrelay';
-/** Binaries our ExecStart= lines may name; the test root gets an executable stand-in for each. */
-const STAND_INS = [SOCKRELAY, '/usr/local/bin/heavy-backend'];
-const HOST_UNIT_DIRS = ['/usr/lib/systemd/system', '/lib/systemd/system'];
-const CALL_TIMEOUT_MS = 20_000;
 const TEST_TIMEOUT_MS = 30_000;
 /** `systemd-analyze security --offline` exposure (0 = locked down, 10 = none) each service must stay under. */
 const MAX_EXPOSURE = 2.0;
-
-/** Fixed log settings, so a SYSTEMD_LOG_LEVEL=debug in the caller's environment cannot fill stderr. */
-const ANALYZE_ENV = {
-  ...process.env,
-  SYSTEMD_LOG_LEVEL: 'info',
-  SYSTEMD_LOG_TARGET: 'console',
-  SYSTEMD_COLORS: '0',
-};
-
-interface RunResult {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a command to completion and reports its exit status; only a failure to spawn or a timeout rejects. */
-function run(file: string, args: string[]): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      file,
-      args,
-      { timeout: CALL_TIMEOUT_MS, killSignal: 'SIGKILL', env: ANALYZE_ENV, maxBuffer: 4 * 1024 * 1024 },
-      (error, stdout, stderr) => {
-        if (error && typeof error.code !== 'number') {
-          reject(new Error(`${file} ${args.join(' ')}: ${error.message}`, { cause: error }));
-          return;
-        }
-        resolve({ code: error ? (error.code as number) : 0, signal: error?.signal ?? null, stdout, stderr });
-      },
-    );
-  });
-}
-
-const verify = (root: string, unit: string): Promise<RunResult> =>
-  run('systemd-analyze', ['verify', `--root=${root}`, unit]);
-
-/**
- * A throwaway file system root holding the host's system units, our units (unchanged, or as given) and
- * stand-in executables. Returns its path; the caller removes it.
- */
-async function buildRoot(units: ReadonlyMap<string, string>): Promise<string> {
-  const root = await mkdtemp(join(tmpdir(), 'sockrelay-units-'));
-  const copied = new Set<string>();
-  for (const dir of HOST_UNIT_DIRS) {
-    const real = await realpath(dir).catch(() => undefined);
-    if (real === undefined || copied.has(real)) continue;
-    copied.add(real);
-    await cp(real, join(root, dir), { recursive: true, verbatimSymlinks: true });
-  }
-  if (copied.size === 0) throw new Error(`no system unit directory found (${HOST_UNIT_DIRS.join(', ')})`);
-  const etc = join(root, 'etc/systemd/system');
-  await mkdir(etc, { recursive: true });
-  for (const [name, text] of units) await writeFile(join(etc, name), text);
-  for (const bin of STAND_INS) {
-    await mkdir(join(root, bin, '..'), { recursive: true });
-    await writeFile(join(root, bin), '#!/bin/sh\nexit 0\n');
-    await chmod(join(root, bin), 0o755);
-  }
-  return root;
-}
 
 type Section = Map<string, string[]>;
 
@@ -134,7 +63,58 @@ function values(unit: string, section: string, key: string): string[] {
 }
 const value = (unit: string, section: string, key: string): string | undefined =>
   values(unit, section, key).at(-1);
-const execStart = (unit: string): string[] => (value(unit, 'Service', 'ExecStart') ?? '').split(/\s+/);
+
+/** The instance a template is checked as: the one its shipped example socket starts (sockrelay@example). */
+function instanceOf(template: string): string | undefined {
+  const prefix = template.slice(0, -'.service'.length);
+  if (!prefix.endsWith('@')) return undefined;
+  return SOCKETS.find((socket) => socket.startsWith(prefix))?.slice(prefix.length, -'.socket'.length);
+}
+const verifiedAs = (unit: string): string => {
+  const instance = instanceOf(unit);
+  return instance === undefined ? unit : unit.replace('@.', `@${instance}.`);
+};
+
+/** VAR=value lines of an EnvironmentFile=, quotes removed. */
+function readEnvironmentFile(path: string): Map<string, string> {
+  const lines = readFileSync(path, 'utf8').split('\n');
+  return new Map(
+    lines
+      .map((line) => /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(line.trim()))
+      .filter((match) => match !== null)
+      .map((match) => [match[1]!, match[2]!.replace(/^"(.*)"$/, '$1')]),
+  );
+}
+
+/**
+ * The command line a service runs: ExecStart= with $VARs from its EnvironmentFile= (for a template,
+ * the example conf shipped in units/sockrelay/) expanded, and the file's SOCKRELAY_* settings written
+ * as the flags they stand for, so both are checked alike.
+ */
+function execStart(unit: string): string[] {
+  const words = (value(unit, 'Service', 'ExecStart') ?? '').split(/\s+/);
+  const file = value(unit, 'Service', 'EnvironmentFile');
+  if (file === undefined) return words;
+  const instance = instanceOf(unit);
+  if (instance === undefined || !file.startsWith('/etc/sockrelay/'))
+    throw new Error(`${unit}: EnvironmentFile=${file} has no example in units/sockrelay/`);
+  const env = readEnvironmentFile(join(UNITS_DIR, file.slice('/etc/'.length).replaceAll('%i', instance)));
+  const list = (text: string | undefined): string[] =>
+    (text ?? '').split(/\s+/).filter((item) => item !== '');
+  const expanded = words.flatMap((word) => {
+    const variable = /^\$\{?(\w+)\}?$/.exec(word)?.[1];
+    return variable === undefined ? [word] : list(env.get(variable));
+  });
+  const settings = [...env]
+    .filter(([key]) => key.startsWith('SOCKRELAY_'))
+    .flatMap(([key, text]) => {
+      const flag = `--${key.slice('SOCKRELAY_'.length).toLowerCase().replaceAll('_', '-')}`;
+      return (flag === '--route' || flag === '--listen' ? list(text) : [text]).map(
+        (item) => `${flag}=${item}`,
+      );
+    });
+  return [expanded[0]!, ...settings, ...expanded.slice(1)];
+}
 
 /** The sockrelay CLI's flags that take a value (design brief); `--route` is repeatable. */
 const VALUE_FLAGS = new Set([
@@ -234,6 +214,8 @@ describe('units/', () => {
       'sockrelay-private.service',
       'sockrelay-metrics.socket',
       'sockrelay-metrics.service',
+      'sockrelay@.service',
+      'sockrelay@example.socket',
     ]) {
       expect(UNIT_FILES).toContain(name);
     }
@@ -243,7 +225,7 @@ describe('units/', () => {
     it.each(UNIT_FILES)(
       '%s',
       async (unit) => {
-        const result = await verify(root, unit);
+        const result = await verify(root, verifiedAs(unit));
         expect({ unit, ...result }).toEqual({ unit, code: 0, signal: null, stdout: '', stderr: '' });
       },
       TEST_TIMEOUT_MS,
@@ -444,6 +426,19 @@ describe('units/', () => {
       const { flags } = parseSockrelayArgs(execStart(proxy).slice(1));
       expect(flags.get('--connect-timeout')).toEqual(['30s']);
       expect(flags.has('--exit-idle-time')).toBe(true);
+    });
+
+    it('template: each instance reads /etc/sockrelay/NAME.conf and is started by its own socket', () => {
+      const unit = 'sockrelay@.service';
+      expect(values(unit, 'Service', 'EnvironmentFile')).toEqual(['/etc/sockrelay/%i.conf']);
+      expect(value(unit, 'Service', 'ExecStart')).toBe(`${SOCKRELAY} $BACKEND`);
+      expect(value(unit, 'Unit', 'Requires')).toBe('sockrelay@%i.socket');
+      const { flags, positionals } = parseSockrelayArgs(execStart(unit).slice(1));
+      expect(positionals).toEqual(['127.0.0.1:8080']);
+      expect(flags.get('--exit-idle-time')).toEqual(['5min']);
+      expect(Number(value(unit, 'Service', 'FileDescriptorStoreMax'))).toBe(
+        2 * Number(flags.get('--connections-max')),
+      );
     });
 
     it('inetd style: Accept=yes socket and a template service', () => {

@@ -1,0 +1,59 @@
+/** `sockrelay units`: prints the generated files, or writes them where systemd and the template look. */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { Command } from 'commander';
+import { StartupError } from '../errors.js';
+import { describeOptions } from './option-list.js';
+import { generateUnits, type GeneratedFile } from './units-generator.js';
+
+interface UnitsOptions {
+  listen?: string[];
+  udp?: boolean;
+  name?: string;
+  onDemand?: string;
+  write?: string;
+  confDir?: string;
+}
+
+const DEFAULT_UNITS_DIR = '/etc/systemd/system';
+
+export async function runUnitsCommand(
+  root: Command,
+  backend: string | undefined,
+  raw: Record<string, unknown>,
+): Promise<number> {
+  const options = raw as UnitsOptions;
+  const confDir = options.confDir ?? '/etc/sockrelay';
+  const files = generateUnits({
+    listen: options.listen ?? [],
+    udp: options.udp === true,
+    name: options.name,
+    onDemand: options.onDemand,
+    backend,
+    reference: describeOptions(root).flatMap(({ envName, defaultText }) =>
+      envName === undefined ? [] : [{ envName, defaultText }],
+    ),
+  });
+  const where = (file: GeneratedFile, unitsDir: string): string =>
+    join(file.place === 'units' ? unitsDir : confDir, file.path);
+
+  if (options.write === undefined) {
+    for (const file of files) process.stdout.write(`### ${where(file, DEFAULT_UNITS_DIR)}\n${file.text}\n`);
+    return 0;
+  }
+  for (const file of files) {
+    const path = where(file, options.write);
+    try {
+      await mkdir(dirname(path), { recursive: true });
+      await writeFile(path, file.text);
+    } catch (err) {
+      throw new StartupError('ERR_WRITE_UNITS', `units: cannot write ${path}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    process.stdout.write(`wrote ${path}\n`);
+  }
+  const socket = files[0]!.path;
+  process.stdout.write(`next: systemctl daemon-reload && systemctl enable --now ${socket}\n`);
+  return 0;
+}
