@@ -185,16 +185,23 @@ export class Container {
     return (await this.exec(['journalctl', '--no-pager', '-o', 'short-monotonic', ...args])).stdout;
   }
 
-  /** End nspawn by its pid (SIGTERM halts the container; SIGKILL if it hangs), remove the copy. */
+  /**
+   * SIGKILL the container's PID 1 (which ends everything in its pid namespace; a throw-away copy
+   * needs no orderly halt), wait for nspawn to exit (SIGKILL it by pid if it lingers), remove the copy.
+   */
   async destroy(): Promise<void> {
     if (this.nspawn.exitCode === null && this.nspawn.signalCode === null) {
       const exited = once(this.nspawn, 'exit');
-      this.nspawn.kill('SIGTERM');
+      try {
+        process.kill(this.pid1, 'SIGKILL');
+      } catch {
+        // already gone
+      }
       const timer = setTimeout(() => this.nspawn.kill('SIGKILL'), 10_000);
       await exited;
       clearTimeout(timer);
     }
-    removeCgroup(this.cgroup);
+    await removeCgroup(this.cgroup);
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
@@ -229,23 +236,30 @@ function readChildren(pid: number): number[] {
   }
 }
 
-/** The container's systemd made sub-cgroups below ours; remove them deepest first. */
-function removeCgroup(name: string): void {
+/**
+ * The container's systemd made sub-cgroups below ours; remove them deepest first. The processes
+ * of a killed pid namespace die asynchronously, so a busy cgroup is retried for a few seconds.
+ */
+async function removeCgroup(name: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
   for (const hierarchy of ['systemd', 'unified']) {
     const top = `/sys/fs/cgroup/${hierarchy}/${name}`;
-    if (!existsSync(top)) continue;
     const dirs: string[] = [];
     const walk = (dir: string): void => {
       for (const entry of readdirSync(dir, { withFileTypes: true }))
         if (entry.isDirectory()) walk(join(dir, entry.name));
       dirs.push(dir);
     };
-    walk(top);
+    if (existsSync(top)) walk(top);
     for (const dir of dirs) {
-      try {
-        rmdirSync(dir);
-      } catch {
-        // still populated by a process that is exiting: the next run's name differs anyway
+      for (;;) {
+        try {
+          rmdirSync(dir);
+          break;
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EBUSY' || Date.now() > deadline) throw err;
+          await new Promise((r) => setTimeout(r, 100));
+        }
       }
     }
   }
