@@ -10,6 +10,7 @@ import { buildConfig, DEFAULTS, type RawOptions } from './config/config.js';
 import { runDaemon } from './daemon.js';
 import { ExitCode, SockrelayError } from './errors.js';
 import { createLogger, LOG_LEVELS } from './logger.js';
+import { fatalText } from './logging/journal-stream.js';
 import { ENGINE_CHOICES } from './engine/select-engine.js';
 import { loadNative } from './native/binding.js';
 
@@ -120,7 +121,9 @@ function program(): Command {
     .addHelpText('after', EXAMPLES)
     .showHelpAfterError(false)
     .exitOverride()
-    .configureOutput({ outputError: (text, write) => write(`sockrelay: ${text.replace(/^error: /, '')}`) });
+    .configureOutput({
+      outputError: (text, write) => write(fatalText(`sockrelay: ${text.replace(/^error: /, '')}`)),
+    });
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -147,11 +150,14 @@ main(process.argv).then(
   (code) => process.exit(code),
   (err: unknown) => {
     if (err instanceof SockrelayError) {
-      process.stderr.write(`sockrelay: ${err.message}\n`);
+      process.stderr.write(fatalText(`sockrelay: ${err.message}\n`));
       process.exit(err.exitCode);
     }
-    process.stderr.write(`sockrelay: internal error: ${err instanceof Error ? err.message : String(err)}\n`);
-    if (process.env.SOCKRELAY_DEBUG === '1' && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+    process.stderr.write(
+      fatalText(`sockrelay: internal error: ${err instanceof Error ? err.message : String(err)}\n`),
+    );
+    if (process.env.SOCKRELAY_DEBUG === '1' && err instanceof Error)
+      process.stderr.write(fatalText(`${err.stack}\n`));
     process.exit(ExitCode.software);
   },
 );
