@@ -48,10 +48,13 @@ export function withFlags(unitText: string, flags: Record<string, string>): stri
   return execStart;
 }
 
-export function dropIn(root: string, unit: string, name: string, text: string): void {
+/** Writes a drop-in and returns its path (for the test to remove). */
+export function dropIn(root: string, unit: string, name: string, text: string): string {
   const dir = join(root, 'etc/systemd/system', `${unit}.d`);
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, `${name}.conf`), text);
+  const path = join(dir, `${name}.conf`);
+  writeFileSync(path, text);
+  return path;
 }
 
 /** Replace a unit's ExecStart= by a drop-in (used by tests that change flags at run time too). */
