@@ -18,14 +18,20 @@ const shipped = (unit: string) => readFileSync(join(UNITS_DIR, unit), 'utf8');
 describe.each(VERSIONS)('systemd %s: defects of issue 12', (version) => {
   const booted = bootWithUnits(version);
 
+  /** A download through sockrelay.service (port 80) at 1 MB/s, under way, and the pid serving it. */
+  async function streamUnderWay(bytes: number) {
+    const d = download(booted.c, 80, bytes, MB);
+    await expect.poll(() => received(d), { timeout: 10_000 }).toBeGreaterThan(256 * 1024);
+    return { d, servedBy: (await booted.c.show('sockrelay.service', 'MainPID')).MainPID };
+  }
+
   // Fails on 254 today: SIGTERM hands the connection to the fd store, systemd empties the store
   // because this is a stop, and the client sees a clean EOF early.
   it('systemctl stop drains an open stream to its end (FileDescriptorStoreMax= in the unit)', async () => {
     journalOnFailure(booted, 'sockrelay.service');
     const { c } = booted;
     // 3 MB at 1 MB/s: well inside the unit's --shutdown-timeout (8 s in the suite).
-    const d = download(c, 80, 3 * MB, MB);
-    await expect.poll(() => received(d), { timeout: 10_000 }).toBeGreaterThan(256 * 1024);
+    const { d } = await streamUnderWay(3 * MB);
     await c.systemctl('stop', 'sockrelay.service');
     expect(await d.done).toEqual({ end: 'eof', bytes: 3 * MB, intact: true });
     expect((await c.show('sockrelay.socket', 'ActiveState')).ActiveState).toBe('active');
@@ -37,9 +43,7 @@ describe.each(VERSIONS)('systemd %s: defects of issue 12', (version) => {
     journalOnFailure(booted, 'sockrelay.service');
     const { c } = booted;
     // 10 MB at 1 MB/s outlasts the 8 s shutdown timeout: only a handover can keep it.
-    const d = download(c, 80, 10 * MB, MB);
-    await expect.poll(() => received(d), { timeout: 10_000 }).toBeGreaterThan(256 * 1024);
-    const before = (await c.show('sockrelay.service', 'MainPID')).MainPID;
+    const { d, servedBy: before } = await streamUnderWay(10 * MB);
     await c.systemctl('restart', 'sockrelay.service');
     const after = await c.show('sockrelay.service', 'MainPID', 'ActiveState');
     expect(after.ActiveState).toBe('active');
@@ -52,9 +56,7 @@ describe.each(VERSIONS)('systemd %s: defects of issue 12', (version) => {
   it('systemctl reload replaces the running program and keeps a live stream, bytes intact', async () => {
     journalOnFailure(booted, 'sockrelay.service');
     const { c } = booted;
-    const d = download(c, 80, 10 * MB, MB);
-    await expect.poll(() => received(d), { timeout: 10_000 }).toBeGreaterThan(256 * 1024);
-    const before = (await c.show('sockrelay.service', 'MainPID')).MainPID;
+    const { d, servedBy: before } = await streamUnderWay(10 * MB);
     const reload = await c.exec(['systemctl', 'reload', 'sockrelay.service'], { timeoutMs: 30_000 });
     expect(reload.stderr.trim()).toBe('');
     expect(reload.code).toBe(0);
@@ -68,7 +70,7 @@ describe.each(VERSIONS)('systemd %s: defects of issue 12', (version) => {
   it('the Type=notify status line counts one connection in the singular', async () => {
     journalOnFailure(booted, 'sockrelay.service');
     const { c } = booted;
-    const d = download(c, 80, 6 * MB, MB);
+    const { d } = await streamUnderWay(6 * MB);
     const status = async () => (await c.show('sockrelay.service', 'StatusText')).StatusText ?? '';
     await expect.poll(status, { timeout: 12_000, interval: 250 }).toMatch(/^1 /);
     expect(await status()).toMatch(/^1 connection[;,]/);
