@@ -11,6 +11,12 @@ describe.each(VERSIONS)('systemd %s: the shipped units', (version) => {
   const booted = bootWithUnits(version);
   const state = (unit: string) => booted.c.show(unit, 'ActiveState', 'SubState', 'Result');
 
+  it("boots the systemd it names: Debian 12's own 252, or >= 254 from bookworm-backports", async () => {
+    const major = Number(/^systemd (\d+)/.exec(await booted.c.run(['systemctl', '--version']))?.[1]);
+    if (version === '252') expect(major).toBe(252);
+    else expect(major).toBeGreaterThanOrEqual(254);
+  });
+
   it('sockrelay.socket: the first connection activates the service', async () => {
     journalOnFailure(booted, 'sockrelay.service');
     const { c } = booted;
