@@ -13,6 +13,7 @@ import { runDaemon } from './daemon.js';
 import { ExitCode, SockrelayError } from './errors.js';
 import { createLogger, LOG_LEVELS } from './logger.js';
 import { holdSignals } from './lifecycle/signals.js';
+import { fatalText } from './logging/journal-stream.js';
 import { loadNative } from './native/binding.js';
 import { EnvironmentCommand } from './operator/env-options.js';
 import { addOperatorCommands } from './operator/commands.js';
@@ -123,7 +124,9 @@ function program(): Command {
     .addHelpText('after', EXAMPLES)
     .showHelpAfterError(false)
     .exitOverride()
-    .configureOutput({ outputError: (text, write) => write(`sockrelay: ${text.replace(/^error: /, '')}`) });
+    .configureOutput({
+      outputError: (text, write) => write(fatalText(`sockrelay: ${text.replace(/^error: /, '')}`)),
+    });
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -154,11 +157,14 @@ main(process.argv).then(
   (code) => process.exit(code),
   (err: unknown) => {
     if (err instanceof SockrelayError) {
-      process.stderr.write(`sockrelay: ${err.message}\n`);
+      process.stderr.write(fatalText(`sockrelay: ${err.message}\n`));
       process.exit(err.exitCode);
     }
-    process.stderr.write(`sockrelay: internal error: ${err instanceof Error ? err.message : String(err)}\n`);
-    if (process.env.SOCKRELAY_DEBUG === '1' && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+    process.stderr.write(
+      fatalText(`sockrelay: internal error: ${err instanceof Error ? err.message : String(err)}\n`),
+    );
+    if (process.env.SOCKRELAY_DEBUG === '1' && err instanceof Error)
+      process.stderr.write(fatalText(`${err.stack}\n`));
     process.exit(ExitCode.software);
   },
 );

@@ -1,0 +1,54 @@
+/** The fixture clients (test/systemd/fixtures/client.mjs), run inside the container. */
+import type { ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { onTestFinished } from 'vitest';
+import type { Container } from './container.js';
+
+const CLIENT = '/opt/sockrelay/test/systemd/fixtures/client.mjs';
+
+export type Reply = Record<string, unknown>;
+
+export async function client(c: Container, ...args: string[]): Promise<Reply> {
+  const out = await c.run(['/usr/local/bin/node', CLIENT, ...args], { timeoutMs: 30_000 });
+  const last = out.trim().split('\n').at(-1);
+  if (!last) throw new Error(`client ${args.join(' ')} printed nothing`);
+  return JSON.parse(last) as Reply;
+}
+
+export const echo = (c: Container, proto: 'tcp' | 'udp', port: number, text: string, host = '127.0.0.1') =>
+  client(c, 'echo', proto, host, String(port), text);
+
+/** A download that streams while the test acts on the unit; `lines` yields its JSON progress. */
+export interface Download {
+  child: ChildProcess;
+  progress: Reply[];
+  /** The client's final line ({end, bytes, intact}), or {end: 'exited'} if it ended without one. */
+  done: Promise<Reply>;
+}
+
+export function download(c: Container, port: number, bytes: number, rate: number): Download {
+  const child = c.spawn([
+    '/usr/local/bin/node',
+    CLIENT,
+    'download',
+    '127.0.0.1',
+    String(port),
+    String(bytes),
+    String(rate),
+  ]);
+  const progress: Reply[] = [];
+  const done = new Promise<Reply>((resolve) => {
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      const reply = JSON.parse(line) as Reply;
+      progress.push(reply);
+      if ('end' in reply || 'error' in reply) resolve(reply);
+    });
+    child.on('close', (code) => resolve({ end: 'exited', code }));
+  });
+  // Ended with the test, pass or fail, so no stream outlives it into the next test.
+  onTestFinished(() => void child.stdin!.end());
+  return { child, progress, done };
+}
+
+/** Bytes the download has received so far. */
+export const received = (d: Download): number => Number(d.progress.at(-1)?.bytes ?? 0);
