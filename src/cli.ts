@@ -2,7 +2,7 @@
 /**
  * The command line: parse, validate, run the daemon, exit. The only place that
  * calls process.exit. Every failure the user can cause ends in one line on
- * stderr and a sysexits(3) code (64 usage, 78 config, 71 OS), never a trace.
+ * stderr and a sysexits(3) code (64 usage, 69 no addon, 78 config, 71 OS), never a trace.
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
@@ -11,7 +11,7 @@ import { runDaemon } from './daemon.js';
 import { ExitCode, SockrelayError } from './errors.js';
 import { createLogger, LOG_LEVELS } from './logger.js';
 import { ENGINE_CHOICES } from './engine/select-engine.js';
-import { loadNative } from './native/binding.js';
+import { loadNative, requireNative } from './native/binding.js';
 
 const version = (
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -37,7 +37,8 @@ Examples:
 
 BACKEND is HOST:PORT, [IPv6]:PORT, /path/to/unix.sock or @abstract-name.
 Time spans follow systemd.time(7): 90, 500ms, 5min 20s, infinity.
-Exit codes: 0 done (idle or signal), 64 bad usage, 78 bad configuration, 71 system error.`;
+Exit codes: 0 done (idle or signal), 64 bad usage, 69 native addon missing, 78 bad configuration,
+71 system error.`;
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
@@ -132,6 +133,8 @@ async function main(argv: string[]): Promise<number> {
     throw err;
   }
   const config = buildConfig(cli.args[0], cli.opts<RawOptions>());
+  // The addon is the data plane: without it refuse to start (69), saying what builds it.
+  requireNative();
   const logger = createLogger(config.logLevel);
   return runDaemon(config, {
     logger,
