@@ -4,6 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 
@@ -25,8 +26,9 @@ export interface NotifyReceiver {
   close(): Promise<void>;
 }
 
+/** Binds a fresh socket under `dir` (removed with it). */
 export async function startNotifyReceiver(dir: string, python = 'python3'): Promise<NotifyReceiver> {
-  const path = join(dir, 'notify.sock');
+  const path = join(mkdtempSync(join(dir, 'notify-')), 'notify.sock');
   const child = spawn(python, ['-c', RECEIVER, path], { stdio: ['ignore', 'pipe', 'inherit'] });
   const messages: string[] = [];
   let partial = '';
