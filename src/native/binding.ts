@@ -6,7 +6,13 @@
  */
 
 // Callers take the loader from here, next to the types it returns.
-export { loadNative, requireNative, NativeAddonMissingError, type NativeLoad } from './load.js';
+export {
+  loadNative,
+  nativeAddonPath,
+  requireNative,
+  NativeAddonMissingError,
+  type NativeLoad,
+} from './load.js';
 
 export type SocketType = 'stream' | 'dgram' | 'seqpacket' | 'raw' | 'unknown';
 export type SocketFamily = 'inet' | 'inet6' | 'unix' | 'vsock' | 'unknown';

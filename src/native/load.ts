@@ -12,7 +12,7 @@ import { ExitCode, SockrelayError } from '../errors.js';
 import type { NativeBinding } from './binding.js';
 
 const require = createRequire(import.meta.url);
-const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
+const nodeGypBuild = require('node-gyp-build') as { (dir: string): unknown; path(dir: string): string };
 
 /** `native/`, seen from src/native/ (tests) and dist/native/ (the installed package) alike. */
 const ADDON_DIR = fileURLToPath(new URL('../../native/', import.meta.url));
@@ -34,6 +34,11 @@ export function loadNative(): NativeLoad {
     cached = { binding: null, error: err instanceof Error ? err : new Error(String(err)) };
   }
   return cached;
+}
+
+/** The .node file `loadNative` loads, for child processes that load it themselves (tests). Throws if none. */
+export function nativeAddonPath(): string {
+  return nodeGypBuild.path(ADDON_DIR);
 }
 
 /** No addon for this machine: the one line says why, and what builds it. */
