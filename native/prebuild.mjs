@@ -5,7 +5,8 @@
 // with Debian's g++-aarch64-linux-gnu. The files land in native/prebuilds/linux-<arch>/ where
 // node-gyp-build looks for them; they are tagged glibc so a musl system builds from source
 // instead of loading a binary it cannot run.
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import prebuildify from 'prebuildify';
@@ -27,15 +28,16 @@ function localNodeDir() {
 const nodedir = process.env.npm_config_nodedir || localNodeDir();
 if (nodedir) process.env.npm_config_nodedir = nodedir;
 
+const TOOLS = { CC: 'gcc', CXX: 'g++', LINK: 'g++' };
+const hostTools = Object.fromEntries(Object.keys(TOOLS).map((name) => [name, process.env[name]]));
+
 function build({ arch, toolPrefix }) {
-  // prebuildify hands node-gyp a copy of process.env (an env option is ignored), so set the toolchain there.
-  for (const [name, tool] of [
-    ['CC', 'gcc'],
-    ['CXX', 'g++'],
-    ['LINK', 'g++'],
-  ]) {
-    if (toolPrefix) process.env[name] = `${toolPrefix}${tool}`;
-    else delete process.env[name];
+  // prebuildify hands node-gyp a copy of process.env (an env option is ignored), so set the toolchain
+  // there: the cross compiler for a foreign arch, whatever the user chose (or make's default) for ours.
+  for (const [name, tool] of Object.entries(TOOLS)) {
+    const value = toolPrefix ? `${toolPrefix}${tool}` : hostTools[name];
+    if (value === undefined) delete process.env[name];
+    else process.env[name] = value;
   }
   return new Promise((resolveBuild, rejectBuild) => {
     prebuildify(
@@ -47,6 +49,7 @@ function build({ arch, toolPrefix }) {
         // The N-API binary is the same for every Node release; build it against the running one.
         targets: [{ runtime: 'node', target: process.versions.node }],
         tagLibc: true,
+        cache,
         strip: true,
         stripBin: `${toolPrefix}strip`,
       },
@@ -56,6 +59,8 @@ function build({ arch, toolPrefix }) {
   });
 }
 
+// node-gyp's header dir (unused when the local headers are found), ours to remove rather than /tmp/prebuildify.
+const cache = mkdtempSync(join(tmpdir(), 'sockrelay-prebuild-'));
 rmSync(join(here, 'prebuilds'), { recursive: true, force: true });
 try {
   for (const target of ARCHES) await build(target);
@@ -63,4 +68,5 @@ try {
   // The last build left its (foreign-arch) objects in build/; node-gyp-build prefers build/Release over
   // prebuilds/, so nothing may stay there.
   rmSync(join(here, 'build'), { recursive: true, force: true });
+  rmSync(cache, { recursive: true, force: true });
 }
