@@ -2,7 +2,7 @@
 /**
  * The command line: parse, validate, run the daemon, exit. The only place that
  * calls process.exit. Every failure the user can cause ends in one line on
- * stderr and a sysexits(3) code (64 usage, 78 config, 71 OS), never a trace.
+ * stderr and a sysexits(3) code (64 usage, 69 no addon, 78 config, 71 OS), never a trace.
  */
 // First: its import keeps SIGUSR1 from opening a debugger while the rest loads.
 import { closeUnrequestedInspector } from './lifecycle/no-debugger.js';
@@ -14,7 +14,7 @@ import { ExitCode, SockrelayError } from './errors.js';
 import { createLogger, LOG_LEVELS } from './logger.js';
 import { holdSignals } from './lifecycle/signals.js';
 import { fatalText } from './logging/journal-stream.js';
-import { loadNative } from './native/binding.js';
+import { loadNative, requireNative } from './native/binding.js';
 import { EnvironmentCommand } from './operator/env-options.js';
 import { addOperatorCommands } from './operator/commands.js';
 
@@ -44,7 +44,8 @@ BACKEND is HOST:PORT, [IPv6]:PORT, /path/to/unix.sock or @abstract-name.
 Time spans follow systemd.time(7): 90, 500ms, 5min 20s, infinity.
 Every option can also be set through the environment variable named after it (shown above);
 repeatable ones take a space-separated list there. A flag wins over its variable.
-Exit codes: 0 done (idle or signal), 64 bad usage, 78 bad configuration, 71 system error.`;
+Exit codes: 0 done (idle or signal), 64 bad usage, 69 native addon missing, 78 bad configuration,
+71 system error.`;
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
@@ -140,6 +141,8 @@ async function main(argv: string[]): Promise<number> {
   }
   if (operator.exitCode !== undefined) return operator.exitCode;
   const config = buildConfig(cli.args[0], cli.opts<RawOptions>());
+  // The addon is the data plane: without it refuse to start (69), saying what builds it.
+  requireNative();
   const logger = createLogger(config.logLevel);
   closeUnrequestedInspector(logger);
   holdSignals(process, logger);

@@ -8,6 +8,8 @@ export const ExitCode = {
   ok: 0,
   /** EX_USAGE: the command line is wrong. */
   usage: 64,
+  /** EX_UNAVAILABLE: the native addon is missing for this machine (`npm rebuild sockrelay` builds it). */
+  unavailable: 69,
   /** EX_SOFTWARE: a bug in sockrelay. */
   software: 70,
   /** EX_OSERR: the system refused something sockrelay needs (bind, epoll…). */

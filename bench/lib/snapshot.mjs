@@ -1,11 +1,13 @@
 // sockrelay is benchmarked from a copy of its build taken when the run starts. Others rebuild
 // dist/ in the same tree while a run lasts ten minutes; without the copy, rounds would silently
 // measure different (or half-written) builds.
-import { cpSync, mkdirSync, symlinkSync, existsSync, statSync } from 'node:fs';
+import { cpSync, mkdirSync, symlinkSync, statSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 
-const ADDON = 'native/build/Release/sockrelay.node';
+// The addon node-gyp-build would load in `root` (a local build or the prebuild), copied to the same place.
+const nodeGypBuild = createRequire(import.meta.url)('node-gyp-build');
 
 /** Copies package.json, dist/ and the addon under `dir`; returns { cli, builtAt, help } or { error }. */
 export function snapshotBuild(root, dir) {
@@ -14,10 +16,9 @@ export function snapshotBuild(root, dir) {
     mkdirSync(dir, { recursive: true });
     cpSync(path.join(root, 'package.json'), path.join(dir, 'package.json'));
     cpSync(path.join(root, 'dist'), path.join(dir, 'dist'), { recursive: true });
-    if (existsSync(path.join(root, ADDON))) {
-      mkdirSync(path.dirname(path.join(dir, ADDON)), { recursive: true });
-      cpSync(path.join(root, ADDON), path.join(dir, ADDON));
-    }
+    const addon = path.relative(root, nodeGypBuild.path(path.join(root, 'native')));
+    mkdirSync(path.dirname(path.join(dir, addon)), { recursive: true });
+    cpSync(path.join(root, addon), path.join(dir, addon));
     symlinkSync(path.join(root, 'node_modules'), path.join(dir, 'node_modules'));
   } catch (err) {
     return { error: `cannot copy the build: ${err.message}` };

@@ -5,11 +5,16 @@ import type { AddressSpec } from '../config/address.js';
 import type { Config } from '../config/config.js';
 import { formatTimeSpan } from '../config/time-span.js';
 import type { EngineBackend } from '../engine/types.js';
-import { ConfigError, StartupError } from '../errors.js';
+import { ConfigError } from '../errors.js';
 import type { FdStore } from '../handover/fd-store.js';
 import { resumeHandedOver } from '../handover/handover.js';
 import type { Logger } from '../logger.js';
-import type { NativeBinding, NativeLoad, NofileLimit } from '../native/binding.js';
+import {
+  NativeAddonMissingError,
+  type NativeBinding,
+  type NativeLoad,
+  type NofileLimit,
+} from '../native/binding.js';
 import type { RoutedSocket } from '../routing.js';
 import type { Gathered } from '../sockets.js';
 import { handoverTargets, type DataPlane } from './data-plane.js';
@@ -17,11 +22,10 @@ import { handoverTargets, type DataPlane } from './data-plane.js';
 /** FileDescriptorName=metrics: a socket for the metrics endpoint, not for proxying. */
 const METRICS_FD_NAME = 'metrics';
 
-/** The addon is the data plane: without it there is nothing to serve with. */
+/** The addon is the data plane: without it there is nothing to serve with (the CLI checked already; the API may not have). */
 export function requireNative(native: NativeLoad): NativeBinding {
   if (native.binding) return native.binding;
-  const why = native.error?.message.split('\n')[0] ?? 'not loaded';
-  throw new StartupError('ERR_NO_ADDON', `the native addon is missing (${why}): run npm rebuild sockrelay`);
+  throw new NativeAddonMissingError(native.error);
 }
 
 /** The sockets to proxy and the fds to serve metrics on; an error when there is nothing at all. */

@@ -1,13 +1,18 @@
 /**
- * The native addon's whole surface, declared in one place, and its loader.
+ * The native addon's whole surface, declared in one place; `./load.ts` loads it.
  *
- * The addon is loaded once. If it is missing (no compiler at install time, not
- * Linux) the load error is kept so the start log can say why the stream engine
- * was chosen; nothing else in sockrelay may `require` the .node file directly.
  * Argument errors from the addon are `TypeError`s; system errors are `Error`s
  * carrying `{ code, errno, syscall }` like Node's own.
  */
-import { createRequire } from 'node:module';
+
+// Callers take the loader from here, next to the types it returns.
+export {
+  loadNative,
+  nativeAddonPath,
+  requireNative,
+  NativeAddonMissingError,
+  type NativeLoad,
+} from './load.js';
 
 export type SocketType = 'stream' | 'dgram' | 'seqpacket' | 'raw' | 'unknown';
 export type SocketFamily = 'inet' | 'inet6' | 'unix' | 'vsock' | 'unknown';
@@ -301,28 +306,4 @@ export interface UdpRelayConstructor {
 
 export interface NativeBinding {
   UdpRelay: UdpRelayConstructor;
-}
-
-export interface NativeLoad {
-  binding: NativeBinding | null;
-  /** Why the addon is not available, for the start log. */
-  error: Error | null;
-}
-
-let cached: NativeLoad | undefined;
-
-/** Load the addon once. `SOCKRELAY_NO_NATIVE=1` forces the fallback (used by tests of that path). */
-export function loadNative(): NativeLoad {
-  if (cached) return cached;
-  if (process.env.SOCKRELAY_NO_NATIVE === '1') {
-    cached = { binding: null, error: new Error('disabled by SOCKRELAY_NO_NATIVE=1') };
-    return cached;
-  }
-  try {
-    const require = createRequire(import.meta.url);
-    cached = { binding: require('../../native/build/Release/sockrelay.node') as NativeBinding, error: null };
-  } catch (err) {
-    cached = { binding: null, error: err instanceof Error ? err : new Error(String(err)) };
-  }
-  return cached;
 }

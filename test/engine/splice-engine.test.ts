@@ -15,7 +15,12 @@ import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SpliceEngine, type SpliceEngineOptions } from '../../src/engine/splice-engine.js';
-import { loadNative, type NativeBinding, type SocketAddress } from '../../src/native/binding.js';
+import {
+  loadNative,
+  nativeAddonPath,
+  type NativeBinding,
+  type SocketAddress,
+} from '../../src/native/binding.js';
 
 const native = loadNative().binding as NativeBinding | null;
 const available = native !== null && typeof native.RelayEngine === 'function';
@@ -195,7 +200,7 @@ describe.skipIf(!available)('splice engine', () => {
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     const script = join(dir, 'child.mjs');
     writeFileSync(script, EMFILE_CHILD);
-    const addon = join(process.cwd(), 'native/build/Release/sockrelay.node');
+    const addon = nativeAddonPath();
     const child = spawn('sh', ['-c', `ulimit -n 128 && exec "${process.execPath}" "${script}" "${addon}"`], {
       stdio: ['pipe', 'pipe', 'inherit'],
     });
@@ -714,13 +719,9 @@ async function runChild(source: string): Promise<{ code: number | null; stdout: 
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   const script = join(dir, 'child.mjs');
   writeFileSync(script, source);
-  const child = spawn(
-    process.execPath,
-    [script, join(process.cwd(), 'native/build/Release/sockrelay.node')],
-    {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
+  const child = spawn(process.execPath, [script, nativeAddonPath()], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   cleanups.push(() => child.kill('SIGKILL'));
   let stdout = '';
   child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));

@@ -5,12 +5,10 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
+import { nativeAddonPath } from '../../src/native/binding.js';
 
 // SOCKRELAY_TEST_ADDON points the children at another build, e.g. an older one to see a test fail.
-export const ADDON =
-  process.env.SOCKRELAY_TEST_ADDON ??
-  fileURLToPath(new URL('../../native/build/Release/sockrelay.node', import.meta.url));
+export const ADDON = process.env.SOCKRELAY_TEST_ADDON ?? nativeAddonPath();
 
 /** Helpers every child script starts with: the addon, a loopback listener and a UDP echo backend. */
 export const PRELUDE = `
