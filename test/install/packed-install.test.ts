@@ -19,10 +19,13 @@ const N_API_ENTRY = 'napi_register_module_v1';
 const SHIPPED = [
   /^package\/(package\.json|README\.md|LICENSE)$/,
   /^package\/dist\/.+\.(js|d\.ts)$/,
+  /^package\/dist\/sockrelay\.8$/,
   /^package\/native\/binding\.gyp$/,
   /^package\/native\/src\/.+\.(cc|h)$/,
   /^package\/native\/prebuilds\/linux-(x64|arm64)\/sockrelay\.glibc\.node$/,
   /^package\/units\/[^/]+\.(service|socket)$/,
+  /^package\/units\/sockrelay\/[^/]+\.conf$/,
+  /^package\/units\/monitoring\/sockrelay-(alerts\.yml|dashboard\.json)$/,
 ];
 
 describe('the packed tarball, installed globally without a compiler', () => {

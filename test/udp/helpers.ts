@@ -136,7 +136,7 @@ else:
 
 export async function unixEcho(path: string): Promise<ChildProcess> {
   const child = spawn('python3', ['-c', PEER, 'echo', path], { stdio: ['ignore', 'pipe', 'inherit'] });
-  await once(child.stdout!, 'data', { signal: AbortSignal.timeout(5000) });
+  await once(child.stdout!, 'data', { signal: AbortSignal.timeout(20_000) });
   return child;
 }
 
