@@ -1,9 +1,10 @@
 /**
  * The native addon's whole surface, declared in one place, and its loader.
  *
- * The addon is loaded once. If it is missing (no compiler at install time, not
- * Linux) the load error is kept so the start log can say why the stream engine
- * was chosen; nothing else in sockrelay may `require` the .node file directly.
+ * The addon is loaded once. It is required (the native engine is the only data
+ * plane): if it is missing, the load error is kept so sockrelay can refuse to
+ * start with one line saying why. Nothing else in sockrelay may `require` the
+ * .node file directly.
  * Argument errors from the addon are `TypeError`s; system errors are `Error`s
  * carrying `{ code, errno, syscall }` like Node's own.
  */
@@ -60,13 +61,6 @@ export interface NativeBinding {
   listenSocket(address: SocketAddress, options: { type: 'stream' | 'dgram'; backlog?: number }): number;
   /** Resolves with the fds that are readable (a client waits), [] after `timeoutMs`. Never reads them. */
   waitReadable(fds: number[], timeoutMs: number): Promise<number[]>;
-  /**
-   * A connected nonblocking unix stream socket. Used for abstract names, which Node 20 pads to the
-   * whole sun_path and so cannot reach when bound at their exact length (as systemd binds them).
-   * Never blocks: against a backend whose backlog is full it throws EAGAIN (syscall 'connect'),
-   * to be retried like a refusal.
-   */
-  connectUnix(address: SocketAddress & { family: 'unix' }): number;
   RelayEngine: RelayEngineConstructor;
 }
 
@@ -189,6 +183,13 @@ export interface RelayEngineNative {
     bytesIn: bigint,
     bytesOut: bigint,
   ): void;
+  /**
+   * Before start(): a client socket accepted elsewhere (an Accept=yes connection) takes `listener`'s
+   * accept path: the engine connects its backend (every address, retries until the deadline) and
+   * sends the listener's PROXY header. The engine owns the fd from here, also when it throws
+   * EALREADY (once started); after a TypeError it stays the caller's.
+   */
+  adoptClient(listener: number, clientFd: number): void;
 }
 
 export interface RelayHandedConnection {
@@ -311,7 +312,7 @@ export interface NativeLoad {
 
 let cached: NativeLoad | undefined;
 
-/** Load the addon once. `SOCKRELAY_NO_NATIVE=1` forces the fallback (used by tests of that path). */
+/** Load the addon once. `SOCKRELAY_NO_NATIVE=1` makes the load fail (tests of the refusal to start use it). */
 export function loadNative(): NativeLoad {
   if (cached) return cached;
   if (process.env.SOCKRELAY_NO_NATIVE === '1') {
