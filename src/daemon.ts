@@ -51,7 +51,7 @@ export async function runDaemon(config: Config, deps: DaemonDeps): Promise<ExitC
     const { routed, unusedRoutes } = routeSockets(proxied, config);
     const backends = await resolveBackends(routed);
     const settings = engineSettings(config, nofile, logger);
-    const plane = await buildDataPlane(binding, config, settings, routed, backends, logger);
+    const plane = await buildDataPlane(binding, config, settings, routed, backends);
     logDataPlaneEvents(plane, logger);
     const store = fdStoreFromEnv(deps.env, binding);
     resumeConnections(gathered, binding, plane, store, logger);

@@ -22,7 +22,6 @@ export type {
 } from './engine/types.js';
 export { NativeUdpRelay, type UdpRelay, type UdpRelayOptions, type UdpStats } from './udp/index.js';
 export { createMetrics, type Metrics, type MetricsSources } from './metrics/index.js';
-export { encodeV1, encodeV2 } from './proxy-protocol/encode.js';
 export { loadNative, type NativeBinding, type NativeLoad, type SocketAddress } from './native/binding.js';
 export { createLogger, type Logger, type LogLevel } from './logger.js';
 export { ExitCode, SockrelayError, UsageError, ConfigError, StartupError } from './errors.js';

@@ -12,7 +12,7 @@
 import type { AddressSpec } from './config/address.js';
 import type { Config } from './config/config.js';
 import { ConfigError } from './errors.js';
-import type { ProxyProtocolVersion } from './proxy-protocol/encode.js';
+import type { ProxyProtocolVersion } from './proxy-protocol/version.js';
 import type { InheritedSocket } from './activation/inherited-socket.js';
 
 export interface RoutedSocket {

@@ -84,7 +84,6 @@ export async function buildDataPlane(
   settings: EngineSettings,
   routed: RoutedSocket[],
   backends: Map<AddressSpec, EngineBackend>,
-  logger: Logger,
 ): Promise<DataPlane> {
   const withRole = (role: RoutedSocket['socket']['role']): RoutedSocket[] =>
     routed.filter((r) => r.socket.role === role);
@@ -104,7 +103,7 @@ export async function buildDataPlane(
   }
   const accepted = withRole('stream-connection').map((r) => engineListener(r, backends));
   const acceptedEngine = plane.servesAccepted
-    ? await relayAcceptedConnections(binding, { ...settings, listeners: accepted }, logger)
+    ? relayAcceptedConnections(binding, { ...settings, listeners: accepted })
     : null;
   if (acceptedEngine) {
     plane.engines.push(acceptedEngine);

@@ -1,55 +1,24 @@
 /**
  * An Accept=yes socket (inetd style): systemd accepted the client and passes
- * us that one connection. We connect its backend, write the PROXY header when
- * the route asks for one, and hand both sockets to a native engine that only
- * relays (adopting-engine.ts): the same path a handed-over connection takes.
+ * us that one connection. It takes the native engine's own accept path: the
+ * engine never accepts (its "listeners" are these connected sockets, never
+ * watched), and each client is handed to it as if it had just accepted it, so
+ * the backend connect (every address, retries until the deadline) and the
+ * PROXY header are the same as for any accepted connection.
  */
-import { writeSync } from 'node:fs';
-import { BackendConnectError, connectBackend } from '../backend/connect.js';
-import type { Logger } from '../logger.js';
 import type { NativeBinding } from '../native/binding.js';
-import { encodeHeader } from '../proxy-protocol/encode.js';
-import { streamFlow } from '../proxy-protocol/stream-flow.js';
-import { adoptingEngine } from './adopting-engine.js';
-import type { Engine, EngineListener, EngineOptions, HandoverConnection } from './types.js';
+import { SpliceEngine } from './splice-engine.js';
+import type { Engine, EngineOptions } from './types.js';
 
-/** Connects the backend of one accepted client; null (client closed, failure logged) when it cannot. */
-async function connectAccepted(
-  binding: NativeBinding,
-  client: EngineListener,
-  connectTimeoutMs: number,
-  logger: Logger,
-): Promise<number | null> {
-  let backendFd: number | null = null;
+/** An engine that relays each client of `options.listeners` (connected sockets it now owns) once started. */
+export function relayAcceptedConnections(binding: NativeBinding, options: EngineOptions): Engine {
+  const engine = new SpliceEngine(binding, options);
   try {
-    backendFd = await connectBackend(client.backend.addresses, connectTimeoutMs, binding);
-    if (client.proxyProtocol) {
-      const header = encodeHeader(client.proxyProtocol, streamFlow(binding.fdinfo(client.fd)));
-      // A socket that has just connected has room for a few hundred bytes: one write is all of it.
-      if (writeSync(backendFd, header) !== header.length) throw new Error('PROXY header write was short');
-    }
-    return backendFd;
+    engine.stopAccepting();
+    options.listeners.forEach((client, listener) => engine.adoptClient(listener, client.fd));
   } catch (err) {
-    const code =
-      err instanceof BackendConnectError ? err.code : ((err as NodeJS.ErrnoException).code ?? 'EIO');
-    logger.warn({ listener: client.label, backend: client.backend.spec, code }, 'backend connect failed');
-    if (backendFd !== null) binding.close(backendFd);
-    binding.close(client.fd);
-    return null;
+    engine.destroy(); // closes what it adopted
+    throw err;
   }
-}
-
-/** The engine relaying every accepted client whose backend connected; null when none did. */
-export async function relayAcceptedConnections(
-  binding: NativeBinding,
-  options: EngineOptions,
-  logger: Logger,
-): Promise<Engine | null> {
-  const connections: HandoverConnection[] = [];
-  for (const [listener, client] of options.listeners.entries()) {
-    const backendFd = await connectAccepted(binding, client, options.connectTimeoutMs, logger);
-    if (backendFd !== null)
-      connections.push({ listener, clientFd: client.fd, backendFd, bytesIn: 0n, bytesOut: 0n });
-  }
-  return connections.length > 0 ? adoptingEngine(binding, options, connections) : null;
+  return engine;
 }

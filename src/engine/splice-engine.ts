@@ -125,6 +125,11 @@ export class SpliceEngine extends EventEmitter implements Engine {
     }
   }
 
+  /** Before start(): a client socket accepted elsewhere, connected like one accepted on `listener`. */
+  adoptClient(listener: number, clientFd: number): void {
+    this.native.adoptClient(listener, clientFd);
+  }
+
   private label(index: number): string {
     return this.labels[index] ?? `#${index}`;
   }

@@ -16,7 +16,7 @@
  *   client is never accepted and then dropped by an idle exit.
  */
 import type { SocketAddress } from '../native/binding.js';
-import type { ProxyProtocolVersion } from '../proxy-protocol/encode.js';
+import type { ProxyProtocolVersion } from '../proxy-protocol/version.js';
 
 export interface EngineListener {
   /** Listening stream socket fd (inherited or self-bound). The engine never closes it. */
@@ -25,7 +25,7 @@ export interface EngineListener {
   label: string;
   backend: EngineBackend;
   /**
-   * Write this PROXY protocol header (src/proxy-protocol/) on each backend connection right after
+   * Write this PROXY protocol header (native/src/core/proxy-header.cc) on each backend connection right after
    * it connects — once, after any retries — and before any client byte. Header bytes are not
    * client bytes: bytesIn counts only what the client sent. An adopted
    * (handed-over) connection never sends it again.

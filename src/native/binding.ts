@@ -65,13 +65,6 @@ export interface NativeBinding {
   listenSocket(address: SocketAddress, options: { type: 'stream' | 'dgram'; backlog?: number }): number;
   /** Resolves with the fds that are readable (a client waits), [] after `timeoutMs`. Never reads them. */
   waitReadable(fds: number[], timeoutMs: number): Promise<number[]>;
-  /**
-   * A connected nonblocking unix stream socket. Used for abstract names, which Node 20 pads to the
-   * whole sun_path and so cannot reach when bound at their exact length (as systemd binds them).
-   * Never blocks: against a backend whose backlog is full it throws EAGAIN (syscall 'connect'),
-   * to be retried like a refusal.
-   */
-  connectUnix(address: SocketAddress & { family: 'unix' }): number;
   RelayEngine: RelayEngineConstructor;
 }
 
@@ -194,6 +187,13 @@ export interface RelayEngineNative {
     bytesIn: bigint,
     bytesOut: bigint,
   ): void;
+  /**
+   * Before start(): a client socket accepted elsewhere (an Accept=yes connection) takes `listener`'s
+   * accept path: the engine connects its backend (every address, retries until the deadline) and
+   * sends the listener's PROXY header. The engine owns the fd from here, also when it throws
+   * EALREADY (once started); after a TypeError it stays the caller's.
+   */
+  adoptClient(listener: number, clientFd: number): void;
 }
 
 export interface RelayHandedConnection {

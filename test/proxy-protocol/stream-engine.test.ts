@@ -3,8 +3,9 @@
  * sockets: first and exactly once on every backend connection, after a backend
  * that came up late too, and never counted as client bytes. Backends echo, so
  * what the client gets back is exactly what the backend read. The engine
- * builds its header in C++ (native/src/relay-proxy-header.cc); these bytes
- * are the same src/proxy-protocol/encode.ts writes for an Accept=yes socket.
+ * builds its header in C++ (native/src/core/proxy-header.cc, the one encoder),
+ * so these byte-exact checks are the encoder's tests. An Accept=yes connection
+ * takes the same path: test/integration/proxy-protocol.test.ts.
  */
 import { once } from 'node:events';
 import type { Socket } from 'node:net';
@@ -12,7 +13,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { SpliceEngine } from '../../src/engine/splice-engine.js';
 import type { Engine, EngineListener } from '../../src/engine/types.js';
 import type { SocketAddress } from '../../src/native/binding.js';
-import type { ProxyProtocolVersion } from '../../src/proxy-protocol/index.js';
+import type { ProxyProtocolVersion } from '../../src/proxy-protocol/version.js';
 import { native } from '../helpers/engines.js';
 import { dial, echo, freePort, sendAndCollect, startServer, tempDir } from '../helpers/net.js';
 

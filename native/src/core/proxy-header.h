@@ -2,7 +2,7 @@
 // accepted stream connection (getpeername/getsockname of the client), or in front of every client
 // datagram (its sender and IP_PKTINFO destination), UDP having no connection to send one header for.
 //
-// The bytes are those of src/proxy-protocol/encode.ts, which the tests hold both engines against:
+// The one encoder; test/proxy-protocol/ checks its bytes through real connections:
 // v1 TCP4/TCP6 (streams only) with RFC 5952 IPv6 text, UNKNOWN otherwise; v2 PROXY with 0x11/0x21 (0x12/0x22) for IP
 // and 0x31 (0x32) with two 108-byte sun_path fields for unix, LOCAL when the addresses are unknown. An IPv4
 // client of a dual-stack socket (both ends ::ffff:a.b.c.d) is sent as IPv4; an IPv4 end paired

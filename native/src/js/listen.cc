@@ -48,35 +48,6 @@ Napi::Value ListenSocket(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, fd.release());
 }
 
-// connectUnix(address): a connected, nonblocking, CLOEXEC unix stream socket. For abstract names:
-// Node 20 pads them to the whole sun_path, so it cannot reach one bound at its exact length (as
-// systemd and C programs bind them). Nonblocking from the start: a unix connect completes or fails
-// at once, except against a full backlog, where a blocking one would freeze the whole process until
-// the backend accepts; this one fails with EAGAIN instead, for the caller to retry like a refusal.
-Napi::Value ConnectUnix(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  SockAddr addr;
-  std::string error;
-  if (!ReadAddress(info[0], 0, &addr, &error) || addr.family() != AF_UNIX) {
-    Napi::TypeError::New(env, "connectUnix({ family: 'unix', path, abstract })").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  if (!fd) {
-    SystemError(env, errno, "socket").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  int rc;
-  do {
-    rc = connect(fd.get(), addr.get(), addr.len);
-  } while (rc < 0 && errno == EINTR);
-  if (rc < 0) {
-    SystemError(env, errno, "connect").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  return Napi::Number::New(env, fd.release());
-}
-
 class WaitReadableWorker : public Napi::AsyncWorker {
  public:
   WaitReadableWorker(Napi::Env env, std::vector<int> fds, int timeoutMs)
@@ -136,7 +107,6 @@ Napi::Value WaitReadable(const Napi::CallbackInfo& info) {
 void InitListen(Napi::Env env, Napi::Object exports) {
   exports.Set("listenSocket", Napi::Function::New(env, ListenSocket, "listenSocket"));
   exports.Set("waitReadable", Napi::Function::New(env, WaitReadable, "waitReadable"));
-  exports.Set("connectUnix", Napi::Function::New(env, ConnectUnix, "connectUnix"));
 }
 
 }  // namespace sockrelay

@@ -63,6 +63,18 @@ bool ReadCount(Napi::Value v, const char* name, uint64_t* out) {
   return TypeError(v.Env(), std::string(name) + " must be a non-negative bigint");
 }
 
+bool ReadListener(Napi::Value v, RelayCore& core, double* out) {
+  double lastListener = static_cast<double>(core.config().listeners.size()) - 1;
+  if (lastListener < 0) return TypeError(v.Env(), "the engine has no listener");
+  return ReadIndex(v, lastListener, "listener", out);
+}
+
+void ThrowRefused(Napi::Env env, int err, const char* syscall, const char* why) {
+  Napi::Error error = SystemError(env, err, syscall);
+  error.Set("message", Napi::String::New(env, error.Message() + why));
+  error.ThrowAsJavaScriptException();
+}
+
 }  // namespace
 
 Napi::Value ExportConnectionsJs(const Napi::CallbackInfo& info, RelayCore& core) {
@@ -84,9 +96,7 @@ Napi::Value ExportConnectionsJs(const Napi::CallbackInfo& info, RelayCore& core)
   });
   if (err) {
     result.Release();
-    Napi::Error error = SystemError(env, err, "exportConnections");
-    error.Set("message", Napi::String::New(env, error.Message() + ": an export is already under way"));
-    error.ThrowAsJavaScriptException();
+    ThrowRefused(env, err, "exportConnections", ": an export is already under way");
     return env.Undefined();
   }
   return promise;
@@ -96,9 +106,7 @@ Napi::Value AdoptConnectionJs(const Napi::CallbackInfo& info, RelayCore& core) {
   Napi::Env env = info.Env();
   double listener, clientFd, backendFd;
   HandedConnection h;
-  double lastListener = static_cast<double>(core.config().listeners.size()) - 1;
-  if (lastListener < 0) return TypeError(env, "the engine has no listener"), env.Undefined();
-  if (!ReadIndex(info[0], lastListener, "listener", &listener) ||
+  if (!ReadListener(info[0], core, &listener) ||
       !ReadIndex(info[1], INT32_MAX, "clientFd", &clientFd) ||
       !ReadIndex(info[2], INT32_MAX, "backendFd", &backendFd) || !ReadCount(info[3], "bytesIn", &h.bytesIn) ||
       !ReadCount(info[4], "bytesOut", &h.bytesOut))
@@ -112,10 +120,19 @@ Napi::Value AdoptConnectionJs(const Napi::CallbackInfo& info, RelayCore& core) {
     // Refused: the fds stay the caller's.
     h.clientFd.release();
     h.backendFd.release();
-    Napi::Error error = SystemError(env, err, "adoptConnection");
-    error.Set("message", Napi::String::New(env, error.Message() + ": connections are adopted before start()"));
-    error.ThrowAsJavaScriptException();
+    ThrowRefused(env, err, "adoptConnection", ": connections are adopted before start()");
   }
+  return env.Undefined();
+}
+
+Napi::Value AdoptClientJs(const Napi::CallbackInfo& info, RelayCore& core) {
+  Napi::Env env = info.Env();
+  double listener, clientFd;
+  if (!ReadListener(info[0], core, &listener) || !ReadIndex(info[1], INT32_MAX, "clientFd", &clientFd))
+    return env.Undefined();
+  // From here the fd is the engine's, refused or not: it closes it then.
+  int err = core.AdoptClient(static_cast<size_t>(listener), UniqueFd(static_cast<int>(clientFd)));
+  if (err) ThrowRefused(env, err, "adoptClient", ": clients are adopted before start()");
   return env.Undefined();
 }
 

@@ -11,5 +11,7 @@ namespace sockrelay {
 Napi::Value ExportConnectionsJs(const Napi::CallbackInfo& info, RelayCore& core);
 // adoptConnection(listener, clientFd, backendFd, bytesIn, bytesOut).
 Napi::Value AdoptConnectionJs(const Napi::CallbackInfo& info, RelayCore& core);
+// adoptClient(listener, clientFd).
+Napi::Value AdoptClientJs(const Napi::CallbackInfo& info, RelayCore& core);
 
 }  // namespace sockrelay

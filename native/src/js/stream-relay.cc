@@ -80,6 +80,7 @@ class RelayEngine : public Napi::ObjectWrap<RelayEngine> {
                         InstanceMethod<&RelayEngine::StopAccepting>("stopAccepting"),
                         InstanceMethod<&RelayEngine::ExportConnections>("exportConnections"),
                         InstanceMethod<&RelayEngine::AdoptConnection>("adoptConnection"),
+                        InstanceMethod<&RelayEngine::AdoptClient>("adoptClient"),
                         InstanceMethod<&RelayEngine::Destroy>("destroy")});
   }
 
@@ -153,6 +154,11 @@ class RelayEngine : public Napi::ObjectWrap<RelayEngine> {
   Napi::Value AdoptConnection(const Napi::CallbackInfo& info) {
     if (!core_ || released_) return Invalid(info.Env(), "the engine was destroyed"), info.Env().Undefined();
     return AdoptConnectionJs(info, *core_);
+  }
+
+  Napi::Value AdoptClient(const Napi::CallbackInfo& info) {
+    if (!core_ || released_) return Invalid(info.Env(), "the engine was destroyed"), info.Env().Undefined();
+    return AdoptClientJs(info, *core_);
   }
 
   Napi::Value Destroy(const Napi::CallbackInfo& info) {

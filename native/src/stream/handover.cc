@@ -167,6 +167,33 @@ void RelayLoop::UnwatchAdopted(Connection& c, bool reset) {
 
 void RelayLoop::AddAdopted(HandedConnection handed) { adopted_.push_back(std::move(handed)); }
 
+void RelayLoop::AddClient(AcceptedClient client) { clients_.push_back(std::move(client)); }
+
+void RelayLoop::AdmitClients(uint64_t now) {
+  std::vector<AcceptedClient> clients = std::move(clients_);
+  clients_.clear();
+  for (AcceptedClient& client : clients) {
+    // systemd passes it blocking; accept4() would have made it nonblocking and close-on-exec.
+    int fd = client.fd.get();
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+      RelayEventRecord event{RelayEventRecord::Type::kConnectionError};
+      event.listener = static_cast<int>(client.listener);
+      event.err = errno;
+      event.syscall = "fcntl";
+      events_.PushCoalesced(event, now);
+      client.fd.Reset();
+      gate_.Release();
+      continue;
+    }
+    SockAddr peer;
+    peer.len = sizeof peer.ss;
+    // A peer already gone reads as an unknown address; the relay then sees the reset itself.
+    if (getpeername(fd, peer.get(), &peer.len) < 0) peer.len = 0;
+    Admit(std::move(client.fd), client.listener, peer, now);
+  }
+}
+
 void RelayLoop::StartAdopted(uint64_t now) {
   std::vector<HandedConnection> adopted = std::move(adopted_);
   adopted_.clear();

@@ -25,6 +25,12 @@ struct HandedConnection {
   uint64_t bytesOut = 0;
 };
 
+// A client socket accepted by someone else, for a listener's accept path.
+struct AcceptedClient {
+  size_t listener = 0;
+  UniqueFd fd;
+};
+
 // Closes both sockets of each (with `reset`, the peers see RST); for connections nobody will take.
 void CloseHanded(std::vector<HandedConnection>& list, bool reset);
 

@@ -39,6 +39,7 @@ RelayLoop::RelayLoop(const RelayConfig& config, AcceptGate& gate, EventSink& eve
 RelayLoop::~RelayLoop() {
   // Adopted connections of a loop whose thread never ran.
   CloseHanded(adopted_, true);
+  clients_.clear();
 }
 
 int RelayLoop::Init(const char** syscall) { return loop_.Init(syscall); }
@@ -51,6 +52,7 @@ void RelayLoop::Stop() {
 void RelayLoop::Run() {
   struct epoll_event events[kEventBatch];
   StartAdopted(NowMs());
+  AdmitClients(NowMs());
   while (!stop_) {
     int n = loop_.Wait(events, kEventBatch, Timeout(NowMs()));
     if (n < 0) break;

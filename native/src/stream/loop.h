@@ -36,6 +36,9 @@ class RelayLoop {
   // Before the thread starts: a connection handed over by a previous instance, relayed from Run() on.
   // The loop owns its fds from here; the caller has already counted it as open.
   void AddAdopted(HandedConnection handed);
+  // Before the thread starts: a client accepted elsewhere, admitted from Run() on as if accepted here.
+  // The caller has already counted it as open at the gate.
+  void AddClient(AcceptedClient client);
   // The thread body; returns after Stop(), having reset every connection it owned.
   void Run();
   // Any thread.
@@ -63,6 +66,7 @@ class RelayLoop {
   int Timeout(uint64_t now);
   int Watch(int fd, Connection* c, bool client);
   void StartAdopted(uint64_t now);
+  void AdmitClients(uint64_t now);
   int Prepare(Connection* c, const char** syscall);
   void UnwatchAdopted(Connection& c, bool reset);
   void BeginExport(uint64_t now);
@@ -85,6 +89,7 @@ class RelayLoop {
   std::multimap<uint64_t, Connection*> timers_;
   std::vector<Connection*> closed_;
   std::vector<HandedConnection> adopted_;
+  std::vector<AcceptedClient> clients_;
 
   // An export asked for by another thread, and the one in progress on this thread.
   std::mutex exportMutex_;

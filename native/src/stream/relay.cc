@@ -40,6 +40,8 @@ int RelayCore::Start(const char** syscall) {
   // Spread over the loops before their threads start, which is all the synchronisation they need.
   for (size_t i = 0; i < adopted_.size(); i++) loops_[i % loops_.size()]->AddAdopted(std::move(adopted_[i]));
   adopted_.clear();
+  for (size_t i = 0; i < clients_.size(); i++) loops_[i % loops_.size()]->AddClient(std::move(clients_[i]));
+  clients_.clear();
   int err = neverAccept_ ? 0 : gate_.Open();
   if (err) return *syscall = "epoll_ctl", err;
 
@@ -79,6 +81,7 @@ void RelayCore::Shutdown() {
   loops_.clear();
   // Adopted by an engine that never started: destroy() resets every open connection.
   CloseHanded(adopted_, true);
+  clients_.clear();
 }
 
 int RelayCore::AdoptConnection(HandedConnection&& handed) {
@@ -87,6 +90,15 @@ int RelayCore::AdoptConnection(HandedConnection&& handed) {
   // Open from now on, like an accepted connection: tryStop() refuses, busy is emitted.
   counters_[handed.listener].active++;
   adopted_.push_back(std::move(handed));
+  gate_.AddOpen();
+  return 0;
+}
+
+int RelayCore::AdoptClient(size_t listener, UniqueFd client) {
+  std::lock_guard<std::mutex> lock(lifecycle_);
+  if (started_ || shutdown_) return EALREADY;
+  // Open from now on, as if the gate had accepted it; the loop counts it for its listener.
+  clients_.push_back({listener, std::move(client)});
   gate_.AddOpen();
   return 0;
 }

@@ -29,6 +29,10 @@ class RelayCore {
   // Before Start(): relay this connection, handed over by a previous instance, as an open one of its
   // listener. The core owns the fds from here. 0, or EALREADY once started (the fds left in `handed`).
   int AdoptConnection(HandedConnection&& handed);
+  // Before Start(): a client accepted elsewhere (systemd's Accept=yes) takes this listener's accept
+  // path from the connect on: backend, retries, PROXY header. The core owns the fd from here (also
+  // when it refuses with EALREADY once started: the fd is closed then).
+  int AdoptClient(size_t listener, UniqueFd client);
   // Stops accepting. Before Start(), for good: the engine then only relays what it adopted (a drainer
   // for the connections a handover could not store).
   void StopAccepting();
@@ -53,6 +57,7 @@ class RelayCore {
   std::vector<std::unique_ptr<RelayLoop>> loops_;
   std::vector<pthread_t> threads_;
   std::vector<HandedConnection> adopted_;
+  std::vector<AcceptedClient> clients_;
   std::shared_ptr<std::atomic<bool>> exportBusy_ = std::make_shared<std::atomic<bool>>(false);
   std::mutex lifecycle_;
   bool started_ = false;
