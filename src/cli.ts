@@ -74,7 +74,7 @@ function program(): Command {
     )
     .option(
       '-l, --listen <ADDR>',
-      'bind ADDR ourselves (repeatable), for running without systemd',
+      'bind ADDR ourselves (repeatable; udp:HOST:PORT for UDP), for running without systemd',
       collect,
       [],
     )
