@@ -117,6 +117,7 @@ function program(): Command {
       '--metrics-textfile <PATH>',
       'keep metrics in a node_exporter textfile, continued across activations',
     )
+    .option('--access-log', 'log one line per finished connection or UDP session (like tcplog)')
     .option('--pipe-size <BYTES>', 'splice pipe size per direction', DEFAULTS.pipeSize)
     .addOption(new Option('--log-level <LEVEL>', 'log level').choices(LOG_LEVELS).default(DEFAULTS.logLevel))
     .version(version, '--version')

@@ -52,7 +52,7 @@ export async function runDaemon(config: Config, deps: DaemonDeps): Promise<ExitC
     const backends = await resolveBackends(routed);
     const settings = engineSettings(config, nofile, logger);
     const plane = await buildDataPlane(binding, config, settings, routed, backends, logger);
-    logDataPlaneEvents(plane, logger);
+    logDataPlaneEvents(plane, logger, config.accessLog);
     const store = fdStoreFromEnv(deps.env, binding);
     resumeConnections(gathered, binding, plane, store, logger);
     logStarted(routed, backends, unusedRoutes, config, nofile, logger);

@@ -44,6 +44,8 @@ export interface Config {
   metricsListen: AddressSpec | null;
   /** node_exporter textfile: written every 15 s and at exit, read back at start. */
   metricsTextfile: string | null;
+  /** --access-log: one info line per finished connection or UDP session. */
+  accessLog: boolean;
 }
 
 export interface RawOptions {
@@ -62,6 +64,7 @@ export interface RawOptions {
   logLevel: string;
   metricsListen?: string;
   metricsTextfile?: string;
+  accessLog?: boolean;
 }
 
 export const DEFAULTS = {
@@ -199,5 +202,6 @@ export function buildConfig(backend: string | undefined, raw: RawOptions): Confi
         ? null
         : parseAddress(raw.metricsListen, '--metrics-listen', { allowPortZero: true }),
     metricsTextfile: raw.metricsTextfile === undefined ? null : textfilePath(raw.metricsTextfile),
+    accessLog: raw.accessLog === true,
   };
 }

@@ -13,6 +13,7 @@ import type { Engine, EngineBackend, EngineListener, EngineOptions, EngineStats 
 import type { HandoverTargets } from '../handover/handover.js';
 import { engineSource, udpSource, type ActivitySource } from '../lifecycle/activity-source.js';
 import type { Logger } from '../logger.js';
+import { logEngineAccess } from '../logging/access-log.js';
 import type { NativeBinding, NofileLimit } from '../native/binding.js';
 import type { RoutedSocket } from '../routing.js';
 import { NativeUdpRelay, type UdpRelay } from '../udp/index.js';
@@ -43,7 +44,7 @@ export function engineSettings(config: Config, nofile: NofileLimit, logger: Logg
     connectTimeoutMs: Math.min(config.connectTimeoutMs, MAX_MS),
     connectionIdleTimeoutMs: config.connectionIdleTimeoutMs === Infinity ? 0 : config.connectionIdleTimeoutMs,
     keepaliveMs: config.keepaliveMs === Infinity ? 0 : config.keepaliveMs,
-    connectionEvents: logger.isLevelEnabled('debug'),
+    connectionEvents: logger.isLevelEnabled('debug') || config.accessLog,
     ...(nofile.soft > 0 ? { fdLimit: nofile.soft } : {}),
   };
 }
@@ -139,8 +140,10 @@ export function handoverTargets(binding: NativeBinding, plane: DataPlane): Hando
   };
 }
 
-export function logDataPlaneEvents(plane: DataPlane, logger: Logger): void {
+export function logDataPlaneEvents(plane: DataPlane, logger: Logger, accessLog = false): void {
+  const backendOf = new Map(plane.listeners.map((l) => [l.label, l.backend.spec]));
   for (const engine of plane.engines) {
+    if (accessLog) logEngineAccess(engine, (label) => backendOf.get(label) ?? '', logger);
     engine.on('open', (c) => logger.debug(c, 'connection open'));
     engine.on('close', (c) => logger.debug(c, 'connection closed'));
     engine.on('connectFailed', (f) => logger.warn(f, 'backend connect failed'));

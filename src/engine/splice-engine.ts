@@ -146,6 +146,7 @@ export class SpliceEngine extends EventEmitter implements Engine {
             bytesIn: event.bytesIn,
             bytesOut: event.bytesOut,
             reason: event.reason,
+            durationMs: event.durationMs,
           });
           break;
         case 'connect-failed':

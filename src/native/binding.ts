@@ -144,7 +144,16 @@ export type RelayEvent =
   | { type: 'busy' }
   | { type: 'idle' }
   | { type: 'open'; id: number; listener: number; peer: string }
-  | { type: 'close'; id: number; listener: number; bytesIn: number; bytesOut: number; reason: string }
+  | {
+      type: 'close';
+      id: number;
+      listener: number;
+      bytesIn: number;
+      bytesOut: number;
+      reason: string;
+      /** From accept to close. */
+      durationMs: number;
+    }
   | { type: 'connect-failed'; listener: number; code: string; errno: number; syscall: string; count: number }
   | { type: 'accept-error'; listener: number; code: string; errno: number; syscall: string; count: number }
   /** A connection closed by an error that is neither transient nor a peer's disconnect (e.g. EMFILE on pipe2). */
