@@ -13,7 +13,7 @@ import type { Engine, EngineBackend, EngineListener, EngineOptions, EngineStats 
 import type { HandoverTargets } from '../handover/handover.js';
 import { engineSource, udpSource, type ActivitySource } from '../lifecycle/activity-source.js';
 import type { Logger } from '../logger.js';
-import { logEngineAccess } from '../logging/access-log.js';
+import { logEngineAccess, logRelayAccess } from '../logging/access-log.js';
 import type { NativeBinding, NofileLimit } from '../native/binding.js';
 import type { RoutedSocket } from '../routing.js';
 import { NativeUdpRelay, type UdpRelay } from '../udp/index.js';
@@ -73,6 +73,7 @@ function udpRelay(
     backend: backends.get(backend)!,
     sessionTimeoutMs: config.udpSessionTimeoutMs,
     sessionsMax: config.udpSessionsMax,
+    sessionEvents: config.accessLog,
     // routeSockets refuses v1 for datagram sockets: v2 is the only form UDP has.
     ...(proxyProtocol === 'v2' ? { proxyProtocol } : {}),
   });
@@ -150,6 +151,7 @@ export function logDataPlaneEvents(plane: DataPlane, logger: Logger, accessLog =
     engine.on('acceptError', (e) => logger.warn(e, 'accept failed; pausing accept briefly'));
   }
   for (const relay of plane.relays) {
+    if (accessLog) logRelayAccess(relay, logger);
     relay.on('sessionError', (e) => logger.warn(e, 'UDP session ended by a backend error'));
     relay.on('dropped', (d) => logger.warn(d, 'UDP datagrams dropped'));
     relay.on('socketError', (e) => logger.warn(e, 'UDP socket error'));

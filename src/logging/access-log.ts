@@ -1,5 +1,5 @@
 /**
- * --access-log: one info line per finished connection, in the spirit of HAProxy's tcplog:
+ * --access-log: one info line per finished connection or UDP session, in the spirit of HAProxy's tcplog:
  *
  *   127.0.0.1:40312 web -> 127.0.0.1:8080 in=5 out=1024 12.3ms eof
  *
@@ -9,6 +9,7 @@
  */
 import type { Engine } from '../engine/types.js';
 import type { Logger } from '../logger.js';
+import type { UdpRelay } from '../udp/index.js';
 
 /** The engine's close reasons, as the access log words them. */
 const ENDINGS: Readonly<Record<string, string>> = {
@@ -66,4 +67,19 @@ export function logEngineAccess(
       end: ENDINGS[c.reason] ?? c.reason,
     });
   });
+}
+
+/** A UDP session's line: the client is the session, its end a timeout or a backend error. */
+export function logRelayAccess(relay: UdpRelay, logger: Logger): void {
+  relay.on('sessionClosed', (s) =>
+    logAccess(logger, {
+      client: s.client,
+      listener: s.label,
+      backend: s.backend,
+      bytesIn: s.bytesIn,
+      bytesOut: s.bytesOut,
+      durationMs: s.durationMs,
+      end: s.reason,
+    }),
+  );
 }

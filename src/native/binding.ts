@@ -238,6 +238,8 @@ export interface UdpRelayNativeOptions {
    * client → backend datagram. Absent: none.
    */
   proxyProtocol?: 'v2';
+  /** Emit 'session-closed' per ended session (only for the access log). */
+  sessionEvents?: boolean;
 }
 
 /** Counters read on demand from native memory. */
@@ -260,7 +262,16 @@ export type UdpRelayEvent =
   | { type: 'idle' }
   | { type: 'session-error'; client: string; code: string; errno: number; syscall: string; count: number }
   | { type: 'dropped'; reason: UdpDropReason; count: number }
-  | { type: 'socket-error'; code: string; errno: number; syscall: string; count: number };
+  | { type: 'socket-error'; code: string; errno: number; syscall: string; count: number }
+  /** Only with sessionEvents. `reason`: 'idle-timeout' or 'backend-error'. */
+  | {
+      type: 'session-closed';
+      client: string;
+      bytesIn: number;
+      bytesOut: number;
+      durationMs: number;
+      reason: string;
+    };
 
 /** A session handed from one instance to the next (see HandoverSession in src/udp/types.ts). */
 export interface UdpHandoverSessionNative {

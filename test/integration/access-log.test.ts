@@ -2,12 +2,14 @@
  * --access-log: one info line per finished connection, with the client, listener, backend, bytes
  * each way, duration and how it ended; checked against real connections through the built CLI.
  */
+import dgram from 'node:dgram';
 import { once } from 'node:events';
 import type { Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { useCleanups } from '../helpers/cleanups.js';
 import { dial, echo, freePort, sendAndCollect, startServer } from '../helpers/net.js';
 import { runCli, type LogLine, type RunningProcess } from '../helpers/proxy.js';
+import { ask, echoBackend } from '../helpers/udp.js';
 
 const isAccess = (l: LogLine): boolean => typeof l.end === 'string';
 
@@ -97,5 +99,42 @@ describe('--access-log', () => {
     proxy.child.kill('SIGTERM');
     expect(await proxy.exited).toBe(0);
     expect(proxy.log.lines.filter(isAccess)).toEqual([]);
+  });
+
+  it('logs a UDP session when it times out, with what it carried each way', async () => {
+    const backend = await echoBackend('udp4', '127.0.0.1', 'plain');
+    cleanups.push(() => backend.close());
+    const client = dgram.createSocket('udp4');
+    cleanups.push(() => client.close());
+    client.bind(0, '127.0.0.1');
+    await once(client, 'listening');
+    // A free port for the proxy to bind: a probe binds port 0 and lets it go.
+    const probe = dgram.createSocket('udp4');
+    probe.bind(0, '127.0.0.1');
+    await once(probe, 'listening');
+    const port = probe.address().port;
+    probe.close();
+    const proxy = runCli([
+      '--listen',
+      `udp:127.0.0.1:${port}`,
+      '--udp-session-timeout',
+      '300ms',
+      '--access-log',
+      `127.0.0.1:${backend.port}`,
+    ]);
+    cleanups.push(() => proxy.stop());
+    await proxy.log.waitFor('sockrelay started');
+
+    expect(await ask(client, 'ping!', port)).toBe('ping!');
+    const line = await proxy.log.waitFor(isAccess);
+    expect(line).toMatchObject({
+      client: `127.0.0.1:${client.address().port}`,
+      listener: `127.0.0.1:${port}`,
+      backend: `127.0.0.1:${backend.port}`,
+      bytesIn: 5,
+      bytesOut: 5,
+      end: 'idle-timeout',
+    });
+    expect(line.durationMs).toBeGreaterThanOrEqual(300);
   });
 });
