@@ -133,6 +133,8 @@ export interface HandoverConnection {
 }
 
 export interface Engine {
+  /** The connection cap in force: connectionsMax, lowered to fit the fd limit. */
+  readonly connectionsMax: number;
   start(): void;
   stats(): EngineStats;
   /** Number of open connections now. */
