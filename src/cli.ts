@@ -75,7 +75,7 @@ function program(): Command {
     )
     .option(
       '-l, --listen <ADDR>',
-      'bind ADDR ourselves (repeatable), for running without systemd',
+      'bind ADDR ourselves (repeatable; udp:HOST:PORT for UDP), for running without systemd',
       collect,
       [],
     )
@@ -118,6 +118,7 @@ function program(): Command {
       '--metrics-textfile <PATH>',
       'keep metrics in a node_exporter textfile, continued across activations',
     )
+    .option('--access-log', 'log one line per finished connection or UDP session (like tcplog)')
     .option('--pipe-size <BYTES>', 'splice pipe size per direction', DEFAULTS.pipeSize)
     .addOption(new Option('--log-level <LEVEL>', 'log level').choices(LOG_LEVELS).default(DEFAULTS.logLevel))
     .version(version, '--version')

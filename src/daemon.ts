@@ -6,6 +6,8 @@
  */
 import type { Config } from './config/config.js';
 import { buildDataPlane, engineSettings, logDataPlaneEvents } from './daemon/data-plane.js';
+import { logMachineLimits } from './daemon/machine-limits.js';
+import { FDS_PER_CONNECTION } from './engine/splice-engine.js';
 import { startMetrics } from './daemon/metrics.js';
 import { serveUntilDone } from './daemon/serve.js';
 import {
@@ -52,7 +54,17 @@ export async function runDaemon(config: Config, deps: DaemonDeps): Promise<ExitC
     const backends = await resolveBackends(routed);
     const settings = engineSettings(config, nofile, logger);
     const plane = await buildDataPlane(binding, config, settings, routed, backends);
-    logDataPlaneEvents(plane, logger);
+    logDataPlaneEvents(plane, logger, config.accessLog);
+    logMachineLimits(
+      {
+        env: deps.env,
+        nofile,
+        connectionsWanted: config.connectionsMax,
+        connectionsCap: plane.engine?.connectionsMax ?? null,
+        fdsPerConnection: FDS_PER_CONNECTION,
+      },
+      logger,
+    );
     const store = fdStoreFromEnv(deps.env, binding);
     resumeConnections(gathered, binding, plane, store, logger);
     logStarted(routed, backends, unusedRoutes, config, nofile, logger);

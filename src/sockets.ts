@@ -15,7 +15,7 @@ import {
   type ListenedFd,
   type ListenFdsResult,
 } from './activation/listen-fds.js';
-import { resolveListenHosts } from './activation/listen-hosts.js';
+import { resolveListenHosts, type ListenSpec } from './activation/listen-hosts.js';
 import { isHandoverName } from './handover/fd-names.js';
 import type { AddressSpec } from './config/address.js';
 import { StartupError, errnoCode } from './errors.js';
@@ -34,7 +34,7 @@ export interface GatherOptions {
   env: NodeJS.ProcessEnv;
   pid: number;
   native: NativeBinding;
-  listen: AddressSpec[];
+  listen: ListenSpec[];
   supportedRoles: ReadonlySet<SocketRole>;
 }
 
@@ -92,7 +92,7 @@ export async function gatherSockets(options: GatherOptions): Promise<Gathered> {
       if (spec.kind === 'unix' && !spec.abstract) await removeStaleSocketFile(spec.path);
       let fd: number;
       try {
-        fd = native.listenSocket(socketAddressOf(spec), { type: 'stream' });
+        fd = native.listenSocket(socketAddressOf(spec), { type: spec.datagram ? 'dgram' : 'stream' });
       } catch (err) {
         const where = spec.text === name ? '' : ` on ${spec.text}`;
         throw new StartupError('ERR_LISTEN', `--listen ${name}: cannot listen${where} (${errnoCode(err)})`, {
@@ -104,8 +104,8 @@ export async function gatherSockets(options: GatherOptions): Promise<Gathered> {
       bound.push({
         fd,
         name,
-        role: 'stream-listener',
-        type: 'stream',
+        role: spec.datagram ? 'datagram' : 'stream-listener',
+        type: spec.datagram ? 'dgram' : 'stream',
         family: info.family,
         label: info.localAddress || spec.text,
         localAddress: info.localAddress || spec.text,

@@ -6,6 +6,7 @@
 import { UsageError } from '../errors.js';
 import { LOG_LEVELS, type LogLevel } from '../logger.js';
 import { PROXY_PROTOCOL_VERSIONS, type ProxyProtocolVersion } from '../proxy-protocol/version.js';
+import { parseListen, type ListenSpec } from '../activation/listen-hosts.js';
 import { parseAddress, type AddressSpec } from './address.js';
 import {
   KEEPALIVE_LIMIT,
@@ -26,7 +27,7 @@ export interface Config {
   proxyProtocol: ProxyProtocolVersion | null;
   /** --route NAME=BACKEND,proxy-protocol=…: only the routes that set it (null: none). */
   routeProxyProtocol: Map<string, ProxyProtocolVersion | null>;
-  listen: AddressSpec[];
+  listen: ListenSpec[];
   connectionsMax: number;
   exitIdleTimeMs: number;
   shutdownTimeoutMs: number;
@@ -43,6 +44,8 @@ export interface Config {
   metricsListen: AddressSpec | null;
   /** node_exporter textfile: written every 15 s and at exit, read back at start. */
   metricsTextfile: string | null;
+  /** --access-log: one info line per finished connection or UDP session. */
+  accessLog: boolean;
 }
 
 export interface RawOptions {
@@ -61,6 +64,7 @@ export interface RawOptions {
   logLevel: string;
   metricsListen?: string;
   metricsTextfile?: string;
+  accessLog?: boolean;
 }
 
 export const DEFAULTS = {
@@ -186,7 +190,7 @@ export function buildConfig(backend: string | undefined, raw: RawOptions): Confi
     keepaliveMs: optionalSpan(raw.keepalive, '--keepalive', KEEPALIVE_LIMIT),
     udpSessionTimeoutMs: optionalSpan(raw.udpSessionTimeout, '--udp-session-timeout'),
     udpSessionsMax: parsePositiveInt(raw.udpSessionsMax, '--udp-sessions-max'),
-    listen: raw.listen.map((text) => parseAddress(text, '--listen', { allowPortZero: true })),
+    listen: raw.listen.map(parseListen),
     connectionsMax: parsePositiveInt(raw.connectionsMax, '--connections-max'),
     exitIdleTimeMs: parseTimeSpan(raw.exitIdleTime, '--exit-idle-time'),
     shutdownTimeoutMs: parseTimeSpan(raw.shutdownTimeout, '--shutdown-timeout'),
@@ -198,5 +202,6 @@ export function buildConfig(backend: string | undefined, raw: RawOptions): Confi
         ? null
         : parseAddress(raw.metricsListen, '--metrics-listen', { allowPortZero: true }),
     metricsTextfile: raw.metricsTextfile === undefined ? null : textfilePath(raw.metricsTextfile),
+    accessLog: raw.accessLog === true,
   };
 }

@@ -13,6 +13,7 @@ import type { Engine, EngineBackend, EngineListener, EngineOptions, EngineStats 
 import type { HandoverTargets } from '../handover/handover.js';
 import { engineSource, udpSource, type ActivitySource } from '../lifecycle/activity-source.js';
 import type { Logger } from '../logger.js';
+import { logEngineAccess, logRelayAccess } from '../logging/access-log.js';
 import type { NativeBinding, NofileLimit } from '../native/binding.js';
 import type { RoutedSocket } from '../routing.js';
 import { NativeUdpRelay, type UdpRelay } from '../udp/index.js';
@@ -43,7 +44,7 @@ export function engineSettings(config: Config, nofile: NofileLimit, logger: Logg
     connectTimeoutMs: Math.min(config.connectTimeoutMs, MAX_MS),
     connectionIdleTimeoutMs: config.connectionIdleTimeoutMs === Infinity ? 0 : config.connectionIdleTimeoutMs,
     keepaliveMs: config.keepaliveMs === Infinity ? 0 : config.keepaliveMs,
-    connectionEvents: logger.isLevelEnabled('debug'),
+    connectionEvents: logger.isLevelEnabled('debug') || config.accessLog,
     ...(nofile.soft > 0 ? { fdLimit: nofile.soft } : {}),
   };
 }
@@ -72,6 +73,7 @@ function udpRelay(
     backend: backends.get(backend)!,
     sessionTimeoutMs: config.udpSessionTimeoutMs,
     sessionsMax: config.udpSessionsMax,
+    sessionEvents: config.accessLog,
     // routeSockets refuses v1 for datagram sockets: v2 is the only form UDP has.
     ...(proxyProtocol === 'v2' ? { proxyProtocol } : {}),
   });
@@ -138,14 +140,17 @@ export function handoverTargets(binding: NativeBinding, plane: DataPlane): Hando
   };
 }
 
-export function logDataPlaneEvents(plane: DataPlane, logger: Logger): void {
+export function logDataPlaneEvents(plane: DataPlane, logger: Logger, accessLog = false): void {
+  const backendOf = new Map(plane.listeners.map((l) => [l.label, l.backend.spec]));
   for (const engine of plane.engines) {
+    if (accessLog) logEngineAccess(engine, (label) => backendOf.get(label) ?? '', logger);
     engine.on('open', (c) => logger.debug(c, 'connection open'));
     engine.on('close', (c) => logger.debug(c, 'connection closed'));
     engine.on('connectFailed', (f) => logger.warn(f, 'backend connect failed'));
     engine.on('acceptError', (e) => logger.warn(e, 'accept failed; pausing accept briefly'));
   }
   for (const relay of plane.relays) {
+    if (accessLog) logRelayAccess(relay, logger);
     relay.on('sessionError', (e) => logger.warn(e, 'UDP session ended by a backend error'));
     relay.on('dropped', (d) => logger.warn(d, 'UDP datagrams dropped'));
     relay.on('socketError', (e) => logger.warn(e, 'UDP socket error'));

@@ -23,6 +23,7 @@ export async function startMetrics(
       tcp: () => streamStats(plane),
       udp: () => plane.relays.map((r) => r.stats()),
       backendOf: (label) => routed.find((r) => r.socket.label === label)?.backend.text ?? '',
+      connectionsMax: () => plane.engine?.connectionsMax ?? null,
     },
     logger,
     textfile: config.metricsTextfile,

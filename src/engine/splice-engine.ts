@@ -29,7 +29,7 @@ import {
  */
 const DEFAULT_THREADS = 1;
 /** Client, backend and a pipe each way. */
-const FDS_PER_CONNECTION = 6;
+export const FDS_PER_CONNECTION = 6;
 
 export interface SpliceEngineOptions extends EngineOptions {
   /** Epoll threads; the listeners are shared between them. */
@@ -41,6 +41,7 @@ export class SpliceEngine extends EventEmitter implements Engine {
   private readonly labels: string[];
   private readonly specs: string[];
   private exporting: Promise<unknown> = Promise.resolve();
+  readonly connectionsMax: number;
 
   constructor(binding: NativeBinding, options: SpliceEngineOptions) {
     super();
@@ -60,11 +61,12 @@ export class SpliceEngine extends EventEmitter implements Engine {
     });
     this.labels = options.listeners.map((l) => l.label);
     this.specs = options.listeners.map((l) => l.backend.spec);
+    this.connectionsMax = connectionsWithinFdLimit(options, FDS_PER_CONNECTION);
     this.native = new binding.RelayEngine(
       {
         listeners,
         backends,
-        connectionsMax: connectionsWithinFdLimit(options, FDS_PER_CONNECTION),
+        connectionsMax: this.connectionsMax,
         pipeSize: options.pipeSize,
         connectTimeoutMs: options.connectTimeoutMs,
         threads: options.threads ?? DEFAULT_THREADS,
@@ -151,6 +153,7 @@ export class SpliceEngine extends EventEmitter implements Engine {
             bytesIn: event.bytesIn,
             bytesOut: event.bytesOut,
             reason: event.reason,
+            durationMs: event.durationMs,
           });
           break;
         case 'connect-failed':

@@ -99,7 +99,14 @@ export interface EngineEvents {
   busy: () => void;
   idle: () => void;
   open: (info: { id: number; listener: string; peer: string }) => void;
-  close: (info: { id: number; listener: string; bytesIn: number; bytesOut: number; reason: string }) => void;
+  close: (info: {
+    id: number;
+    listener: string;
+    bytesIn: number;
+    bytesOut: number;
+    reason: string;
+    durationMs: number;
+  }) => void;
   connectFailed: (info: { listener: string; backend: string; code: string; count: number }) => void;
   acceptError: (info: { code: string }) => void;
   /** A system call failed on one connection for a reason worth logging (EMFILE on pipe2, …). */
@@ -126,6 +133,8 @@ export interface HandoverConnection {
 }
 
 export interface Engine {
+  /** The connection cap in force: connectionsMax, lowered to fit the fd limit. */
+  readonly connectionsMax: number;
   start(): void;
   stats(): EngineStats;
   /** Number of open connections now. */

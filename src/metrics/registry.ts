@@ -31,6 +31,8 @@ export interface MetricsSources {
   udp(): UdpStats[];
   /** The backend (as the user wrote it) a listener forwards to, by the listener's label. */
   backendOf(listener: string): string;
+  /** The connection cap in force (--connections-max, lowered to fit the fd limit); absent: no stream engine. */
+  connectionsMax?(): number | null;
 }
 
 export interface SockrelayRegistries {
@@ -157,6 +159,16 @@ export function buildRegistries(
   gauge('sockrelay_connections_active', 'Client connections open now, connecting ones included.', () =>
     tcp().map((s) => ({ labels: where(s.label), value: s.active })),
   );
+  new Gauge({
+    name: 'sockrelay_connections_max',
+    help: 'The connection cap in force: --connections-max, lowered to fit the fd limit.',
+    registers: [own],
+    collect() {
+      const cap = sources.connectionsMax?.() ?? null;
+      if (cap === null) this.reset();
+      else this.set(cap);
+    },
+  });
   counter(
     'sockrelay_connections_failed_total',
     'Client connections closed because no backend connection could be made, by reason.',

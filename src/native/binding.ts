@@ -142,7 +142,16 @@ export type RelayEvent =
   | { type: 'busy' }
   | { type: 'idle' }
   | { type: 'open'; id: number; listener: number; peer: string }
-  | { type: 'close'; id: number; listener: number; bytesIn: number; bytesOut: number; reason: string }
+  | {
+      type: 'close';
+      id: number;
+      listener: number;
+      bytesIn: number;
+      bytesOut: number;
+      reason: string;
+      /** From accept to close. */
+      durationMs: number;
+    }
   | { type: 'connect-failed'; listener: number; code: string; errno: number; syscall: string; count: number }
   | { type: 'accept-error'; listener: number; code: string; errno: number; syscall: string; count: number }
   /** A connection closed by an error that is neither transient nor a peer's disconnect (e.g. EMFILE on pipe2). */
@@ -234,6 +243,8 @@ export interface UdpRelayNativeOptions {
    * client → backend datagram. Absent: none.
    */
   proxyProtocol?: 'v2';
+  /** Emit 'session-closed' per ended session (only for the access log). */
+  sessionEvents?: boolean;
 }
 
 /** Counters read on demand from native memory. */
@@ -256,7 +267,16 @@ export type UdpRelayEvent =
   | { type: 'idle' }
   | { type: 'session-error'; client: string; code: string; errno: number; syscall: string; count: number }
   | { type: 'dropped'; reason: UdpDropReason; count: number }
-  | { type: 'socket-error'; code: string; errno: number; syscall: string; count: number };
+  | { type: 'socket-error'; code: string; errno: number; syscall: string; count: number }
+  /** Only with sessionEvents. `reason`: 'idle-timeout' or 'backend-error'. */
+  | {
+      type: 'session-closed';
+      client: string;
+      bytesIn: number;
+      bytesOut: number;
+      durationMs: number;
+      reason: string;
+    };
 
 /** A session handed from one instance to the next (see HandoverSession in src/udp/types.ts). */
 export interface UdpHandoverSessionNative {

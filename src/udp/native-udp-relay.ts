@@ -35,6 +35,7 @@ export class NativeUdpRelay extends EventEmitter implements UdpRelay {
         sessionTimeoutMs: Number.isFinite(options.sessionTimeoutMs) ? options.sessionTimeoutMs : 0,
         sessionsMax: options.sessionsMax,
         ...(options.proxyProtocol ? { proxyProtocol: options.proxyProtocol } : {}),
+        ...(options.sessionEvents ? { sessionEvents: true } : {}),
       },
       (events) => this.dispatch(events),
     );
@@ -107,6 +108,11 @@ export class NativeUdpRelay extends EventEmitter implements UdpRelay {
         case 'dropped':
           this.emit('dropped', { label, reason: event.reason, count: event.count });
           break;
+        case 'session-closed': {
+          const { type: _, ...session } = event;
+          this.emit('sessionClosed', { label, backend: this.options.backend.spec, ...session });
+          break;
+        }
         case 'socket-error':
           this.emit('socketError', { label, code: event.code, syscall: event.syscall, count: event.count });
           break;

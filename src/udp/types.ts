@@ -62,6 +62,8 @@ export interface UdpRelayOptions {
   sessionsMax: number;
   /** Prepend a PROXY protocol v2 header to every datagram to the backend (v1 has no UDP form). */
   proxyProtocol?: 'v2';
+  /** Emit `sessionClosed` per ended session (for the access log; off: no per-session event). */
+  sessionEvents?: boolean;
 }
 
 export interface UdpStats {
@@ -108,6 +110,16 @@ export interface UdpRelayEvents {
   }) => void;
   dropped: (info: { label: string; reason: UdpDropReason; count: number }) => void;
   socketError: (info: { label: string; code: string; syscall: string; count: number }) => void;
+  /** Only with `sessionEvents`; `reason` is 'idle-timeout' or 'backend-error'. */
+  sessionClosed: (info: {
+    label: string;
+    backend: string;
+    client: string;
+    bytesIn: number;
+    bytesOut: number;
+    durationMs: number;
+    reason: string;
+  }) => void;
 }
 
 /**

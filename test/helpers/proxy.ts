@@ -91,7 +91,7 @@ export interface RunningProcess {
   stop(): Promise<void>;
 }
 
-function watch(child: ChildProcess): RunningProcess {
+export function watchProcess(child: ChildProcess): RunningProcess {
   const log = new LogReader();
   let partial = '';
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
@@ -129,7 +129,7 @@ export function runCliSync(args: string[], env: NodeJS.ProcessEnv = {}) {
 
 /** `sockrelay ARGS` with no sockets handed over. */
 export function runCli(args: string[], env: NodeJS.ProcessEnv = process.env): RunningProcess {
-  return watch(spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] }));
+  return watchProcess(spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] }));
 }
 
 /**
@@ -137,7 +137,7 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = process.env): Ru
  * every -l address (it says so on stderr), so clients never race its bind.
  */
 export async function underSocketActivate(activateArgs: string[], args: string[]): Promise<RunningProcess> {
-  const running = watch(
+  const running = watchProcess(
     spawn('systemd-socket-activate', [...activateArgs, process.execPath, CLI, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
     }),
@@ -184,7 +184,7 @@ export function supervise(
   let taken = 0;
   let waiting: ((p: RunningProcess) => void) | null = null;
   activator.on('spawn', ({ child }: { child: ChildProcess }) => {
-    const running = watch(child);
+    const running = watchProcess(child);
     activations.push(running);
     if (waiting) {
       taken++;

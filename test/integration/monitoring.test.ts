@@ -105,6 +105,7 @@ describe('units/monitoring', () => {
       await proxy.stop();
     }
     expect(exported).toContain('sockrelay_connections_failed_total');
+    expect(exported).toContain('sockrelay_connections_max');
   }, 30_000);
 
   it('promtool check rules passes', () => {

@@ -24,7 +24,7 @@ enum UdpDropReason {
 const char* UdpDropReasonName(int reason);
 
 struct UdpEvent {
-  enum class Type { kBusy, kIdle, kSessionError, kDropped, kSocketError };
+  enum class Type { kBusy, kIdle, kSessionError, kDropped, kSocketError, kSessionClosed };
   UdpEvent() = default;
   explicit UdpEvent(Type t) : type(t) {}
   Type type = Type::kBusy;
@@ -33,6 +33,11 @@ struct UdpEvent {
   int reason = 0;
   uint64_t count = 0;
   std::string client;
+  // kSessionClosed only.
+  uint64_t bytesIn = 0;
+  uint64_t bytesOut = 0;
+  uint64_t durationMs = 0;
+  const char* ending = "";
 };
 
 // Appends to the batch still waiting for JavaScript. busy/idle pairs collapse (busy, idle, busy is

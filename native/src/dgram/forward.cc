@@ -48,6 +48,7 @@ void UdpCore::ForwardToBackend(int k, uint64_t now) {
   if (SendUpstream(s, m.msg_hdr, client, batch_->inIov[k].iov_base, m.msg_len) >= 0) {
     counters_.datagramsIn.fetch_add(1, std::memory_order_relaxed);
     counters_.bytesIn.fetch_add(m.msg_len, std::memory_order_relaxed);
+    s->bytesIn += m.msg_len;
     return;
   }
   int err = errno;
@@ -111,10 +112,10 @@ void UdpCore::OnUpstreamReadable(UdpSession* s, uint64_t now) {
     count++;
   }
   sessions_.Touch(s, now);
-  SendToClient(count);
+  s->bytesOut += SendToClient(count);
 }
 
-void UdpCore::SendToClient(int count) {
+uint64_t UdpCore::SendToClient(int count) {
   uint64_t datagrams = 0, bytes = 0;
   int i = 0;
   while (i < count) {
@@ -136,6 +137,7 @@ void UdpCore::SendToClient(int count) {
   }
   counters_.datagramsOut.fetch_add(datagrams, std::memory_order_relaxed);
   counters_.bytesOut.fetch_add(bytes, std::memory_order_relaxed);
+  return bytes;
 }
 
 }  // namespace sockrelay

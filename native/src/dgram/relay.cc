@@ -169,7 +169,16 @@ UdpSession* UdpCore::OpenSession(const SockAddr& client, uint64_t now) {
   return s;
 }
 
-void UdpCore::CloseSession(UdpSession* s) {
+void UdpCore::CloseSession(UdpSession* s, const char* ending) {
+  if (config_.sessionEvents) {
+    UdpEvent event(UdpEvent::Type::kSessionClosed);
+    event.client = FormatAddress(s->client);
+    event.bytesIn = s->bytesIn;
+    event.bytesOut = s->bytesOut;
+    event.durationMs = NowMs() - s->openedMs;
+    event.ending = ending;
+    events_.push_back(std::move(event));
+  }
   // Closing also drops the fd from the epoll set: it is the only reference to the socket.
   sessions_.Remove(s);
   counters_.sessionsActive.store(sessions_.size(), std::memory_order_relaxed);
@@ -198,7 +207,7 @@ int UdpCore::Housekeep(uint64_t now) {
         break;
       }
       counters_.sessionsTimedOut.fetch_add(1, std::memory_order_relaxed);
-      CloseSession(s);
+      CloseSession(s, "idle-timeout");
     }
   }
   {

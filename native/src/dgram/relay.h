@@ -28,6 +28,7 @@ struct UdpRelayConfig {
   uint64_t sessionTimeoutMs = 30000;  // 0: sessions never time out
   size_t sessionsMax = 4096;
   bool proxyV2 = false;  // prepend a PROXY protocol v2 header to every client → backend datagram
+  bool sessionEvents = false;  // a kSessionClosed event per ended session (for the access log)
 };
 
 struct UdpCounters {
@@ -84,9 +85,9 @@ class UdpCore {
   ssize_t SendUpstream(UdpSession* s, const struct msghdr& received, const SockAddr& client, void* payload,
                        size_t length);
   void OnUpstreamReadable(UdpSession* s, uint64_t now);
-  void SendToClient(int count);
+  uint64_t SendToClient(int count);  // returns the bytes sent
   UdpSession* OpenSession(const SockAddr& client, uint64_t now);
-  void CloseSession(UdpSession* s);
+  void CloseSession(UdpSession* s, const char* ending = "backend-error");
   void PauseListen(uint64_t now);
   int Housekeep(uint64_t now);
   void StopAcceptingLocked();

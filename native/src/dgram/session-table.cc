@@ -14,6 +14,7 @@ UdpSession* UdpSessionTable::Insert(const SockAddr& client, UniqueFd fd, uint64_
   s->fd = std::move(fd);
   s->client = client;
   s->lastActiveMs = nowMs;
+  s->openedMs = nowMs;
   UdpSession* raw = s.get();
   map_.emplace(client, std::move(s));
   LinkNewest(raw);

@@ -31,6 +31,10 @@ struct UdpSession {
   // The largest datagram the upstream socket's family carries; 0: no fixed limit (unix).
   size_t payloadMax = 0;
   uint64_t lastActiveMs = 0;
+  // For the access log: when the session opened and what it carried each way.
+  uint64_t openedMs = 0;
+  uint64_t bytesIn = 0;
+  uint64_t bytesOut = 0;
   bool dead = false;
   UdpSession* older = nullptr;
   UdpSession* newer = nullptr;

@@ -50,6 +50,7 @@ bool ParseUdpRelayOptions(const Napi::Object& o, UdpRelayConfig* config, std::st
     }
     config->proxyV2 = true;
   }
+  config->sessionEvents = o.Get("sessionEvents").ToBoolean();
   return true;
 }
 

@@ -30,6 +30,14 @@ Napi::Object EventToJs(Napi::Env env, const UdpEvent& e) {
       o.Set("reason", UdpDropReasonName(e.reason));
       o.Set("count", static_cast<double>(e.count));
       break;
+    case UdpEvent::Type::kSessionClosed:
+      o.Set("type", "session-closed");
+      o.Set("client", e.client);
+      o.Set("bytesIn", static_cast<double>(e.bytesIn));
+      o.Set("bytesOut", static_cast<double>(e.bytesOut));
+      o.Set("durationMs", static_cast<double>(e.durationMs));
+      o.Set("reason", e.ending);
+      break;
     case UdpEvent::Type::kSessionError:
     case UdpEvent::Type::kSocketError:
       o.Set("type", e.type == UdpEvent::Type::kSessionError ? "session-error" : "socket-error");

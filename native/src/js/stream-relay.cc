@@ -56,6 +56,7 @@ Napi::Object EventToJs(Napi::Env env, const RelayEventRecord& e) {
       o.Set("bytesIn", static_cast<double>(e.bytesIn));
       o.Set("bytesOut", static_cast<double>(e.bytesOut));
       o.Set("reason", e.reason);
+      o.Set("durationMs", static_cast<double>(e.durationUs) / 1000.0);
       break;
     default:
       o.Set("listener", e.listener);

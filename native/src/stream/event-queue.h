@@ -23,6 +23,7 @@ struct RelayEventRecord {
   uint64_t count = 1;
   uint64_t bytesIn = 0;
   uint64_t bytesOut = 0;
+  uint64_t durationUs = 0;  // kClose: accept to close
   const char* reason = "";
   std::string peer;
 };

@@ -247,6 +247,7 @@ void RelayLoop::Finish(Connection* c, const char* reason, bool reset) {
     event.bytesIn = c->up.bytes;
     event.bytesOut = c->down.bytes;
     event.reason = reason;
+    event.durationUs = NowUs() - c->acceptedUs;
     events_.Push(std::move(event));
   }
   Unlink(c);
