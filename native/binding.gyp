@@ -21,6 +21,7 @@
         "src/js/dgram-options.cc",
         "src/js/dgram-relay.cc",
         "src/js/errors.cc",
+        "src/js/exec.cc",
         "src/js/fd-util.cc",
         "src/js/listen.cc",
         "src/js/notify.cc",

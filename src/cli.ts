@@ -17,6 +17,8 @@ import { fatalText } from './logging/journal-stream.js';
 import { loadNative, requireNative } from './native/binding.js';
 import { EnvironmentCommand } from './operator/env-options.js';
 import { addOperatorCommands } from './operator/commands.js';
+import { answerWaitingClients } from './reload/answer-waiting.js';
+import { reloader } from './reload/reload.js';
 
 const version = (
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -49,6 +51,11 @@ Exit codes: 0 done (idle or signal), 64 bad usage, 69 native addon missing, 78 b
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
+}
+
+/** A flag that only makes sense typed: no SOCKRELAY_* variable may turn it on. */
+function notFromEnvironment(option: Option): Option {
+  return Object.assign(option, { envVar: undefined });
 }
 
 function program(): Command {
@@ -121,6 +128,11 @@ function program(): Command {
     .option('--access-log', 'log one line per finished connection or UDP session (like tcplog)')
     .option('--pipe-size <BYTES>', 'splice pipe size per direction', DEFAULTS.pipeSize)
     .addOption(new Option('--log-level <LEVEL>', 'log level').choices(LOG_LEVELS).default(DEFAULTS.logLevel))
+    .option(
+      '--reload-env-file <PATH>',
+      "on reload (SIGHUP), take BACKEND and SOCKRELAY_* afresh from PATH (the unit's EnvironmentFile=)",
+    )
+    .addOption(notFromEnvironment(new Option('--check-config', 'check the configuration and exit')))
     .version(version, '--version')
     .helpOption('-h, --help')
     .addHelpText('after', EXAMPLES)
@@ -141,13 +153,24 @@ async function main(argv: string[]): Promise<number> {
     throw err;
   }
   if (operator.exitCode !== undefined) return operator.exitCode;
-  const config = buildConfig(cli.args[0], cli.opts<RawOptions>());
+  const options = cli.opts<RawOptions & { checkConfig?: boolean; reloadEnvFile?: string }>();
+  const config = buildConfig(cli.args[0], options);
+  if (options.checkConfig) return ExitCode.ok;
   // The addon is the data plane: without it refuse to start (69), saying what builds it.
   requireNative();
   const logger = createLogger(config.logLevel);
   closeUnrequestedInspector(logger);
-  holdSignals(process, logger);
+  const signals = holdSignals(process, logger);
+  const running = {
+    execPath: process.execPath,
+    execArgv: process.execArgv,
+    script: process.argv[1]!,
+    args: process.argv.slice(2),
+    operand: cli.args[0],
+    reloadEnvFile: options.reloadEnvFile,
+  };
   return runDaemon(config, {
+    onServing: (serving) => signals.setReload(reloader(running, serving, process.env, process.pid, logger)),
     logger,
     native: loadNative(),
     env: process.env,
@@ -157,12 +180,19 @@ async function main(argv: string[]): Promise<number> {
   });
 }
 
+/** Socket-activated with a bad configuration: answer who waits before exiting (src/reload/answer-waiting.ts). */
+async function exitWith(code: number): Promise<never> {
+  if (code === ExitCode.usage || code === ExitCode.config)
+    await answerWaitingClients(process.env, process.pid);
+  process.exit(code);
+}
+
 main(process.argv).then(
-  (code) => process.exit(code),
+  (code) => exitWith(code),
   (err: unknown) => {
     if (err instanceof SockrelayError) {
       process.stderr.write(fatalText(`sockrelay: ${err.message}\n`));
-      process.exit(err.exitCode);
+      return exitWith(err.exitCode);
     }
     process.stderr.write(
       fatalText(`sockrelay: internal error: ${err instanceof Error ? err.message : String(err)}\n`),

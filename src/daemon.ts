@@ -24,6 +24,7 @@ import type { Logger } from './logger.js';
 import type { NativeLoad } from './native/binding.js';
 import { routeSockets } from './routing.js';
 import { gatherSockets } from './sockets.js';
+import type { Serving } from './reload/reload.js';
 
 export interface DaemonDeps {
   logger: Logger;
@@ -35,6 +36,8 @@ export interface DaemonDeps {
   /** sockrelay's version, for sockrelay_info. */
   version: string;
   clock?: Clock;
+  /** Called once serving, with what a reload needs (src/reload/reload.ts). */
+  onServing?: (serving: Serving) => void;
 }
 
 export async function runDaemon(config: Config, deps: DaemonDeps): Promise<ExitCode> {
@@ -69,6 +72,7 @@ export async function runDaemon(config: Config, deps: DaemonDeps): Promise<ExitC
     resumeConnections(gathered, binding, plane, store, logger);
     logStarted(routed, backends, unusedRoutes, config, nofile, logger);
     const metrics = await startMetrics(config, metricsFds, plane, routed, deps.version, logger);
+    deps.onServing?.({ binding, config, plane, sockets: gathered.sockets });
     await serveUntilDone(binding, config, plane, store, metrics, deps);
     return ExitCode.ok;
   } finally {

@@ -4,8 +4,9 @@
  * stray `kill -HUP` or `kill -USR2` must not do that.
  *
  * - SIGTERM, SIGINT: stop (src/lifecycle/run-loop.ts drains, then exits).
- * - SIGHUP: reload. The operator's reflex; the handler is plugged in with setReload (the
- *   re-exec that hands over fds comes later). Until then: logged, and sockrelay keeps serving.
+ * - SIGHUP: reload. The handler is plugged in with setReload once the daemon serves
+ *   (src/reload/reload.ts: re-exec in place with every connection); before that: logged, and
+ *   sockrelay keeps serving.
  * - the rest that would end the process unasked: logged and ignored. SIGUSR1 also must not open a
  *   debugger (src/lifecycle/no-debugger.ts). SIGQUIT and the fault signals (SIGSEGV, SIGBUS, …)
  *   keep their default: they mean "die now". SIGPROF stays V8's, for --cpu-prof.

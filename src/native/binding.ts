@@ -61,6 +61,12 @@ export interface NativeBinding {
    * optionally with fds as SCM_RIGHTS. Throws a system error on failure.
    */
   sdNotify(socketPath: string, state: string, fds?: number[]): void;
+  /**
+   * execve(2) in place (reload): `fds` become 3, 4, … without FD_CLOEXEC, every other fd of ours
+   * keeps its FD_CLOEXEC. Throws only while the process is still intact (path not executable, a
+   * bad fd); a failure after that ends the process with 71.
+   */
+  execve(path: string, argv: string[], env: string[], fds: number[]): never;
   /** A bound (and for streams listening) nonblocking, CLOEXEC socket: what systemd would pass us. */
   listenSocket(address: SocketAddress, options: { type: 'stream' | 'dgram'; backlog?: number }): number;
   /** Resolves with the fds that are readable (a client waits), [] after `timeoutMs`. Never reads them. */

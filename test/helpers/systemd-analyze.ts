@@ -13,8 +13,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 
 export const SOCKRELAY = '/usr/local/bin/sockrelay';
-/** Binaries our ExecStart= lines may name; the test root gets an executable stand-in for each. */
-const STAND_INS = [SOCKRELAY, '/usr/local/bin/heavy-backend'];
+/** Binaries our ExecStart=/ExecReload= lines may name; the test root gets an executable stand-in for each. */
+const STAND_INS = [SOCKRELAY, '/usr/local/bin/heavy-backend', '/bin/sh'];
 const HOST_UNIT_DIRS = ['/usr/lib/systemd/system', '/lib/systemd/system'];
 const CALL_TIMEOUT_MS = 20_000;
 

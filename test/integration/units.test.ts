@@ -129,6 +129,7 @@ const VALUE_FLAGS = new Set([
   '--metrics-textfile',
   '--shutdown-timeout',
   '--log-level',
+  '--reload-env-file',
 ]);
 const SPAN_FLAGS = new Set([
   '--exit-idle-time',
@@ -431,7 +432,10 @@ describe('units/', () => {
     it('template: each instance reads /etc/sockrelay/NAME.conf and is started by its own socket', () => {
       const unit = 'sockrelay@.service';
       expect(values(unit, 'Service', 'EnvironmentFile')).toEqual(['/etc/sockrelay/%i.conf']);
-      expect(value(unit, 'Service', 'ExecStart')).toBe(`${SOCKRELAY} $BACKEND`);
+      // The conf is the environment at start and is read again by a reload (--reload-env-file).
+      expect(value(unit, 'Service', 'ExecStart')).toBe(
+        `${SOCKRELAY} --reload-env-file=/etc/sockrelay/%i.conf $BACKEND`,
+      );
       expect(value(unit, 'Unit', 'Requires')).toBe('sockrelay@%i.socket');
       const { flags, positionals } = parseSockrelayArgs(execStart(unit).slice(1));
       expect(positionals).toEqual(['127.0.0.1:8080']);

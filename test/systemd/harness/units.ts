@@ -13,6 +13,7 @@ import {
   readFileSync,
   symlinkSync,
   writeFileSync,
+  statSync,
 } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -69,7 +70,9 @@ function wrapper(path: string, script: string): void {
 
 export function installUnits(root: string): void {
   const system = join(root, 'etc/systemd/system');
-  for (const unit of readdirSync(UNITS_DIR)) copyFileSync(join(UNITS_DIR, unit), join(system, unit));
+  // Unit files only: units/ also holds the monitoring rules and the template's example conf.
+  for (const unit of readdirSync(UNITS_DIR).filter((f) => statSync(join(UNITS_DIR, f)).isFile()))
+    copyFileSync(join(UNITS_DIR, unit), join(system, unit));
   for (const [unit, flags] of Object.entries(SHORTER_FLAGS)) {
     const shipped = readFileSync(join(UNITS_DIR, unit), 'utf8');
     dropIn(root, unit, 'test-timeouts', execStartDropIn(withFlags(shipped, flags)));
