@@ -69,7 +69,9 @@ function wrapper(path: string, script: string): void {
 
 export function installUnits(root: string): void {
   const system = join(root, 'etc/systemd/system');
-  for (const unit of readdirSync(UNITS_DIR)) copyFileSync(join(UNITS_DIR, unit), join(system, unit));
+  // Unit files only: units/ also holds monitoring rules and example configs in folders.
+  for (const unit of readdirSync(UNITS_DIR).filter((f) => /\.(service|socket)$/.test(f)))
+    copyFileSync(join(UNITS_DIR, unit), join(system, unit));
   for (const [unit, flags] of Object.entries(SHORTER_FLAGS)) {
     const shipped = readFileSync(join(UNITS_DIR, unit), 'utf8');
     dropIn(root, unit, 'test-timeouts', execStartDropIn(withFlags(shipped, flags)));
