@@ -33,7 +33,8 @@ nspawn)
 252 | 254)
   out=$cache/$what/root
   # dbus and libnss-systemd: the unit asks systemd over the system bus whether a SIGTERM is a stop
-  # or a restart, and dbus-daemon refuses a DynamicUser= uid it cannot resolve (nss-systemd does).
+  # or a restart. (dbus-daemon still drops DynamicUser= uids: PID 1 starts it with
+  # SYSTEMD_NSS_DYNAMIC_BYPASS=1, so it cannot name them.)
   # A root cached before they were part of it is made again.
   if [ ! -e "$out/etc/sockrelay-root-ready" ] || [ ! -e "$out/usr/lib/x86_64-linux-gnu/libnss_systemd.so.2" ]; then
     mkdir -p "$cache/$what"
