@@ -181,6 +181,6 @@ export function statusLine(plane: DataPlane): string {
     bytesIn += s.bytesIn;
     bytesOut += s.bytesOut;
   }
-  const udp = plane.relays.length > 0 ? `, ${sessions} UDP sessions` : '';
-  return `${open} connections${udp}; ${bytesIn} bytes in, ${bytesOut} bytes out`;
+  const udp = plane.relays.length > 0 ? `, ${sessions} UDP ${sessions === 1 ? 'session' : 'sessions'}` : '';
+  return `${open} ${open === 1 ? 'connection' : 'connections'}${udp}; ${bytesIn} bytes in, ${bytesOut} bytes out`;
 }

@@ -29,11 +29,13 @@ export async function startMetrics(
     textfile: config.metricsTextfile,
   });
   try {
-    for (const fd of fds) await metrics.serve({ fd });
-    if (config.metricsListen) {
-      const server = await metrics.serve({ address: config.metricsListen });
-      logger.info({ metrics: server.where }, 'serving metrics');
-    }
+    const endpoints = [
+      ...fds.map((fd) => ({ fd })),
+      ...(config.metricsListen ? [{ address: config.metricsListen }] : []),
+    ];
+    // Said once per endpoint, here only: createMetrics() serves without logging it.
+    for (const endpoint of endpoints)
+      logger.info({ metrics: (await metrics.serve(endpoint)).where }, 'serving metrics');
   } catch (err) {
     await metrics.stop();
     throw err;

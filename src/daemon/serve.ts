@@ -6,6 +6,7 @@
 import type { Config } from '../config/config.js';
 import type { FdStore } from '../handover/fd-store.js';
 import { handOver } from '../handover/handover.js';
+import { busctl, decideOnSigterm, type RunBusctl } from '../handover/systemd-job.js';
 import { engineSource, type ActivitySource } from '../lifecycle/activity-source.js';
 import type { Clock } from '../lifecycle/idle-monitor.js';
 import { Notifier, notifyTargetFromEnv } from '../lifecycle/notify.js';
@@ -24,17 +25,40 @@ export interface ServeContext {
   signals: Pick<NodeJS.Process, 'on' | 'off'>;
   clock?: Clock;
   logger: Logger;
+  /** How to reach systemd's bus (tests); busctl on the system bus otherwise. */
+  busctl?: RunBusctl;
 }
 
-/** The SIGTERM step that puts connections in the fd store and returns the drainer of the rest. */
+/** How long each question to systemd (over the system bus) may take before a SIGTERM drains. */
+const BUS_QUERY_MAX_MS = 2000;
+
+/**
+ * The SIGTERM step: on a restart of a unit with an fd store, puts connections in the store and
+ * returns the drainer of the rest; on a stop, or when systemd cannot be asked, leaves them all to
+ * drain (a stop empties the store, which would cut them with a clean end).
+ */
 function handoverToStore(
   binding: NativeBinding,
   plane: DataPlane,
-  store: FdStore,
+  unknownStore: FdStore,
   config: Config,
-  logger: Logger,
+  context: ServeContext,
 ): () => Promise<ActivitySource[]> {
+  const { logger } = context;
   return async () => {
+    const decision = await decideOnSigterm(
+      unknownStore,
+      context.pid,
+      context.busctl ?? busctl(BUS_QUERY_MAX_MS),
+    );
+    if (!decision.handOver) {
+      logger[decision.jobType === undefined ? 'warn' : 'info'](
+        { job: decision.jobType ?? 'none', why: decision.why },
+        'SIGTERM: draining, not handing over',
+      );
+      return [];
+    }
+    const { store } = decision;
     const flushMs = Math.min(config.shutdownTimeoutMs, HANDOVER_FLUSH_MAX_MS);
     const { drainer, ...result } = await handOver(handoverTargets(binding, plane), store, binding, flushMs);
     logger[result.storeError ? 'warn' : 'info'](
@@ -60,7 +84,7 @@ export async function serveUntilDone(
   let finalStatus = '';
   const reasonPromise = runUntilDone({
     sources: plane.sources,
-    ...(store ? { handover: handoverToStore(binding, plane, store, config, logger) } : {}),
+    ...(store ? { handover: handoverToStore(binding, plane, store, config, context) } : {}),
     // Accept=yes serves one connection: exit as soon as it is done.
     exitIdleTimeMs: plane.servesAccepted && plane.listeners.length === 0 ? 0 : config.exitIdleTimeMs,
     shutdownTimeoutMs: config.shutdownTimeoutMs,

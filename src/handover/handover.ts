@@ -53,7 +53,7 @@ export async function handOver(
   native: Pick<NativeBinding, 'close'>,
   flushTimeoutMs: number,
 ): Promise<HandoverResult> {
-  let room = store.capacity;
+  let room = store.capacity ?? 0;
   const result: HandoverResult = { storedConnections: 0, storedSessions: 0, overflow: 0, drainer: null };
   /**
    * Stores every (name, fd) or none: on a refusal the ones already stored are removed again, and

@@ -77,7 +77,6 @@ export function createMetrics(options: MetricsOptions): Metrics {
         throw stopped();
       }
       servers.push(server);
-      logger.info({ metrics: server.where }, 'metrics: serving GET /metrics');
       return server;
     },
     flush: () => writer?.flush() ?? Promise.resolve(),

@@ -31,12 +31,9 @@ export function readCarriedOver(path: string, logger: Logger): CarriedOver {
     text = readFileSync(path, 'utf8');
   } catch (err) {
     const code = errnoCode(err);
-    logger.warn(
-      { path, code },
-      code === 'ENOENT'
-        ? 'metrics textfile not there yet: counters start from zero'
-        : 'metrics textfile unreadable: counters start from zero',
-    );
+    // No file yet is how every first activation starts: nothing to warn about.
+    if (code === 'ENOENT') logger.info({ path }, 'no metrics textfile yet: counters start from zero');
+    else logger.warn({ path, code }, 'metrics textfile unreadable: counters start from zero');
     return CarriedOver.empty();
   }
   try {

@@ -9,6 +9,10 @@ SCM_RIGHTS on a datagram socket, hence Python.
 Config: one JSON argument {"listen": [{"type": "stream"|"dgram", "name": str}], "fdstore": int,
 "command": [...], "dir": tmpdir}. Commands on stdin: start | restart | stop | store-garbage NAME | close-notify.
 Events on stdout, one JSON object per line. The command's stderr passes through to ours.
+
+The command asks systemd over the bus (busctl) whether its SIGTERM is a stop or a restart; without a
+booted systemd here, a busctl first on its PATH answers as systemd would, from the job this supervisor
+is running ("restart" while restarting, "stop" while stopping). test/systemd/ covers the real bus.
 """
 import array
 import fcntl
@@ -40,6 +44,30 @@ for spec in config["listen"]:
     if kind == socket.SOCK_STREAM:
         s.listen(128)
     listeners.append((spec.get("name", "unknown"), s))
+
+job_path = os.path.join(config["dir"], "job")
+bin_dir = os.path.join(config["dir"], "bin")
+os.makedirs(bin_dir, exist_ok=True)
+with open(os.path.join(bin_dir, "busctl"), "w") as f:
+    f.write("""#!/bin/sh
+# busctl --system --json=short, answering only what sockrelay asks at SIGTERM.
+job=$(cat '%s' 2>/dev/null)
+case "$*" in
+*GetUnitByPID*) echo '{"type":"o","data":["/org/freedesktop/systemd1/unit/test_2eservice"]}' ;;
+*" Job") if [ -n "$job" ]; then echo '{"type":"(uo)","data":[7,"/org/freedesktop/systemd1/job/7"]}';
+         else echo '{"type":"(uo)","data":[0,"/"]}'; fi ;;
+*JobType) echo "{\\"type\\":\\"s\\",\\"data\\":\\"$job\\"}" ;;
+*FileDescriptorStoreMax) echo '{"type":"u","data":%d}' ;;
+*) echo "busctl stand-in: unexpected $*" >&2; exit 1 ;;
+esac
+""" % (job_path, config["fdstore"]))
+os.chmod(os.path.join(bin_dir, "busctl"), 0o755)
+
+
+def set_job(job):
+    with open(job_path, "w") as f:
+        f.write(job)
+
 
 notify_path = os.path.join(config["dir"], "notify.sock")
 notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -89,7 +117,8 @@ def start():
             os.dup2(fd, 3 + i, inheritable=True)
 
     env = dict(os.environ, LISTEN_FDS=str(len(passed)), LISTEN_FDNAMES=names,
-               NOTIFY_SOCKET=notify_path, FDSTORE=str(config["fdstore"]))
+               NOTIFY_SOCKET=notify_path, FDSTORE=str(config["fdstore"]),
+               PATH=bin_dir + os.pathsep + os.environ.get("PATH", ""))
     env.pop("LISTEN_PID", None)
     child = subprocess.Popen(["/bin/sh", "-c", 'LISTEN_PID=$$ exec "$0" "$@"'] + config["command"],
                              env=env, preexec_fn=place_fds, close_fds=False, stdin=subprocess.DEVNULL)
@@ -111,7 +140,9 @@ for line in sys.stdin:
     if command == "start":
         start()
     elif command == "restart":
+        set_job("restart")
         stop_child()
+        set_job("")
         start()
     elif command == "store-garbage":
         # A pipe under a handover-looking name: the next instance must reject it cleanly.
@@ -127,5 +158,6 @@ for line in sys.stdin:
         emit(event="notify-closed")
     elif command == "stop":
         break
+set_job("stop")
 stop_child()
 emit(event="stopped")

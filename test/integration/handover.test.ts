@@ -132,6 +132,26 @@ describe('restart through the fd store', () => {
     expect(backend.accepted).toBe(1);
   });
 
+  it('drains on a stop, fd store or not: nothing goes to a store the stop is about to empty', async () => {
+    const { backend, sup } = await setup();
+    const client = dial(sup.ports[0]!);
+    client.write('before;');
+    await once(client, 'data');
+    const done = collect(client);
+    sup.send('stop');
+    const decided = await sup.log.waitFor('SIGTERM: draining, not handing over');
+    expect(decided).toMatchObject({ level: 30, job: 'stop', why: 'not a restart' });
+    await sup.log.waitFor('draining');
+    // The old instance relays it to its end: the client finishes, and gets every byte back.
+    client.end('after');
+    const { received, error } = await done;
+    expect(error).toBeNull();
+    expect(received.toString()).toBe('after');
+    await sup.next('stopped', 15_000);
+    expect(sup.log.lines.some((l) => l.msg === 'handed over to the fd store')).toBe(false);
+    expect(backend.accepted).toBe(1);
+  });
+
   it('keeps UDP sessions across a restart: same upstream socket, replies still reach the client', async () => {
     const backend = await echoBackend('udp4', '127.0.0.1', 'tag');
     cleanups.push(() => backend.close());

@@ -32,17 +32,21 @@ nspawn)
   ;;
 252 | 254)
   out=$cache/$what/root
-  if [ ! -e "$out/etc/sockrelay-root-ready" ]; then
+  # dbus and libnss-systemd: the unit asks systemd over the system bus whether a SIGTERM is a stop
+  # or a restart. (dbus-daemon still drops DynamicUser= uids: PID 1 starts it with
+  # SYSTEMD_NSS_DYNAMIC_BYPASS=1, so it cannot name them.)
+  # A root cached before they were part of it is made again.
+  if [ ! -e "$out/etc/sockrelay-root-ready" ] || [ ! -e "$out/usr/lib/x86_64-linux-gnu/libnss_systemd.so.2" ]; then
     mkdir -p "$cache/$what"
     scratch=$(mktemp -d "$cache/$what/.root.XXXXXX")
     sources=("deb $mirror bookworm main")
     hooks=()
     if [ "$what" = 254 ]; then
       sources+=("deb $mirror bookworm-backports main")
-      hooks+=(--customize-hook='chroot "$1" apt-get install -y -qq -t bookworm-backports systemd systemd-sysv >/dev/null')
+      hooks+=(--customize-hook='chroot "$1" apt-get install -y -qq -t bookworm-backports systemd systemd-sysv libnss-systemd >/dev/null')
     fi
     # minbase + systemd as init; python3-minimal is not needed: clients run on the bound-in node.
-    mmdebstrap --quiet --variant=minbase --include=systemd,systemd-sysv,iproute2 \
+    mmdebstrap --quiet --variant=minbase --include=systemd,systemd-sysv,iproute2,dbus,libnss-systemd \
       --customize-hook='echo sockrelay-test >"$1/etc/hostname"' \
       --customize-hook='chroot "$1" systemctl mask getty@.service console-getty.service systemd-networkd.service systemd-resolved.service >/dev/null 2>&1 || true' \
       "${hooks[@]}" \

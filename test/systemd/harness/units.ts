@@ -13,7 +13,6 @@ import {
   readFileSync,
   symlinkSync,
   writeFileSync,
-  statSync,
 } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -70,8 +69,8 @@ function wrapper(path: string, script: string): void {
 
 export function installUnits(root: string): void {
   const system = join(root, 'etc/systemd/system');
-  // Unit files only: units/ also holds the monitoring rules and the template's example conf.
-  for (const unit of readdirSync(UNITS_DIR).filter((f) => statSync(join(UNITS_DIR, f)).isFile()))
+  // Unit files only: units/ also holds monitoring rules and example configs in folders.
+  for (const unit of readdirSync(UNITS_DIR).filter((f) => /\.(service|socket)$/.test(f)))
     copyFileSync(join(UNITS_DIR, unit), join(system, unit));
   for (const [unit, flags] of Object.entries(SHORTER_FLAGS)) {
     const shipped = readFileSync(join(UNITS_DIR, unit), 'utf8');
