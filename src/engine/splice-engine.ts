@@ -102,6 +102,10 @@ export class SpliceEngine extends EventEmitter implements Engine {
     return this.native.tryStop();
   }
 
+  resumeAfterTryStop(): void {
+    this.native.resumeAfterTryStop();
+  }
+
   stopAccepting(): void {
     this.native.stopAccepting();
   }

@@ -93,12 +93,28 @@ void* UdpCore::ThreadMain(void* self) {
 bool UdpCore::TryStop() {
   std::lock_guard<std::mutex> lock(acceptMu_);
   if (counters_.sessionsActive.load(std::memory_order_relaxed) > 0) return false;
+  stoppedByTry_ = accepting_;
   StopAcceptingLocked();
   return true;
 }
 
+int UdpCore::ResumeAfterTryStop() {
+  std::lock_guard<std::mutex> lock(acceptMu_);
+  if (!stoppedByTry_ || !socket_) return 0;
+  stoppedByTry_ = false;
+  accepting_ = true;
+  // While paused after an error, Housekeep adds the socket back when the pause ends.
+  if (listenPausedUntil_ != 0) return 0;
+  if (int err = loop_.Add(config_.fd, EPOLLIN, kListenTag)) {
+    accepting_ = false;
+    return err;
+  }
+  return 0;
+}
+
 void UdpCore::StopAccepting() {
   std::lock_guard<std::mutex> lock(acceptMu_);
+  stoppedByTry_ = false;
   StopAcceptingLocked();
 }
 

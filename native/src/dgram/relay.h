@@ -59,6 +59,9 @@ class UdpCore {
   int Start();
   // Stops reading the inherited socket if no session is open, atomically with session creation.
   bool TryStop();
+  // Undoes a TryStop() that succeeded, unless StopAccepting() came since: the idle exit stops every
+  // source or none. 0 or the errno of epoll_ctl.
+  int ResumeAfterTryStop();
   // Stops reading the inherited socket: later datagrams stay queued for the next instance, while open
   // sessions still carry replies back until they time out.
   void StopAccepting();
@@ -117,6 +120,7 @@ class UdpCore {
   // Held while reading the inherited socket and creating sessions, so TryStop sees a settled count.
   std::mutex acceptMu_;
   bool accepting_ = true;
+  bool stoppedByTry_ = false;
   uint64_t listenPausedUntil_ = 0;
 
   // Owned by the thread, or by whoever holds workMu_.
