@@ -216,7 +216,9 @@ export type UdpDropReason =
   | 'truncated'
   | 'send-failed'
   /** With the PROXY header in front, more than the backend's family can carry in one datagram. */
-  | 'too-large';
+  | 'too-large'
+  /** From the backend, the relay's own socket or one of its upstream sockets: a session would loop. */
+  | 'would-loop';
 
 export interface UdpRelayNativeOptions {
   /** The inherited datagram socket (inet, inet6 or unix). The relay owns it from construction on. */

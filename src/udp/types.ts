@@ -38,6 +38,7 @@ export const UDP_DROP_REASONS: readonly UdpDropReason[] = [
   'truncated',
   'send-failed',
   'too-large',
+  'would-loop',
 ];
 
 export interface UdpBackend {

@@ -27,7 +27,8 @@ uint64_t SessionTag(UdpSession* s) { return reinterpret_cast<uintptr_t>(s); }
 
 }  // namespace
 
-UdpCore::UdpCore(UdpRelayConfig config) : config_(std::move(config)), batch_(new UdpBatch) {}
+UdpCore::UdpCore(UdpRelayConfig config)
+    : config_(std::move(config)), batch_(new UdpBatch), loopGuard_(config_.backends) {}
 
 UdpCore::~UdpCore() { Shutdown(); }
 

@@ -18,6 +18,7 @@
 #include "core/unique-fd.h"
 #include "dgram/events.h"
 #include "dgram/handover.h"
+#include "dgram/loop-guard.h"
 #include "dgram/session-table.h"
 
 namespace sockrelay {
@@ -127,6 +128,7 @@ class UdpCore {
   std::unique_ptr<UdpBatch> batch_;
   unsigned char proxyHeader_[kProxyHeaderMax];
   UdpSessionTable sessions_;
+  UdpLoopGuard loopGuard_;
   UdpWarnings warnings_;
   std::vector<UdpEvent> events_;
   uint64_t dropsPending_[kDropReasonCount] = {};
