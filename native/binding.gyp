@@ -14,6 +14,7 @@
         "src/dgram/pktinfo.cc",
         "src/dgram/relay.cc",
         "src/dgram/session-table.cc",
+        "src/dgram/loop-guard.cc",
         "src/dgram/session.cc",
         "src/js/addon.cc",
         "src/js/address.cc",

@@ -7,7 +7,7 @@
 import type { Config } from './config/config.js';
 import { buildDataPlane, engineSettings, logDataPlaneEvents } from './daemon/data-plane.js';
 import { logMachineLimits } from './daemon/machine-limits.js';
-import { FDS_PER_CONNECTION } from './engine/splice-engine.js';
+import { FDS_PER_CONNECTION } from './engine/fd-budget.js';
 import { startMetrics } from './daemon/metrics.js';
 import { serveUntilDone } from './daemon/serve.js';
 import {

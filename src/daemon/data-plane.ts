@@ -8,6 +8,7 @@ import type { AddressSpec } from '../config/address.js';
 import type { Config } from '../config/config.js';
 import { relayAcceptedConnections } from '../engine/accepted-connection.js';
 import { adoptingEngine } from '../engine/adopting-engine.js';
+import { shareFdBudget } from '../engine/fd-budget.js';
 import { SpliceEngine } from '../engine/splice-engine.js';
 import type { Engine, EngineBackend, EngineListener, EngineOptions, EngineStats } from '../engine/types.js';
 import type { HandoverTargets } from '../handover/handover.js';
@@ -66,13 +67,14 @@ function udpRelay(
   config: Config,
   { socket, backend, proxyProtocol }: RoutedSocket,
   backends: Map<AddressSpec, EngineBackend>,
+  sessionsMax: number,
 ): UdpRelay {
   return new NativeUdpRelay(binding, {
     fd: socket.fd,
     label: socket.label,
     backend: backends.get(backend)!,
     sessionTimeoutMs: config.udpSessionTimeoutMs,
-    sessionsMax: config.udpSessionsMax,
+    sessionsMax,
     sessionEvents: config.accessLog,
     // routeSockets refuses v1 for datagram sockets: v2 is the only form UDP has.
     ...(proxyProtocol === 'v2' ? { proxyProtocol } : {}),
@@ -89,11 +91,20 @@ export async function buildDataPlane(
 ): Promise<DataPlane> {
   const withRole = (role: RoutedSocket['socket']['role']): RoutedSocket[] =>
     routed.filter((r) => r.socket.role === role);
+  const datagrams = withRole('datagram');
+  // One fd budget: UDP sessions and stream connections share what the limit leaves.
+  const shares = shareFdBudget({
+    fdLimit: settings.fdLimit,
+    connectionsMax: routed.length > datagrams.length ? settings.connectionsMax : 0,
+    udpSessionsMax: config.udpSessionsMax,
+    udpRelays: datagrams.length,
+  });
+  settings = { ...settings, connectionsMax: Math.max(1, shares.connectionsMax) };
   const plane: DataPlane = {
     engine: null,
     listeners: withRole('stream-listener').map((r) => engineListener(r, backends)),
     servesAccepted: withRole('stream-connection').length > 0,
-    relays: withRole('datagram').map((r) => udpRelay(binding, config, r, backends)),
+    relays: datagrams.map((r) => udpRelay(binding, config, r, backends, shares.udpSessionsMax)),
     sources: [],
     engines: [],
     settings,

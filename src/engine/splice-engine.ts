@@ -10,7 +10,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { NativeBinding, RelayEngineNative, RelayEvent, SocketAddress } from '../native/binding.js';
-import { connectionsWithinFdLimit } from './fd-budget.js';
+import { connectionsWithinFdLimit, FDS_PER_CONNECTION } from './fd-budget.js';
 import {
   CONNECT_SECONDS_BOUNDS,
   DURATION_SECONDS_BOUNDS,
@@ -28,8 +28,6 @@ import {
  * stays correct with more, sharing the listeners with EPOLLEXCLUSIVE.
  */
 const DEFAULT_THREADS = 1;
-/** Client, backend and a pipe each way. */
-export const FDS_PER_CONNECTION = 6;
 
 export interface SpliceEngineOptions extends EngineOptions {
   /** Epoll threads; the listeners are shared between them. */
@@ -102,6 +100,10 @@ export class SpliceEngine extends EventEmitter implements Engine {
 
   tryStop(): boolean {
     return this.native.tryStop();
+  }
+
+  resumeAfterTryStop(): void {
+    this.native.resumeAfterTryStop();
   }
 
   stopAccepting(): void {

@@ -141,6 +141,8 @@ export interface Engine {
   active(): number;
   /** Atomically stop accepting if nothing is open; true when stopped. */
   tryStop(): boolean;
+  /** Accept again after a tryStop() that returned true (another source refused to stop). */
+  resumeAfterTryStop(): void;
   stopAccepting(): void;
   /** Reset every open connection and release resources. */
   destroy(): void;

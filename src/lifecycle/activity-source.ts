@@ -14,6 +14,8 @@ export interface ActivitySource {
   active(): number;
   /** Atomically stop taking new clients if nothing is open; true when stopped. */
   tryStop(): boolean;
+  /** Undoes a tryStop() that returned true: the idle exit stops every source or none. */
+  resumeAfterTryStop(): void;
   stopAccepting(): void;
   destroy(): void;
   onBusy(listener: () => void): void;
@@ -26,6 +28,7 @@ export function engineSource(engine: Engine, id = 'tcp'): ActivitySource {
     start: () => engine.start(),
     active: () => engine.active(),
     tryStop: () => engine.tryStop(),
+    resumeAfterTryStop: () => engine.resumeAfterTryStop(),
     stopAccepting: () => engine.stopAccepting(),
     destroy: () => engine.destroy(),
     onBusy: (listener) => void engine.on('busy', listener),
@@ -39,6 +42,7 @@ export function udpSource(relay: UdpRelay): ActivitySource {
     start: () => relay.start(),
     active: () => relay.activeSessions(),
     tryStop: () => relay.tryStop(),
+    resumeAfterTryStop: () => relay.resumeAfterTryStop(),
     stopAccepting: () => relay.stopAccepting(),
     destroy: () => relay.destroy(),
     onBusy: (listener) => void relay.on('busy', listener),

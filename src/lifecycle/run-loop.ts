@@ -2,11 +2,11 @@
  * Serving until there is a reason to stop, and stopping without dropping anyone.
  *
  * Idle: no source has anything open for --exit-idle-time. Every source is
- * then asked to stop atomically (tryStop); one that refuses has just taken a
- * client, and its close will re-arm the timer. Sources stopped meanwhile take
- * no new clients until then: those wait in the kernel, unharmed. Clients that
- * arrive after the exit wait in the backlog systemd keeps and start the next
- * instance.
+ * then asked to stop atomically (tryStop), and it is all or none: one that
+ * refuses has just taken a client (its busy event not yet seen here), so the
+ * sources stopped before it take clients again and the timer is re-armed.
+ * Clients that arrive meanwhile wait in the kernel, unharmed; those that arrive
+ * after the exit wait in the backlog systemd keeps and start the next instance.
  *
  * Signal: SIGTERM/SIGINT stop accepting everywhere; open connections get
  * --shutdown-timeout to finish, then are reset. A second signal resets them
@@ -67,9 +67,12 @@ export function runUntilDone(options: RunLoopOptions): Promise<string> {
     const idle = new IdleMonitor(
       options.exitIdleTimeMs,
       () => {
-        if (sources.map((s) => s.tryStop()).every(Boolean)) {
+        if (stopAllOrNone(sources, logger)) {
           options.onStopping?.('idle');
           finish('idle');
+        } else {
+          // Its busy (and maybe idle) event may be collapsed away: do not rely on it to re-arm.
+          idle.start();
         }
       },
       options.clock ?? realClock,
@@ -121,4 +124,24 @@ export function runUntilDone(options: RunLoopOptions): Promise<string> {
     for (const source of sources) source.start();
     idle.start();
   });
+}
+
+/** Stops every source, or, if one refuses, resumes those already stopped; true when all stopped. */
+function stopAllOrNone(sources: ActivitySource[], logger: Logger): boolean {
+  const stopped: ActivitySource[] = [];
+  for (const source of sources) {
+    if (source.tryStop()) {
+      stopped.push(source);
+      continue;
+    }
+    for (const s of stopped) {
+      try {
+        s.resumeAfterTryStop();
+      } catch (err) {
+        logger.error({ err, source: s.id }, 'could not resume accepting after an aborted idle exit');
+      }
+    }
+    return false;
+  }
+  return true;
 }

@@ -11,11 +11,12 @@
  */
 import type { IncomingMessage, Server, ServerOptions, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { METRICS_CONNECTIONS_MAX } from '../engine/fd-budget.js';
 
 /** Answers pending on one connection past which it is closed. */
 export const PIPELINED_MAX = 4;
-/** Scrape connections at once; more are closed as they arrive. */
-export const CONNECTIONS_MAX = 16;
+/** Scrape connections at once; more are closed as they arrive. Part of the process's fd budget. */
+export const CONNECTIONS_MAX = METRICS_CONNECTIONS_MAX;
 /** A connection that neither sends nor takes a byte for this long is closed (a stalled reader). */
 const INACTIVITY_TIMEOUT_MS = 30_000;
 

@@ -177,6 +177,8 @@ export interface RelayEngineNative {
   active(): number;
   /** Atomically: if no connection is open, stop accepting and return true; else false. */
   tryStop(): boolean;
+  /** Accept again after a tryStop() that returned true, unless stopAccepting() came since. */
+  resumeAfterTryStop(): void;
   /**
    * Stop accepting new connections (already-accepted ones carry on). Called before start(), for
    * good: the engine then only relays the connections it adopted (the drainer of a handover).
@@ -234,7 +236,9 @@ export type UdpDropReason =
   | 'truncated'
   | 'send-failed'
   /** With the PROXY header in front, more than the backend's family can carry in one datagram. */
-  | 'too-large';
+  | 'too-large'
+  /** From the backend, the relay's own socket or one of its upstream sockets: a session would loop. */
+  | 'would-loop';
 
 export interface UdpRelayNativeOptions {
   /** The inherited datagram socket (inet, inet6 or unix). The relay owns it from construction on. */
@@ -308,6 +312,8 @@ export interface UdpRelayNative {
   activeSessions(): number;
   /** Atomically: if no session is open, stop reading the socket and return true; else false. */
   tryStop(): boolean;
+  /** Read again after a tryStop() that returned true, unless stopAccepting() came since. */
+  resumeAfterTryStop(): void;
   /** Stop reading the socket (datagrams stay queued); open sessions still carry replies. */
   stopAccepting(): void;
   /** Close every session and the socket, join the thread. Idempotent. */

@@ -64,6 +64,10 @@ export class NativeUdpRelay extends EventEmitter implements UdpRelay {
     return this.relay?.tryStop() ?? true;
   }
 
+  resumeAfterTryStop(): void {
+    this.relay?.resumeAfterTryStop();
+  }
+
   stopAccepting(): void {
     this.relay?.stopAccepting();
   }

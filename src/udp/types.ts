@@ -38,6 +38,7 @@ export const UDP_DROP_REASONS: readonly UdpDropReason[] = [
   'truncated',
   'send-failed',
   'too-large',
+  'would-loop',
 ];
 
 export interface UdpBackend {
@@ -163,6 +164,8 @@ export interface UdpRelay {
   activeSessions(): number;
   /** Atomically stop reading the socket if no session is open; true when stopped. */
   tryStop(): boolean;
+  /** Read again after a tryStop() that returned true (another source refused to stop). */
+  resumeAfterTryStop(): void;
   /** Stop reading the socket; later datagrams stay queued, open sessions still carry replies. */
   stopAccepting(): void;
   /** End every session, close the socket, release resources. Idempotent. */

@@ -12,6 +12,7 @@ const char* UdpDropReasonName(int reason) {
     case kDropTruncated: return "truncated";
     case kDropSendFailed: return "send-failed";
     case kDropTooLarge: return "too-large";
+    case kDropWouldLoop: return "would-loop";
     default: return "unknown";
   }
 }

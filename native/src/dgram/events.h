@@ -18,6 +18,7 @@ enum UdpDropReason {
   kDropTruncated,      // larger than the receive buffer
   kDropSendFailed,     // a socket buffer was full (either direction)
   kDropTooLarge,       // with the PROXY header in front, larger than the backend's family can carry
+  kDropWouldLoop,      // from the backend, the relay itself or its upstream sockets: a session would loop
   kDropReasonCount
 };
 

@@ -42,7 +42,12 @@ void UdpCore::ForwardToBackend(int k, uint64_t now) {
   }
   NormalizeUdpAddr(&client);
   UdpSession* s = sessions_.Find(client);
-  if (s == nullptr && (s = OpenSession(client, now)) == nullptr) return;
+  if (s == nullptr) {
+    SockAddr destination;
+    UdpDestination(m.msg_hdr, local_, &destination);
+    if (loopGuard_.WouldLoop(client, destination, sessions_)) return Drop(kDropWouldLoop);
+    if ((s = OpenSession(client, now)) == nullptr) return;
+  }
   s->controlLen = BuildUdpReplyControl(m.msg_hdr, s->control);
   sessions_.Touch(s, now);
   if (SendUpstream(s, m.msg_hdr, client, batch_->inIov[k].iov_base, m.msg_len) >= 0) {

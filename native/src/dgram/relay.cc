@@ -27,7 +27,8 @@ uint64_t SessionTag(UdpSession* s) { return reinterpret_cast<uintptr_t>(s); }
 
 }  // namespace
 
-UdpCore::UdpCore(UdpRelayConfig config) : config_(std::move(config)), batch_(new UdpBatch) {}
+UdpCore::UdpCore(UdpRelayConfig config)
+    : config_(std::move(config)), batch_(new UdpBatch), loopGuard_(config_.backends) {}
 
 UdpCore::~UdpCore() { Shutdown(); }
 
@@ -93,12 +94,28 @@ void* UdpCore::ThreadMain(void* self) {
 bool UdpCore::TryStop() {
   std::lock_guard<std::mutex> lock(acceptMu_);
   if (counters_.sessionsActive.load(std::memory_order_relaxed) > 0) return false;
+  stoppedByTry_ = accepting_;
   StopAcceptingLocked();
   return true;
 }
 
+int UdpCore::ResumeAfterTryStop() {
+  std::lock_guard<std::mutex> lock(acceptMu_);
+  if (!stoppedByTry_ || !socket_) return 0;
+  stoppedByTry_ = false;
+  accepting_ = true;
+  // While paused after an error, Housekeep adds the socket back when the pause ends.
+  if (listenPausedUntil_ != 0) return 0;
+  if (int err = loop_.Add(config_.fd, EPOLLIN, kListenTag)) {
+    accepting_ = false;
+    return err;
+  }
+  return 0;
+}
+
 void UdpCore::StopAccepting() {
   std::lock_guard<std::mutex> lock(acceptMu_);
+  stoppedByTry_ = false;
   StopAcceptingLocked();
 }
 

@@ -18,6 +18,7 @@
 #include "core/unique-fd.h"
 #include "dgram/events.h"
 #include "dgram/handover.h"
+#include "dgram/loop-guard.h"
 #include "dgram/session-table.h"
 
 namespace sockrelay {
@@ -60,6 +61,9 @@ class UdpCore {
   int Start();
   // Stops reading the inherited socket if no session is open, atomically with session creation.
   bool TryStop();
+  // Undoes a TryStop() that succeeded, unless StopAccepting() came since: the idle exit stops every
+  // source or none. 0 or the errno of epoll_ctl.
+  int ResumeAfterTryStop();
   // Stops reading the inherited socket: later datagrams stay queued for the next instance, while open
   // sessions still carry replies back until they time out.
   void StopAccepting();
@@ -118,12 +122,14 @@ class UdpCore {
   // Held while reading the inherited socket and creating sessions, so TryStop sees a settled count.
   std::mutex acceptMu_;
   bool accepting_ = true;
+  bool stoppedByTry_ = false;
   uint64_t listenPausedUntil_ = 0;
 
   // Owned by the thread, or by whoever holds workMu_.
   std::unique_ptr<UdpBatch> batch_;
   unsigned char proxyHeader_[kProxyHeaderMax];
   UdpSessionTable sessions_;
+  UdpLoopGuard loopGuard_;
   UdpWarnings warnings_;
   std::vector<UdpEvent> events_;
   uint64_t dropsPending_[kDropReasonCount] = {};

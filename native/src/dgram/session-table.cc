@@ -1,5 +1,7 @@
 #include "dgram/session-table.h"
 
+#include <sys/socket.h>
+
 namespace sockrelay {
 
 UdpSessionTable::~UdpSessionTable() = default;
@@ -15,6 +17,13 @@ UdpSession* UdpSessionTable::Insert(const SockAddr& client, UniqueFd fd, uint64_
   s->client = client;
   s->lastActiveMs = nowMs;
   s->openedMs = nowMs;
+  // One syscall per session, so that a client forging this address is refused (dgram/loop-guard.h).
+  SockAddr local;
+  local.len = sizeof local.ss;
+  if (getsockname(s->fd.get(), local.get(), &local.len) == 0) {
+    s->upstreamLocal = CanonicalUdpAddr(local);
+    upstreams_.insert(s->upstreamLocal);
+  }
   UdpSession* raw = s.get();
   map_.emplace(client, std::move(s));
   LinkNewest(raw);
@@ -32,6 +41,7 @@ void UdpSessionTable::Remove(UdpSession* s) {
   auto it = map_.find(s->client);
   if (it == map_.end() || it->second.get() != s) return;
   Unlink(s);
+  if (s->upstreamLocal.len > 0) upstreams_.erase(s->upstreamLocal);
   s->dead = true;
   s->fd.Close();
   graveyard_.push_back(std::move(it->second));
@@ -40,6 +50,7 @@ void UdpSessionTable::Remove(UdpSession* s) {
 
 void UdpSessionTable::Clear() {
   map_.clear();
+  upstreams_.clear();
   graveyard_.clear();
   oldest_ = newest_ = nullptr;
 }

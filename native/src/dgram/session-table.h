@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "core/address.h"
@@ -19,6 +20,8 @@ class UdpSessionTable {
  public:
   ~UdpSessionTable();
   size_t size() const { return map_.size(); }
+  // Whether `canonical` (CanonicalUdpAddr) is the local address of a live session's upstream socket.
+  bool IsUpstream(const SockAddr& canonical) const { return upstreams_.count(canonical) > 0; }
   UdpSession* Find(const SockAddr& client) const;
   UdpSession* Insert(const SockAddr& client, UniqueFd fd, uint64_t nowMs);
   void Touch(UdpSession* s, uint64_t nowMs);
@@ -40,6 +43,7 @@ class UdpSessionTable {
 
   std::unordered_map<SockAddr, std::unique_ptr<UdpSession>, SockAddrHash, SockAddrEqual> map_;
   std::vector<std::unique_ptr<UdpSession>> graveyard_;
+  std::unordered_set<SockAddr, SockAddrHash, SockAddrEqual> upstreams_;
   UdpSession* oldest_ = nullptr;
   UdpSession* newest_ = nullptr;
 };

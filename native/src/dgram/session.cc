@@ -15,6 +15,37 @@ void NormalizeUdpAddr(SockAddr* addr) {
   }
 }
 
+SockAddr CanonicalUdpAddr(const SockAddr& addr) {
+  SockAddr out;
+  if (addr.family() == AF_INET6 && addr.len >= sizeof(struct sockaddr_in6)) {
+    const struct sockaddr_in6& in6 = *reinterpret_cast<const struct sockaddr_in6*>(&addr.ss);
+    if (IN6_IS_ADDR_V4MAPPED(&in6.sin6_addr)) {
+      auto* in4 = reinterpret_cast<struct sockaddr_in*>(&out.ss);
+      in4->sin_family = AF_INET;
+      in4->sin_port = in6.sin6_port;
+      memcpy(&in4->sin_addr, &in6.sin6_addr.s6_addr[12], 4);
+      out.len = sizeof *in4;
+      return out;
+    }
+    auto* o6 = reinterpret_cast<struct sockaddr_in6*>(&out.ss);
+    o6->sin6_family = AF_INET6;
+    o6->sin6_port = in6.sin6_port;
+    o6->sin6_addr = in6.sin6_addr;
+    o6->sin6_scope_id = in6.sin6_scope_id;
+    out.len = sizeof *o6;
+    return out;
+  }
+  if (addr.family() == AF_INET && addr.len >= sizeof(struct sockaddr_in)) {
+    auto* in4 = reinterpret_cast<struct sockaddr_in*>(&out.ss);
+    in4->sin_family = AF_INET;
+    in4->sin_port = reinterpret_cast<const struct sockaddr_in*>(&addr.ss)->sin_port;
+    in4->sin_addr = reinterpret_cast<const struct sockaddr_in*>(&addr.ss)->sin_addr;
+    out.len = sizeof *in4;
+    return out;
+  }
+  return addr;
+}
+
 size_t SockAddrHash::operator()(const SockAddr& a) const {
   // FNV-1a over the 16–28 bytes of an inet address (more for unix paths): cheap and spreads ports.
   const auto* p = reinterpret_cast<const unsigned char*>(&a.ss);

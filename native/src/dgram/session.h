@@ -15,6 +15,10 @@ namespace sockrelay {
 // Zeroes the fields the kernel may vary between datagrams of one peer (IPv6 flow label).
 void NormalizeUdpAddr(SockAddr* addr);
 
+// The address with an IPv4-mapped IPv6 address turned into plain IPv4 and the bytes the kernel may vary
+// (flow label, padding) zeroed, so that one endpoint compares equal however a socket reports it.
+SockAddr CanonicalUdpAddr(const SockAddr& addr);
+
 struct SockAddrHash {
   size_t operator()(const SockAddr& a) const;
 };
@@ -25,6 +29,8 @@ struct SockAddrEqual {
 struct UdpSession {
   UniqueFd fd;
   SockAddr client;
+  // The upstream socket's own address (canonical): a client claiming it would loop.
+  SockAddr upstreamLocal;
   // Control data for replies: the source address the client sent to. Aligned for struct cmsghdr.
   alignas(struct cmsghdr) unsigned char control[kUdpReplyControlSize];
   size_t controlLen = 0;

@@ -61,6 +61,7 @@ class UdpRelayWrap : public Napi::ObjectWrap<UdpRelayWrap> {
                         InstanceMethod<&UdpRelayWrap::ActiveSessions>("activeSessions"),
                         InstanceMethod<&UdpRelayWrap::TryStop>("tryStop"),
                         InstanceMethod<&UdpRelayWrap::StopAccepting>("stopAccepting"),
+                        InstanceMethod<&UdpRelayWrap::ResumeAfterTryStop>("resumeAfterTryStop"),
                         InstanceMethod<&UdpRelayWrap::Destroy>("destroy"),
                         InstanceMethod<&UdpRelayWrap::ExportSessions>("exportSessions"),
                         InstanceMethod<&UdpRelayWrap::AdoptSessions>("adoptSessions")});
@@ -146,6 +147,14 @@ class UdpRelayWrap : public Napi::ObjectWrap<UdpRelayWrap> {
 
   Napi::Value TryStop(const Napi::CallbackInfo& info) {
     return Napi::Boolean::New(info.Env(), core_ ? core_->TryStop() : true);
+  }
+
+  Napi::Value ResumeAfterTryStop(const Napi::CallbackInfo& info) {
+    if (!core_) return info.Env().Undefined();
+    if (int err = core_->ResumeAfterTryStop()) {
+      SystemError(info.Env(), err, "epoll_ctl").ThrowAsJavaScriptException();
+    }
+    return info.Env().Undefined();
   }
 
   Napi::Value StopAccepting(const Napi::CallbackInfo& info) {

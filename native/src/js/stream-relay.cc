@@ -79,6 +79,7 @@ class RelayEngine : public Napi::ObjectWrap<RelayEngine> {
                         InstanceMethod<&RelayEngine::Active>("active"),
                         InstanceMethod<&RelayEngine::TryStop>("tryStop"),
                         InstanceMethod<&RelayEngine::StopAccepting>("stopAccepting"),
+                        InstanceMethod<&RelayEngine::ResumeAfterTryStop>("resumeAfterTryStop"),
                         InstanceMethod<&RelayEngine::ExportConnections>("exportConnections"),
                         InstanceMethod<&RelayEngine::AdoptConnection>("adoptConnection"),
                         InstanceMethod<&RelayEngine::AdoptClient>("adoptClient"),
@@ -140,6 +141,14 @@ class RelayEngine : public Napi::ObjectWrap<RelayEngine> {
 
   Napi::Value TryStop(const Napi::CallbackInfo& info) {
     return Napi::Boolean::New(info.Env(), core_ ? core_->gate().TryStop() : true);
+  }
+
+  Napi::Value ResumeAfterTryStop(const Napi::CallbackInfo& info) {
+    if (!core_) return info.Env().Undefined();
+    if (int err = core_->gate().ResumeAfterTryStop()) {
+      SystemError(info.Env(), err, "epoll_ctl").ThrowAsJavaScriptException();
+    }
+    return info.Env().Undefined();
   }
 
   Napi::Value StopAccepting(const Napi::CallbackInfo& info) {

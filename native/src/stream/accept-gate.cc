@@ -63,19 +63,32 @@ void AcceptGate::Resume(uint64_t now) {
 bool AcceptGate::TryStop() {
   std::lock_guard<std::mutex> lock(mutex_);
   if (open_ > 0) return false;
+  stoppedByTry_ = accepting_;
   accepting_ = false;
   Sync();
   return true;
 }
 
+int AcceptGate::ResumeAfterTryStop() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!stoppedByTry_) return 0;
+  stoppedByTry_ = false;
+  accepting_ = true;
+  int err = Sync();
+  if (err != 0) accepting_ = false;
+  return err;
+}
+
 void AcceptGate::StopAccepting() {
   std::lock_guard<std::mutex> lock(mutex_);
+  stoppedByTry_ = false;
   accepting_ = false;
   Sync();
 }
 
 void AcceptGate::Shutdown() {
   std::lock_guard<std::mutex> lock(mutex_);
+  stoppedByTry_ = false;
   accepting_ = false;
   Sync();
   epolls_.clear();

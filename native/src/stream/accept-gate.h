@@ -35,6 +35,9 @@ class AcceptGate {
   void Pause(uint64_t until);
   void Resume(uint64_t now);
   bool TryStop();
+  // Undoes a TryStop() that succeeded, unless StopAccepting() came since: the idle exit stops every
+  // source or none, so a source stopped before another refused must take clients again. 0 or errno.
+  int ResumeAfterTryStop();
   void StopAccepting();
   // Stops accepting for good and forgets the loops, whose epolls are about to close.
   void Shutdown();
@@ -52,6 +55,7 @@ class AcceptGate {
   std::vector<int> epolls_;
   bool accepting_ = false;
   bool watched_ = false;
+  bool stoppedByTry_ = false;
   uint64_t pausedUntil_ = 0;
   uint32_t open_ = 0;
 };
