@@ -15,6 +15,9 @@ struct Socket {
   // Sockets are watched edge-triggered, so keep what the kernel last said; reset by each event.
   bool readable = true;
   bool writable = true;
+  // May hold urgent data (EPOLLPRI): where splice stops short, SIOCATMARK is asked. Set at first,
+  // as urgent data may have arrived before the socket was watched.
+  bool urgent = true;
 };
 
 // One direction: bytes go from a socket into the pipe and from the pipe into the other socket.
@@ -26,6 +29,10 @@ struct Flow {
   bool shut = false;
   // Set while a handover flushes: the pipe still drains, nothing more is read.
   bool paused = false;
+  // The urgent byte taken at the mark, waiting to go out as urgent once the pipe has drained;
+  // nothing is read while it waits, so it keeps its place in the stream.
+  bool urgentHeld = false;
+  char urgentByte = 0;
   uint64_t bytes = 0;
   std::atomic<uint64_t>* total = nullptr;
 };
@@ -77,7 +84,8 @@ int SendHeader(Connection& c);
 
 // Nothing of the connection is held in user space or in a pipe: its sockets can travel.
 inline bool Flushed(const Connection& c) {
-  return c.headerSent == c.header.size() && c.up.full == 0 && c.down.full == 0;
+  return c.headerSent == c.header.size() && c.up.full == 0 && c.down.full == 0 && !c.up.urgentHeld &&
+         !c.down.urgentHeld;
 }
 
 // Closes every fd of the connection; with `reset`, both peers see RST instead of FIN.

@@ -162,7 +162,8 @@ void RelayLoop::Admit(UniqueFd fd, size_t listener, const SockAddr& peer, uint64
 
 int RelayLoop::Watch(int fd, Connection* c, bool client) {
   // Edge-triggered and never modified: no epoll_ctl per chunk, the Socket flags carry the state.
-  return loop_.Add(fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+  // EPOLLPRI: urgent data, where splice stops (Shovel).
+  return loop_.Add(fd, EPOLLIN | EPOLLPRI | EPOLLOUT | EPOLLRDHUP | EPOLLET,
                    reinterpret_cast<uintptr_t>(c) | (client ? kClientTag : kBackendTag));
 }
 
@@ -175,7 +176,8 @@ void RelayLoop::OnSocket(Connection* c, bool client, uint32_t events, uint64_t n
     return;
   }
   Socket& s = client ? c->client : c->backend;
-  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) s.readable = true;
+  if (events & (EPOLLIN | EPOLLPRI | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) s.readable = true;
+  if (events & EPOLLPRI) s.urgent = true;
   if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) s.writable = true;
   if (events & EPOLLERR) {
     // Seen even when no splice would touch this side any more, e.g. a reset after its FIN.
