@@ -157,6 +157,7 @@ void CloseConnection(Connection& c, bool reset) {
   }
   c.client.fd.Close();
   c.backend.fd.Close();
+  for (Attempt& a : c.attempts) a.fd.Close();
   for (Flow* f : {&c.up, &c.down}) {
     f->pipe[0].Close();
     f->pipe[1].Close();

@@ -37,6 +37,19 @@ struct Flow {
   std::atomic<uint64_t>* total = nullptr;
 };
 
+struct Connection;
+
+// One connect() to a backend address still in flight. Its epoll data points here, so an event says
+// which of the racing attempts answered; the winner's fd moves to Connection::backend but stays
+// registered with this address, which then stands for the backend socket.
+struct Attempt {
+  Connection* owner = nullptr;
+  UniqueFd fd;
+};
+
+// Connects in flight at once (Happy Eyeballs, RFC 8305): a further address waits for one to end.
+constexpr size_t kAttemptsMax = 4;
+
 struct Connection {
   enum class State { kConnecting, kRelaying, kClosed };
 
@@ -59,7 +72,10 @@ struct Connection {
   // Being flushed for a handover: detached once the header is sent and both pipes are empty.
   bool exporting = false;
 
+  // The next backend address to try, and the attempts racing (stream/connect.cc).
   size_t address = 0;
+  Attempt attempts[kAttemptsMax];
+  size_t racing = 0;
   uint64_t deadline = 0;
   uint64_t backoff = 0;
   int error = 0;
