@@ -10,6 +10,7 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { AddressSpec } from '../config/address.js';
 import { ConfigError } from '../errors.js';
+import type { EngineBackend } from '../engine/types.js';
 import type { SocketAddress } from '../native/binding.js';
 
 export type Lookup = (host: string) => Promise<Array<{ address: string; family: number }>>;
@@ -55,6 +56,16 @@ export function interleaveFamilies(addresses: SocketAddress[]): SocketAddress[] 
     if (i < other.length) out.push(other[i]!);
   }
   return out;
+}
+
+/** A backend for the engine: its addresses now and, for a name, how to resolve it again. */
+export async function resolveBackend(
+  spec: AddressSpec,
+  resolve: Lookup = systemLookup,
+): Promise<EngineBackend> {
+  const addresses = await resolveAddress(spec, resolve);
+  if (spec.kind === 'unix' || isIP(spec.host)) return { spec: spec.text, addresses };
+  return { spec: spec.text, addresses, refresh: () => resolveAddress(spec, resolve) };
 }
 
 /** For logs: 127.0.0.1:80, [::1]:80, /run/x.sock, @name. */
