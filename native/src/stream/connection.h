@@ -15,9 +15,9 @@ struct Socket {
   // Sockets are watched edge-triggered, so keep what the kernel last said; reset by each event.
   bool readable = true;
   bool writable = true;
-  // May hold urgent data (EPOLLPRI): where splice stops short, SIOCATMARK is asked. Set at first,
-  // as urgent data may have arrived before the socket was watched.
-  bool urgent = true;
+  // May hold urgent data (EPOLLPRI, also seen while connecting): where splice stops short,
+  // SIOCATMARK is asked. Urgent data there before the socket was watched is reported by epoll_ctl.
+  bool urgent = false;
 };
 
 // One direction: bytes go from a socket into the pipe and from the pipe into the other socket.

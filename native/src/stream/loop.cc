@@ -180,6 +180,8 @@ void RelayLoop::OnAttempt(Attempt* a, uint32_t events, uint64_t now) {
   Connection* c = a->owner;
   if (c->state == Connection::State::kConnecting) {
     // An attempt closed earlier in this batch has nothing left to say.
+    // The backend may have sent urgent data as soon as it accepted: this is its only event for it.
+    if (events & EPOLLPRI) c->backend.urgent = true;
     if (a->fd && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) OnConnectDone(c, a, SocketError(a->fd.get()), now);
     return;
   }
@@ -192,6 +194,7 @@ void RelayLoop::OnSocket(Connection* c, bool client, uint32_t events, uint64_t n
   if (c->state == Connection::State::kConnecting) {
     // The client's bytes wait in its socket until the backend answers; only its reset matters now.
     if (client && (events & EPOLLERR)) return Finish(c, "client-abort", false);
+    if (client && (events & EPOLLPRI)) c->client.urgent = true;
     return;
   }
   Socket& s = client ? c->client : c->backend;
