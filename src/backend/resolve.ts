@@ -1,13 +1,16 @@
 /**
  * Turns a backend spec into the socket addresses the engine tries in order.
- * A name is resolved once, at start (systemd-socket-proxyd tries only the first
- * result; we keep all of them so a dual-stack name falls back from ::1 to
- * 127.0.0.1 when one of them refuses).
+ * systemd-socket-proxyd tries only the first result; we keep all of them, the
+ * families interleaved as RFC 8305 asks, so that the engine, which races them
+ * (native/src/stream/connect.cc), falls back from a dead ::1 to 127.0.0.1 in a
+ * fraction of a second. A name is resolved at start and again later
+ * (./re-resolve.ts).
  */
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { AddressSpec } from '../config/address.js';
 import { ConfigError } from '../errors.js';
+import type { EngineBackend } from '../engine/types.js';
 import type { SocketAddress } from '../native/binding.js';
 
 export type Lookup = (host: string) => Promise<Array<{ address: string; family: number }>>;
@@ -39,7 +42,30 @@ export async function resolveAddress(
   if (addresses.length === 0) {
     throw new ConfigError('ERR_BACKEND_RESOLVE', `backend ${spec.text}: '${spec.host}' has no addresses`);
   }
-  return addresses;
+  return interleaveFamilies(addresses);
+}
+
+/** The resolver's order, but alternating families from its first: [6a, 6b, 4a] becomes [6a, 4a, 6b]. */
+export function interleaveFamilies(addresses: SocketAddress[]): SocketAddress[] {
+  const first = addresses[0]?.family;
+  const same = addresses.filter((a) => a.family === first);
+  const other = addresses.filter((a) => a.family !== first);
+  const out: SocketAddress[] = [];
+  for (let i = 0; i < Math.max(same.length, other.length); i++) {
+    if (i < same.length) out.push(same[i]!);
+    if (i < other.length) out.push(other[i]!);
+  }
+  return out;
+}
+
+/** A backend for the engine: its addresses now and, for a name, how to resolve it again. */
+export async function resolveBackend(
+  spec: AddressSpec,
+  resolve: Lookup = systemLookup,
+): Promise<EngineBackend> {
+  const addresses = await resolveAddress(spec, resolve);
+  if (spec.kind === 'unix' || isIP(spec.host)) return { spec: spec.text, addresses };
+  return { spec: spec.text, addresses, refresh: () => resolveAddress(spec, resolve) };
 }
 
 /** For logs: 127.0.0.1:80, [::1]:80, /run/x.sock, @name. */

@@ -158,6 +158,10 @@ export function logDataPlaneEvents(plane: DataPlane, logger: Logger, accessLog =
     engine.on('open', (c) => logger.debug(c, 'connection open'));
     engine.on('close', (c) => logger.debug(c, 'connection closed'));
     engine.on('connectFailed', (f) => logger.warn(f, 'backend connect failed'));
+    engine.on('backendAddresses', (b) => logger.info(b, 'backend addresses changed'));
+    engine.on('backendResolveError', (b) =>
+      logger.warn(b, 'backend name not resolved again; addresses kept'),
+    );
     engine.on('acceptError', (e) => logger.warn(e, 'accept failed; pausing accept briefly'));
   }
   for (const relay of plane.relays) {

@@ -1,6 +1,6 @@
 /** The start-up steps of runDaemon that are not a module of their own. */
 import type { InheritedSocket } from '../activation/inherited-socket.js';
-import { formatSocketAddress, resolveAddress } from '../backend/resolve.js';
+import { formatSocketAddress, resolveBackend } from '../backend/resolve.js';
 import type { AddressSpec } from '../config/address.js';
 import type { Config } from '../config/config.js';
 import { formatTimeSpan } from '../config/time-span.js';
@@ -43,12 +43,11 @@ export function socketsToServe(gathered: Gathered): { proxied: InheritedSocket[]
   };
 }
 
-/** Resolves each distinct backend once. */
+/** Resolves each distinct backend (a name again later: src/backend/re-resolve.ts). */
 export async function resolveBackends(routed: RoutedSocket[]): Promise<Map<AddressSpec, EngineBackend>> {
   const backends = new Map<AddressSpec, EngineBackend>();
   for (const { backend } of routed) {
-    if (!backends.has(backend))
-      backends.set(backend, { spec: backend.text, addresses: await resolveAddress(backend) });
+    if (!backends.has(backend)) backends.set(backend, await resolveBackend(backend));
   }
   return backends;
 }

@@ -10,6 +10,8 @@
  */
 import { EventEmitter } from 'node:events';
 import type { NativeBinding, RelayEngineNative, RelayEvent, SocketAddress } from '../native/binding.js';
+import { BackendRefresher } from '../backend/re-resolve.js';
+import { formatSocketAddress } from '../backend/resolve.js';
 import { connectionsWithinFdLimit, FDS_PER_CONNECTION } from './fd-budget.js';
 import {
   CONNECT_SECONDS_BOUNDS,
@@ -32,12 +34,17 @@ const DEFAULT_THREADS = 1;
 export interface SpliceEngineOptions extends EngineOptions {
   /** Epoll threads; the listeners are shared between them. */
   threads?: number;
+  /** How often a backend name is resolved again (src/backend/re-resolve.ts); 30 s by default. */
+  backendRefreshMs?: number;
 }
 
 export class SpliceEngine extends EventEmitter implements Engine {
   private readonly native: RelayEngineNative;
   private readonly labels: string[];
   private readonly specs: string[];
+  /** Per listener, the refresher of its backend (when that is a name). */
+  private readonly refresherOf: Array<BackendRefresher | undefined>;
+  private readonly refreshers: BackendRefresher[] = [];
   private exporting: Promise<unknown> = Promise.resolve();
   readonly connectionsMax: number;
 
@@ -45,11 +52,14 @@ export class SpliceEngine extends EventEmitter implements Engine {
     super();
     const backendIndex = new Map<EngineBackend, number>();
     const backends: SocketAddress[][] = [];
+    const refresherIndex = new Map<EngineBackend, BackendRefresher>();
     const listeners = options.listeners.map((listener) => {
       let backend = backendIndex.get(listener.backend);
       if (backend === undefined) {
         backend = backends.push(listener.backend.addresses) - 1;
         backendIndex.set(listener.backend, backend);
+        const refresher = this.refresherFor(listener.backend, backend, options.backendRefreshMs);
+        if (refresher) refresherIndex.set(listener.backend, refresher);
       }
       return {
         fd: listener.fd,
@@ -60,6 +70,7 @@ export class SpliceEngine extends EventEmitter implements Engine {
     this.labels = options.listeners.map((l) => l.label);
     this.specs = options.listeners.map((l) => l.backend.spec);
     this.connectionsMax = connectionsWithinFdLimit(options, FDS_PER_CONNECTION);
+    this.refresherOf = options.listeners.map((l) => refresherIndex.get(l.backend));
     this.native = new binding.RelayEngine(
       {
         listeners,
@@ -84,6 +95,7 @@ export class SpliceEngine extends EventEmitter implements Engine {
 
   start(): void {
     this.native.start();
+    for (const r of this.refreshers) r.start();
   }
 
   stats(): EngineStats {
@@ -111,6 +123,7 @@ export class SpliceEngine extends EventEmitter implements Engine {
   }
 
   destroy(): void {
+    for (const r of this.refreshers) r.stop();
     this.native.destroy();
   }
 
@@ -132,6 +145,33 @@ export class SpliceEngine extends EventEmitter implements Engine {
   /** Before start(): a client socket accepted elsewhere, connected like one accepted on `listener`. */
   adoptClient(listener: number, clientFd: number): void {
     this.native.adoptClient(listener, clientFd);
+  }
+
+  private refresherFor(
+    backend: EngineBackend,
+    index: number,
+    intervalMs: number | undefined,
+  ): BackendRefresher | undefined {
+    const { refresh } = backend;
+    if (!refresh) return undefined;
+    const refresher = new BackendRefresher(backend.addresses, {
+      resolve: refresh,
+      intervalMs,
+      onChange: (addresses) => {
+        this.native.setBackendAddresses(index, addresses);
+        this.emit('backendAddresses', {
+          backend: backend.spec,
+          addresses: addresses.map(formatSocketAddress),
+        });
+      },
+      onError: (err) =>
+        this.emit('backendResolveError', {
+          backend: backend.spec,
+          message: err instanceof Error ? err.message : String(err),
+        }),
+    });
+    this.refreshers.push(refresher);
+    return refresher;
   }
 
   private label(index: number): string {
@@ -159,6 +199,8 @@ export class SpliceEngine extends EventEmitter implements Engine {
           });
           break;
         case 'connect-failed':
+          // Every address failed: the name may point elsewhere by now.
+          this.refresherOf[event.listener]?.failed();
           this.emit('connectFailed', {
             listener: this.label(event.listener),
             backend: this.specs[event.listener] ?? '',

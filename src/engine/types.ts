@@ -36,8 +36,10 @@ export interface EngineListener {
 export interface EngineBackend {
   /** As the user wrote it, for logs. */
   spec: string;
-  /** Resolved addresses, tried in order. */
+  /** Resolved addresses, raced in order (Happy Eyeballs). */
   addresses: SocketAddress[];
+  /** For a name: resolves it again (src/backend/re-resolve.ts says when); throws when it cannot. */
+  refresh?: () => Promise<SocketAddress[]>;
 }
 
 export interface EngineOptions {
@@ -111,6 +113,10 @@ export interface EngineEvents {
   acceptError: (info: { code: string }) => void;
   /** A system call failed on one connection for a reason worth logging (EMFILE on pipe2, …). */
   connectionError: (info: { listener: string; code: string; syscall: string; count: number }) => void;
+  /** A backend name resolved to other addresses, which the next connections use. */
+  backendAddresses: (info: { backend: string; addresses: string[] }) => void;
+  /** Resolving a backend name again failed; its addresses stay as they were. */
+  backendResolveError: (info: { backend: string; message: string }) => void;
 }
 
 /**

@@ -187,6 +187,11 @@ export interface RelayEngineNative {
   /** Close every open connection (reset), join threads. Idempotent. */
   destroy(): void;
   /**
+   * Replace the addresses of backend `index` (of options.backends), before or after start(): the
+   * next connect attempts use them; attempts under way finish. Throws TypeError on bad input.
+   */
+  setBackendAddresses(index: number, addresses: SocketAddress[]): void;
+  /**
    * Handover: stop accepting and reading, flush the pipes, and detach every relaying connection
    * whose pipes empty within `timeoutMs`; the others (and those still connecting) stay. The fds
    * are dup'd and belong to the caller. Throws EBUSY while another export runs.

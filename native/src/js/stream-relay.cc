@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 
+#include "js/address.h"
 #include "js/errors.h"
 #include "js/event-channel.h"
 #include "js/modules.h"
@@ -83,6 +84,7 @@ class RelayEngine : public Napi::ObjectWrap<RelayEngine> {
                         InstanceMethod<&RelayEngine::ExportConnections>("exportConnections"),
                         InstanceMethod<&RelayEngine::AdoptConnection>("adoptConnection"),
                         InstanceMethod<&RelayEngine::AdoptClient>("adoptClient"),
+                        InstanceMethod<&RelayEngine::SetBackendAddresses>("setBackendAddresses"),
                         InstanceMethod<&RelayEngine::Destroy>("destroy")});
   }
 
@@ -169,6 +171,28 @@ class RelayEngine : public Napi::ObjectWrap<RelayEngine> {
   Napi::Value AdoptClient(const Napi::CallbackInfo& info) {
     if (!core_ || released_) return Invalid(info.Env(), "the engine was destroyed"), info.Env().Undefined();
     return AdoptClientJs(info, *core_);
+  }
+
+  // setBackendAddresses(index, addresses): the addresses the next connects to backend `index` try.
+  Napi::Value SetBackendAddresses(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!core_ || released_) return Invalid(env, "the engine was destroyed"), env.Undefined();
+    BackendTable& table = core_->backends();
+    if (!info[0].IsNumber() || info[0].As<Napi::Number>().DoubleValue() < 0 ||
+        info[0].As<Napi::Number>().DoubleValue() >= static_cast<double>(table.size()) ||
+        info[0].As<Napi::Number>().DoubleValue() != info[0].As<Napi::Number>().Uint32Value())
+      return Invalid(env, "index must be the index of a backend"), env.Undefined();
+    if (!info[1].IsArray() || info[1].As<Napi::Array>().Length() == 0)
+      return Invalid(env, "addresses must be a non-empty array of addresses"), env.Undefined();
+    Napi::Array list = info[1].As<Napi::Array>();
+    BackendTable::Addresses addresses(list.Length());
+    for (uint32_t i = 0; i < list.Length(); i++) {
+      std::string error;
+      if (!ReadAddress(list.Get(i), 1, &addresses[i], &error))
+        return Invalid(env, "addresses[" + std::to_string(i) + "]: " + error), env.Undefined();
+    }
+    table.Set(info[0].As<Napi::Number>().Uint32Value(), std::move(addresses));
+    return env.Undefined();
   }
 
   Napi::Value Destroy(const Napi::CallbackInfo& info) {

@@ -1,5 +1,12 @@
-// RelayLoop: connecting to the backend, every address in turn, retrying with backoff until the
-// deadline; and the per-connection timers that drive the retries and the deadline.
+// RelayLoop: connecting to the backend, racing its addresses the way Happy Eyeballs (RFC 8305)
+// does, retrying with backoff until the deadline; and the per-connection timers that drive the
+// attempts, the retries and the deadline.
+//
+// One address is tried at a time while it answers quickly: a refusal moves on at once. An attempt
+// still pending after kAttemptDelayMs no longer holds the next one back, so a black-holed address
+// costs that delay, not the whole connect timeout. The first attempt to connect wins, the others
+// are closed. The order of the addresses is the caller's (src/backend/resolve.ts interleaves the
+// families).
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -14,36 +21,56 @@ constexpr uint64_t kBackoffFirstMs = 10;
 constexpr uint64_t kBackoffMaxMs = 500;
 // The last retry starts this long before the deadline, so a refusal is still told from a timeout.
 constexpr uint64_t kLastTryMs = 10;
+// RFC 8305's "Connection Attempt Delay": 250 ms recommended, 100 ms at least.
+constexpr uint64_t kAttemptDelayMs = 250;
 
 }  // namespace
+
+const BackendTable::Addresses& RelayLoop::BackendOf(const Connection* c) {
+  if (backends_.version() != backendsVersion_) backendsVersion_ = backends_.Read(&backendLists_);
+  return *backendLists_[config_.listeners[c->listener].backend];
+}
+
+void RelayLoop::StartAttempt(Connection* c, const SockAddr& a) {
+  UniqueFd fd(socket(a.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd) {
+    c->error = errno, c->syscall = "socket";
+    return;
+  }
+  // Nonblocking even for a unix backend whose backlog is full (EAGAIN): this thread never waits.
+  if (connect(fd.get(), a.get(), a.len) < 0 && errno != EINPROGRESS) {
+    c->error = errno, c->syscall = "connect";
+    return;
+  }
+  Attempt* slot = std::find_if(std::begin(c->attempts), std::end(c->attempts), [](const Attempt& x) { return !x.fd; });
+  slot->owner = c;
+  slot->fd = std::move(fd);
+  // Even an immediate success is reported by epoll, so both cases end in OnConnectDone.
+  int err = WatchAttempt(slot);
+  if (err) {
+    c->error = err, c->syscall = "epoll_ctl";
+    slot->fd.Close();
+    return;
+  }
+  c->racing++;
+}
 
 void RelayLoop::Connect(Connection* c, uint64_t now) {
   if (c->backoff == 0) {
     c->deadline = config_.connectTimeoutMs ? now + config_.connectTimeoutMs : 0;
     c->backoff = kBackoffFirstMs;
   }
-  const auto& addresses = config_.backends[config_.listeners[c->listener].backend];
-  while (c->address < addresses.size()) {
-    const SockAddr& a = addresses[c->address++];
-    UniqueFd fd(socket(a.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    if (!fd) {
-      c->error = errno, c->syscall = "socket";
-      continue;
-    }
-    // Nonblocking even for a unix backend whose backlog is full (EAGAIN): this thread never waits.
-    if (connect(fd.get(), a.get(), a.len) < 0 && errno != EINPROGRESS) {
-      c->error = errno, c->syscall = "connect";
-      continue;
-    }
-    // Even an immediate success is reported by epoll, so both cases end in OnConnectDone.
-    int err = Watch(fd.get(), c, false);
-    if (err) {
-      c->error = err, c->syscall = "epoll_ctl";
-      continue;
-    }
-    c->backend.fd = std::move(fd);
-    if (c->deadline) SetTimer(c, c->deadline);
-    return;
+  const auto& addresses = BackendOf(c);
+  // Starts the next address (skipping those that fail at once), unless the slots are all racing.
+  size_t racing = c->racing;
+  while (c->racing == racing && racing < kAttemptsMax && c->address < addresses.size())
+    StartAttempt(c, addresses[c->address++]);
+  if (c->racing > 0) {
+    // The next address joins the race after the delay; the last one waits for the deadline.
+    uint64_t at = c->address < addresses.size() && c->racing < kAttemptsMax ? now + kAttemptDelayMs : UINT64_MAX;
+    if (c->deadline) at = std::min(at, c->deadline);
+    if (at == UINT64_MAX) return ClearTimer(c);
+    return SetTimer(c, at);
   }
   if (c->deadline && now + kLastTryMs < c->deadline) {
     c->address = 0;
@@ -54,12 +81,24 @@ void RelayLoop::Connect(Connection* c, uint64_t now) {
   ConnectFailed(c, now);
 }
 
-void RelayLoop::OnConnectDone(Connection* c, int err, uint64_t now) {
-  ClearTimer(c);
-  if (err == 0) return StartRelay(c, now);
+void RelayLoop::OnConnectDone(Connection* c, Attempt* a, int err, uint64_t now) {
+  if (err == 0) {
+    // The winner; the losers are closed before their SYNs are answered (or retried).
+    c->backend.fd = std::move(a->fd);
+    CloseAttempts(c);
+    ClearTimer(c);
+    return StartRelay(c, now);
+  }
   c->error = err, c->syscall = "connect";
-  c->backend.fd.Close();
-  Connect(c, now);
+  a->fd.Close();
+  c->racing--;
+  // A refusal starts the next address now; with none left, the others still racing may win.
+  if (c->racing == 0 || c->address < BackendOf(c).size()) Connect(c, now);
+}
+
+void RelayLoop::CloseAttempts(Connection* c) {
+  for (Attempt& a : c->attempts) a.fd.Close();
+  c->racing = 0;
 }
 
 void RelayLoop::ConnectFailed(Connection* c, uint64_t now) {
@@ -94,13 +133,14 @@ void RelayLoop::RunTimers(uint64_t now) {
   while (!timers_.empty() && timers_.begin()->first <= now) {
     Connection* c = timers_.begin()->second;
     ClearTimer(c);
-    if (!c->backend.fd) {
+    if (c->racing == 0 || !c->deadline || now < c->deadline) {
+      // A retry after backoff, or the next address joining the race.
       Connect(c, now);
       continue;
     }
-    // A connect that never answers (a black hole) is cut at the deadline.
+    // Connects that never answer (black holes) are cut at the deadline.
     c->error = ETIMEDOUT, c->syscall = "connect";
-    c->backend.fd.Close();
+    CloseAttempts(c);
     ConnectFailed(c, now);
   }
 }

@@ -15,6 +15,9 @@ struct Socket {
   // Sockets are watched edge-triggered, so keep what the kernel last said; reset by each event.
   bool readable = true;
   bool writable = true;
+  // May hold urgent data (EPOLLPRI, also seen while connecting): where splice stops short,
+  // SIOCATMARK is asked. Urgent data there before the socket was watched is reported by epoll_ctl.
+  bool urgent = false;
 };
 
 // One direction: bytes go from a socket into the pipe and from the pipe into the other socket.
@@ -26,9 +29,26 @@ struct Flow {
   bool shut = false;
   // Set while a handover flushes: the pipe still drains, nothing more is read.
   bool paused = false;
+  // The urgent byte taken at the mark, waiting to go out as urgent once the pipe has drained;
+  // nothing is read while it waits, so it keeps its place in the stream.
+  bool urgentHeld = false;
+  char urgentByte = 0;
   uint64_t bytes = 0;
   std::atomic<uint64_t>* total = nullptr;
 };
+
+struct Connection;
+
+// One connect() to a backend address still in flight. Its epoll data points here, so an event says
+// which of the racing attempts answered; the winner's fd moves to Connection::backend but stays
+// registered with this address, which then stands for the backend socket.
+struct Attempt {
+  Connection* owner = nullptr;
+  UniqueFd fd;
+};
+
+// Connects in flight at once (Happy Eyeballs, RFC 8305): a further address waits for one to end.
+constexpr size_t kAttemptsMax = 4;
 
 struct Connection {
   enum class State { kConnecting, kRelaying, kClosed };
@@ -52,7 +72,10 @@ struct Connection {
   // Being flushed for a handover: detached once the header is sent and both pipes are empty.
   bool exporting = false;
 
+  // The next backend address to try, and the attempts racing (stream/connect.cc).
   size_t address = 0;
+  Attempt attempts[kAttemptsMax];
+  size_t racing = 0;
   uint64_t deadline = 0;
   uint64_t backoff = 0;
   int error = 0;
@@ -77,7 +100,8 @@ int SendHeader(Connection& c);
 
 // Nothing of the connection is held in user space or in a pipe: its sockets can travel.
 inline bool Flushed(const Connection& c) {
-  return c.headerSent == c.header.size() && c.up.full == 0 && c.down.full == 0;
+  return c.headerSent == c.header.size() && c.up.full == 0 && c.down.full == 0 && !c.up.urgentHeld &&
+         !c.down.urgentHeld;
 }
 
 // Closes every fd of the connection; with `reset`, both peers see RST instead of FIN.

@@ -18,6 +18,8 @@ namespace {
 // epoll data: a Connection pointer (or listener index) above, what it is in the low two bits.
 constexpr uint64_t kClientTag = 0;
 constexpr uint64_t kBackendTag = 2;
+// An Attempt of stream/connection.h, not a Connection.
+constexpr uint64_t kAttemptTag = 3;
 constexpr uint64_t kTagMask = 3;
 static_assert(AcceptGate::kListenerTag == 1, "listener tag must not collide");
 
@@ -27,12 +29,13 @@ constexpr int kEventBatch = 64;
 // Idle connections are looked for four times per timeout, at most once a second: a connection
 // lives at most a quarter (or a second) past its timeout, and no clock is read per chunk.
 constexpr uint64_t kSweepMaxMs = 1000;
+constexpr uint32_t kSocketEvents = EPOLLIN | EPOLLPRI | EPOLLOUT | EPOLLRDHUP | EPOLLET;
 
 }  // namespace
 
-RelayLoop::RelayLoop(const RelayConfig& config, AcceptGate& gate, EventSink& events,
+RelayLoop::RelayLoop(const RelayConfig& config, const BackendTable& backends, AcceptGate& gate, EventSink& events,
                      std::vector<ListenerCounters>& counters, std::atomic<uint64_t>& nextId)
-    : config_(config), gate_(gate), events_(events), counters_(counters), nextId_(nextId) {
+    : config_(config), backends_(backends), gate_(gate), events_(events), counters_(counters), nextId_(nextId) {
   if (config_.idleTimeoutMs) sweepEveryMs_ = std::max<uint64_t>(1, std::min(config_.idleTimeoutMs / 4, kSweepMaxMs));
 }
 
@@ -62,6 +65,8 @@ void RelayLoop::Run() {
       uint64_t tag = data & kTagMask;
       if (tag == AcceptGate::kListenerTag) {
         OnListener(data >> 2, now);
+      } else if (tag == kAttemptTag) {
+        OnAttempt(reinterpret_cast<Attempt*>(data & ~kTagMask), events[i].events, now);
       } else {
         OnSocket(reinterpret_cast<Connection*>(data & ~kTagMask), tag == kClientTag, events[i].events, now);
       }
@@ -164,8 +169,26 @@ void RelayLoop::Admit(UniqueFd fd, size_t listener, const SockAddr& peer, uint64
 
 int RelayLoop::Watch(int fd, Connection* c, bool client) {
   // Edge-triggered and never modified: no epoll_ctl per chunk, the Socket flags carry the state.
-  return loop_.Add(fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
-                   reinterpret_cast<uintptr_t>(c) | (client ? kClientTag : kBackendTag));
+  // EPOLLPRI: urgent data, where splice stops (Shovel).
+  return loop_.Add(fd, kSocketEvents, reinterpret_cast<uintptr_t>(c) | (client ? kClientTag : kBackendTag));
+}
+
+int RelayLoop::WatchAttempt(Attempt* a) {
+  static_assert(alignof(Attempt) > kTagMask, "the tag must fit under the pointer");
+  return loop_.Add(a->fd.get(), kSocketEvents, reinterpret_cast<uintptr_t>(a) | kAttemptTag);
+}
+
+void RelayLoop::OnAttempt(Attempt* a, uint32_t events, uint64_t now) {
+  Connection* c = a->owner;
+  if (c->state == Connection::State::kConnecting) {
+    // An attempt closed earlier in this batch has nothing left to say.
+    // The backend may have sent urgent data as soon as it accepted: this is its only event for it.
+    if (events & EPOLLPRI) c->backend.urgent = true;
+    if (a->fd && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) OnConnectDone(c, a, SocketError(a->fd.get()), now);
+    return;
+  }
+  // The winner's events, or a loser's from before it was closed (harmless: flags only say "try").
+  OnSocket(c, false, events, now);
 }
 
 void RelayLoop::OnSocket(Connection* c, bool client, uint32_t events, uint64_t now) {
@@ -173,11 +196,12 @@ void RelayLoop::OnSocket(Connection* c, bool client, uint32_t events, uint64_t n
   if (c->state == Connection::State::kConnecting) {
     // The client's bytes wait in its socket until the backend answers; only its reset matters now.
     if (client && (events & EPOLLERR)) return Finish(c, "client-abort", false);
-    if (!client && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) OnConnectDone(c, SocketError(c->backend.fd.get()), now);
+    if (client && (events & EPOLLPRI)) c->client.urgent = true;
     return;
   }
   Socket& s = client ? c->client : c->backend;
-  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) s.readable = true;
+  if (events & (EPOLLIN | EPOLLPRI | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) s.readable = true;
+  if (events & EPOLLPRI) s.urgent = true;
   if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) s.writable = true;
   if (events & EPOLLERR) {
     // Seen even when no splice would touch this side any more, e.g. a reset after its FIN.

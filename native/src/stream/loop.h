@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/event-loop.h"
+#include "stream/backend-table.h"
 #include "stream/accept-gate.h"
 #include "stream/connection.h"
 #include "stream/event-queue.h"
@@ -24,8 +25,8 @@ namespace sockrelay {
 
 class RelayLoop {
  public:
-  RelayLoop(const RelayConfig& config, AcceptGate& gate, EventSink& events, std::vector<ListenerCounters>& counters,
-            std::atomic<uint64_t>& nextId);
+  RelayLoop(const RelayConfig& config, const BackendTable& backends, AcceptGate& gate, EventSink& events,
+            std::vector<ListenerCounters>& counters, std::atomic<uint64_t>& nextId);
   ~RelayLoop();
   RelayLoop(const RelayLoop&) = delete;
   RelayLoop& operator=(const RelayLoop&) = delete;
@@ -52,7 +53,11 @@ class RelayLoop {
   Connection* Link(size_t listener);
   void OnSocket(Connection* c, bool client, uint32_t events, uint64_t now);
   void Connect(Connection* c, uint64_t now);
-  void OnConnectDone(Connection* c, int err, uint64_t now);
+  const BackendTable::Addresses& BackendOf(const Connection* c);
+  void StartAttempt(Connection* c, const SockAddr& address);
+  void OnAttempt(Attempt* a, uint32_t events, uint64_t now);
+  void OnConnectDone(Connection* c, Attempt* a, int err, uint64_t now);
+  void CloseAttempts(Connection* c);
   void StartRelay(Connection* c, uint64_t now);
   void Relay(Connection* c, uint64_t now);
   void Fail(Connection* c, int err, const char* syscall, bool client, uint64_t now);
@@ -65,6 +70,7 @@ class RelayLoop {
   void SweepIdle(uint64_t now);
   int Timeout(uint64_t now);
   int Watch(int fd, Connection* c, bool client);
+  int WatchAttempt(Attempt* a);
   void StartAdopted(uint64_t now);
   void AdmitClients(uint64_t now);
   int Prepare(Connection* c, const char** syscall);
@@ -74,6 +80,10 @@ class RelayLoop {
   void EndExport(uint64_t now);
 
   const RelayConfig& config_;
+  const BackendTable& backends_;
+  // This loop's copy of backends_, and the version it is.
+  BackendTable::Snapshot backendLists_;
+  uint64_t backendsVersion_ = UINT64_MAX;
   AcceptGate& gate_;
   EventSink& events_;
   std::vector<ListenerCounters>& counters_;

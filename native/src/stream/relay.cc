@@ -17,7 +17,7 @@ void* RunLoop(void* loop) {
 }  // namespace
 
 RelayCore::RelayCore(RelayConfig config)
-    : config_(std::move(config)), counters_(config_.listeners.size()), gate_(config_, events_) {
+    : config_(std::move(config)), backends_(config_.backends), counters_(config_.listeners.size()), gate_(config_, events_) {
   for (ListenerCounters& k : counters_) {
     if (!config_.connectBounds.empty()) k.connectTime = std::make_unique<Histogram>(config_.connectBounds);
     if (!config_.durationBounds.empty()) k.duration = std::make_unique<Histogram>(config_.durationBounds);
@@ -31,7 +31,7 @@ int RelayCore::Start(const char** syscall) {
   if (started_ || shutdown_) return 0;
   started_ = true;
   for (unsigned i = 0; i < config_.threads; i++) {
-    auto loop = std::make_unique<RelayLoop>(config_, gate_, events_, counters_, nextId_);
+    auto loop = std::make_unique<RelayLoop>(config_, backends_, gate_, events_, counters_, nextId_);
     int err = loop->Init(syscall);
     if (err) return err;
     gate_.AddLoop(loop->epollFd());

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "stream/accept-gate.h"
+#include "stream/backend-table.h"
 #include "stream/event-queue.h"
 #include "stream/handover.h"
 #include "stream/loop.h"
@@ -42,6 +43,7 @@ class RelayCore {
   int ExportConnections(uint64_t timeoutMs, ExportJob::Done done);
 
   const RelayConfig& config() const { return config_; }
+  BackendTable& backends() { return backends_; }
   const std::vector<ListenerCounters>& counters() const { return counters_; }
   AcceptGate& gate() { return gate_; }
   EventSink& events() { return events_; }
@@ -50,6 +52,7 @@ class RelayCore {
   void StopThreads();
 
   RelayConfig config_;
+  BackendTable backends_;
   std::vector<ListenerCounters> counters_;
   EventSink events_;
   AcceptGate gate_;
