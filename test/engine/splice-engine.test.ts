@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { METRICS_CONNECTIONS_MAX } from '../../src/engine/fd-budget.js';
 import { SpliceEngine, type SpliceEngineOptions } from '../../src/engine/splice-engine.js';
 import {
   loadNative,
@@ -176,9 +177,9 @@ describe.skipIf(!available)('splice engine', () => {
 
   it('keeps the cap within the fd limit it is given', async () => {
     const { port: backendPort } = await startServer(echo);
-    // Room for two connections of six fds each, above the engine's reserve of 32.
+    // Room for two connections of six fds each, above the reserve of 32 and the 16 metrics connections.
     const { engine, fd, port } = startEngine([inet(backendPort)], {
-      fdLimit: openFds().all + 32 + 2 * 6 + 3,
+      fdLimit: openFds().all + 32 + METRICS_CONNECTIONS_MAX + 2 * 6 + 3,
     });
     const clients = [dial(port), dial(port)];
     for (const c of clients) {
