@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <unordered_set>
 
+#include "core/fd-flags.h"
 #include "core/address.h"
 #include "core/clock.h"
 #include "dgram/relay.h"
@@ -140,9 +141,8 @@ UdpAdoptFailure UdpCore::AdoptOne(const UdpAdoptRequest& request, uint64_t now) 
     f.kind = UdpAdoptFailure::Kind::kSessionsMax;
     return f;
   }
-  int flags = fcntl(h.fd, F_GETFL);
-  if (flags < 0 || fcntl(h.fd, F_SETFL, flags | O_NONBLOCK) < 0) return System(errno, "fcntl");
-  if (fcntl(h.fd, F_SETFD, FD_CLOEXEC) < 0) return System(errno, "fcntl");
+  if (int err = SetNonblock(h.fd)) return System(err, "fcntl");
+  if (int err = SetCloexec(h.fd)) return System(err, "fcntl");
 
   UdpSession* s = sessions_.Insert(client, UniqueFd(h.fd), now);
   s->payloadMax = UdpPayloadMax(backend.family());

@@ -1,3 +1,4 @@
+#include "core/fd-flags.h"
 #include "dgram/relay.h"
 
 #include <fcntl.h>
@@ -64,8 +65,7 @@ int UdpCore::Init(const char** syscall) {
     return fail("getsockname", errno);
   }
   // Inherited sockets arrive blocking; one blocking recvmmsg would stall every session.
-  int flags = fcntl(fd, F_GETFL);
-  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) return fail("fcntl", errno);
+  if (int err = SetNonblock(fd)) return fail("fcntl", err);
   if (int err = EnableUdpPktinfo(fd, family_)) return fail("setsockopt", err);
   if (int err = loop_.Init(syscall)) return err;
   if (int err = loop_.Add(fd, EPOLLIN, kListenTag)) return fail("epoll_ctl", err);

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "core/fd-flags.h"
 #include "js/errors.h"
 #include "js/modules.h"
 
@@ -86,10 +87,7 @@ Napi::Value Execve(const Napi::CallbackInfo& info) {
     }
   }
   // Node may have marked stdio close-on-exec; the new program logs to the same stderr.
-  for (int fd = 0; fd < kListenFdsStart; fd++) {
-    int flags = fcntl(fd, F_GETFD);
-    if (flags >= 0) fcntl(fd, F_SETFD, flags & ~FD_CLOEXEC);
-  }
+  for (int fd = 0; fd < kListenFdsStart; fd++) SetCloexec(fd, false);
   std::vector<char*> cargv = CArray(argv), cenv = CArray(envp);
   execve(path.c_str(), cargv.data(), cenv.data());
   std::fprintf(stderr, "sockrelay: reload: execve %s failed (%s)\n", path.c_str(), std::strerror(errno));

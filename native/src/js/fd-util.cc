@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <string>
 
+#include "core/fd-flags.h"
 #include "core/unique-fd.h"
 #include "js/errors.h"
 #include "js/modules.h"
@@ -124,29 +125,12 @@ Napi::Value SetFdFlags(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   Napi::Object flags = info[1].As<Napi::Object>();
-  if (flags.Has("nonblock")) {
-    int fl = fcntl(fd, F_GETFL);
-    if (fl < 0) {
-      SystemError(env, errno, "fcntl").ThrowAsJavaScriptException();
-      return env.Undefined();
-    }
-    fl = flags.Get("nonblock").ToBoolean() ? (fl | O_NONBLOCK) : (fl & ~O_NONBLOCK);
-    if (fcntl(fd, F_SETFL, fl) < 0) {
-      SystemError(env, errno, "fcntl").ThrowAsJavaScriptException();
-      return env.Undefined();
-    }
-  }
-  if (flags.Has("cloexec")) {
-    int fl = fcntl(fd, F_GETFD);
-    if (fl < 0) {
-      SystemError(env, errno, "fcntl").ThrowAsJavaScriptException();
-      return env.Undefined();
-    }
-    fl = flags.Get("cloexec").ToBoolean() ? (fl | FD_CLOEXEC) : (fl & ~FD_CLOEXEC);
-    if (fcntl(fd, F_SETFD, fl) < 0) {
-      SystemError(env, errno, "fcntl").ThrowAsJavaScriptException();
-      return env.Undefined();
-    }
+  int err = 0;
+  if (flags.Has("nonblock")) err = SetNonblock(fd, flags.Get("nonblock").ToBoolean());
+  if (err == 0 && flags.Has("cloexec")) err = SetCloexec(fd, flags.Get("cloexec").ToBoolean());
+  if (err != 0) {
+    SystemError(env, err, "fcntl").ThrowAsJavaScriptException();
+    return env.Undefined();
   }
   return env.Undefined();
 }

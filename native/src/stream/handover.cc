@@ -1,5 +1,6 @@
 // RelayLoop's side of a handover (see relay-handover.h): detaching flushed connections for the
 // next instance, and taking up the ones a previous instance detached.
+#include "core/fd-flags.h"
 #include "stream/handover.h"
 
 #include <fcntl.h>
@@ -142,8 +143,7 @@ void RelayLoop::EndExport(uint64_t now) {
 int RelayLoop::Prepare(Connection* c, const char** syscall) {
   c->adopted = true;
   for (int fd : {c->client.fd.get(), c->backend.fd.get()}) {
-    int flags = fcntl(fd, F_GETFL);
-    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) return *syscall = "fcntl", errno;
+    if (int err = SetNonblock(fd)) return *syscall = "fcntl", err;
   }
   int err = Watch(c->client.fd.get(), c, true);
   if (err == 0) err = Watch(c->backend.fd.get(), c, false);
@@ -175,11 +175,12 @@ void RelayLoop::AdmitClients(uint64_t now) {
   for (AcceptedClient& client : clients) {
     // systemd passes it blocking; accept4() would have made it nonblocking and close-on-exec.
     int fd = client.fd.get();
-    int flags = fcntl(fd, F_GETFL);
-    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+    int err = SetNonblock(fd);
+    if (err == 0) err = SetCloexec(fd);
+    if (err != 0) {
       RelayEventRecord event{RelayEventRecord::Type::kConnectionError};
       event.listener = static_cast<int>(client.listener);
-      event.err = errno;
+      event.err = err;
       event.syscall = "fcntl";
       events_.PushCoalesced(event, now);
       client.fd.Reset();
