@@ -10,18 +10,12 @@ import { logMachineLimits } from './daemon/machine-limits.js';
 import { FDS_PER_CONNECTION } from './engine/fd-budget.js';
 import { startMetrics } from './daemon/metrics.js';
 import { serveUntilDone } from './daemon/serve.js';
-import {
-  logStarted,
-  requireNative,
-  resolveBackends,
-  resumeConnections,
-  socketsToServe,
-} from './daemon/startup.js';
+import { logStarted, resolveBackends, resumeConnections, socketsToServe } from './daemon/startup.js';
 import { ExitCode } from './errors.js';
 import { fdStoreFromEnv } from './handover/fd-store.js';
 import type { Clock } from './lifecycle/idle-monitor.js';
 import type { Logger } from './logger.js';
-import type { NativeLoad } from './native/binding.js';
+import { requireNative, type NativeLoad } from './native/binding.js';
 import { routeSockets } from './routing.js';
 import { gatherSockets } from './sockets.js';
 import type { Serving } from './reload/reload.js';

@@ -9,24 +9,13 @@ import { ConfigError } from '../errors.js';
 import type { FdStore } from '../handover/fd-store.js';
 import { resumeHandedOver } from '../handover/handover.js';
 import type { Logger } from '../logger.js';
-import {
-  NativeAddonMissingError,
-  type NativeBinding,
-  type NativeLoad,
-  type NofileLimit,
-} from '../native/binding.js';
+import type { NativeBinding, NofileLimit } from '../native/binding.js';
 import type { RoutedSocket } from '../routing.js';
 import type { Gathered } from '../sockets.js';
 import { handoverTargets, type DataPlane } from './data-plane.js';
 
 /** FileDescriptorName=metrics: a socket for the metrics endpoint, not for proxying. */
 const METRICS_FD_NAME = 'metrics';
-
-/** The addon is the data plane: without it there is nothing to serve with (the CLI checked already; the API may not have). */
-export function requireNative(native: NativeLoad): NativeBinding {
-  if (native.binding) return native.binding;
-  throw new NativeAddonMissingError(native.error);
-}
 
 /** The sockets to proxy and the fds to serve metrics on; an error when there is nothing at all. */
 export function socketsToServe(gathered: Gathered): { proxied: InheritedSocket[]; metricsFds: number[] } {

@@ -55,9 +55,9 @@ export class NativeAddonMissingError extends SockrelayError {
   }
 }
 
-/** The addon, or the error that makes the CLI refuse to start. */
-export function requireNative(): NativeBinding {
-  const { binding, error } = loadNative();
+/** The addon, or the error that makes sockrelay refuse to start (`load` is injectable for the daemon's deps). */
+export function requireNative(load: NativeLoad = loadNative()): NativeBinding {
+  const { binding, error } = load;
   if (!binding) throw new NativeAddonMissingError(error);
   return binding;
 }
