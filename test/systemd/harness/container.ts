@@ -121,7 +121,11 @@ export class Container {
     let stderr = '';
     child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.stdin!.end(opts.input ?? '');
+    // A command that exits without reading its input (journalctl, systemctl) closes the pipe first:
+    // that EPIPE says nothing about the command, whose exit status is what callers check.
+    child.stdin!.on('error', () => {});
+    if (opts.input === undefined) child.stdin!.end();
+    else child.stdin!.end(opts.input);
     const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 20_000);
     const [code] = (await once(child, 'close')) as [number | null];
     clearTimeout(timer);
