@@ -19,8 +19,7 @@ import { PACKAGE_ROOT } from './package-files.js';
 import { logCodeCache } from './launch/code-cache-state.js';
 import { EnvironmentCommand } from './operator/env-options.js';
 import { addOperatorCommands } from './operator/commands.js';
-import { answerWaitingClients } from './reload/answer-waiting.js';
-import { reloader } from './reload/reload.js';
+import type { ReloadHandler } from './lifecycle/signals.js';
 
 const version = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string })
   .version;
@@ -172,7 +171,11 @@ async function main(argv: string[]): Promise<number> {
   };
   return runDaemon(config, {
     onServing: (serving) => {
-      signals.setReload(reloader(running, serving, process.env, process.pid, logger));
+      signals.setReload(
+        onFirstUse(async () =>
+          (await import('./reload/reload.js')).reloader(running, serving, process.env, process.pid, logger),
+        ),
+      );
       // Runs after the engines start (it loads node:inspector: milliseconds the first client need not wait).
       void closeUnrequestedInspector(logger);
     },
@@ -185,10 +188,16 @@ async function main(argv: string[]): Promise<number> {
   });
 }
 
+/** A reload handler made on the first SIGHUP: its code (handover, exec) is not loaded at start. */
+function onFirstUse(make: () => Promise<ReloadHandler>): ReloadHandler {
+  let handler: Promise<ReloadHandler> | undefined;
+  return (signal) => void (handler ??= make()).then((reload) => reload(signal));
+}
+
 /** Socket-activated with a bad configuration: answer who waits before exiting (src/reload/answer-waiting.ts). */
 async function exitWith(code: number): Promise<never> {
   if (code === ExitCode.usage || code === ExitCode.config)
-    await answerWaitingClients(process.env, process.pid);
+    await (await import('./reload/answer-waiting.js')).answerWaitingClients(process.env, process.pid);
   process.exit(code);
 }
 

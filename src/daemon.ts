@@ -63,7 +63,7 @@ export async function runDaemon(config: Config, deps: DaemonDeps): Promise<ExitC
       logger,
     );
     const store = fdStoreFromEnv(deps.env, binding);
-    resumeConnections(gathered, binding, plane, store, logger);
+    await resumeConnections(gathered, binding, plane, store, logger);
     logStarted(routed, backends, unusedRoutes, config, nofile, logger);
     const metrics = await startMetrics(config, metricsFds, plane, routed, deps.version, logger);
     deps.onServing?.({ binding, config, plane, sockets: gathered.sockets });

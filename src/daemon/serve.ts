@@ -5,8 +5,7 @@
  */
 import type { Config } from '../config/config.js';
 import type { FdStore } from '../handover/fd-store.js';
-import { handOver } from '../handover/handover.js';
-import { busctl, decideOnSigterm, type RunBusctl } from '../handover/systemd-job.js';
+import type { RunBusctl } from '../handover/systemd-job.js';
 import { engineSource, type ActivitySource } from '../lifecycle/activity-source.js';
 import type { Clock } from '../lifecycle/idle-monitor.js';
 import { Notifier, notifyTargetFromEnv } from '../lifecycle/notify.js';
@@ -46,6 +45,11 @@ function handoverToStore(
 ): () => Promise<ActivitySource[]> {
   const { logger } = context;
   return async () => {
+    // Loaded on the first SIGTERM, not at start: only a unit with an fd store gets here.
+    const [{ handOver }, { busctl, decideOnSigterm }] = await Promise.all([
+      import('../handover/handover.js'),
+      import('../handover/systemd-job.js'),
+    ]);
     const decision = await decideOnSigterm(
       unknownStore,
       context.pid,
