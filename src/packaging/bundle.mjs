@@ -21,13 +21,20 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
  * fd store's busctl, reload's check, a unix socket file left behind). In the bundle each is a
  * stand-in that loads the module on first use.
  */
-const LAZY_BUILTINS = ['assert', 'child_process', 'net', 'dns/promises'];
+const LAZY_BUILTINS = ['assert', 'child_process', 'net', 'dns/promises', 'worker_threads'];
 
 /**
- * pino loads thread-stream (and with it worker_threads) at start for pino.transport(), which
- * sockrelay never uses: it logs synchronously to fd 2 (src/logger.ts).
+ * pino loads thread-stream at start for pino.transport(), which sockrelay never uses: it logs
+ * synchronously to fd 2 (src/logger.ts).
  */
 const UNUSED_MODULES = ['thread-stream'];
+
+/**
+ * pino reads worker_threads' isMainThread at start, which loads worker_threads and node:stream
+ * (milliseconds). The bundle only ever runs as the process's main program (src/launch/launcher.ts
+ * is package.json's bin), so the answer is known; everything else loads on first use.
+ */
+const KNOWN_EXPORTS = { worker_threads: { isMainThread: true } };
 
 const lazyModules = {
   name: 'lazy-modules',
@@ -44,7 +51,8 @@ const lazyModules = {
 const load = () => (loaded ??= require('node:${args.path}'));
 const stand = function (...params) { return load()(...params); };
 for (const key of ${JSON.stringify(Object.keys(require(args.path)))})
-  Object.defineProperty(stand, key, { enumerable: true, get: () => load()[key] });
+  Object.defineProperty(stand, key, { enumerable: true, configurable: true, get: () => load()[key] });
+Object.defineProperties(stand, Object.getOwnPropertyDescriptors(${JSON.stringify(KNOWN_EXPORTS[args.path] ?? {})}));
 module.exports = stand;`,
       loader: 'js',
     }));
