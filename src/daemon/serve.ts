@@ -26,6 +26,8 @@ export interface ServeContext {
   logger: Logger;
   /** How to reach systemd's bus (tests); busctl on the system bus otherwise. */
   busctl?: RunBusctl;
+  /** Called once the engines run, before READY=1. */
+  onStarted?: () => void;
 }
 
 /** How long each question to systemd (over the system bus) may take before a SIGTERM drains. */
@@ -101,6 +103,7 @@ export async function serveUntilDone(
       notifier?.stopping(`stopping (${why}): ${finalStatus}`);
     },
   });
+  context.onStarted?.();
   notifier?.ready(() => statusLine(plane));
   const reason = await reasonPromise;
   notifier?.stop();
