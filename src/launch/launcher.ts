@@ -37,11 +37,11 @@ function readCache(bundle: Buffer): { data?: Buffer; state: CodeCacheState } {
 
 const bundle = readFileSync(BUNDLE);
 const cache = readCache(bundle);
-// The same wrapper Node gives a CommonJS module, so the bundle runs as if required.
-const script = new Script(
-  `(function (exports, require, module, __filename, __dirname) {${bundle.toString('latin1')}\n})`,
-  { filename: BUNDLE, ...(cache.data ? { cachedData: cache.data } : {}) },
-);
+// The bundle is one function expression taking what Node gives a CommonJS module (bundle.mjs).
+const script = new Script(bundle.toString('latin1'), {
+  filename: BUNDLE,
+  ...(cache.data ? { cachedData: cache.data } : {}),
+});
 setCodeCacheState(cache.data && script.cachedDataRejected ? 'rejected by V8' : cache.state);
 
 const writeTo = process.env.SOCKRELAY_CODE_CACHE_WRITE;

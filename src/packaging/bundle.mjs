@@ -87,7 +87,12 @@ await build({
   supported: { 'dynamic-import': false },
   // import.meta.url is the bundle's own URL; src/package-files.ts sits at the same depth as it.
   define: { 'import.meta.url': '__bundleUrl' },
-  banner: { js: 'var __bundleUrl=require("node:url").pathToFileURL(__filename).href;' },
+  // The file is one function expression, the wrapper Node gives a CommonJS module, which the
+  // launcher compiles and calls: the source string V8 compiles is the file as read, not a copy.
+  banner: {
+    js: '(function (exports, require, module, __filename, __dirname) {"use strict";var __bundleUrl=require("node:url").pathToFileURL(__filename).href;',
+  },
+  footer: { js: '})' },
 });
 
 await build({

@@ -116,9 +116,8 @@ describe('the V8 code cache next to the bundle', () => {
         '-e',
         `const { Script } = require('node:vm'); const fs = require('node:fs');
          const [bundle, cache] = process.argv.slice(1).map((f) => fs.readFileSync(f));
-         const wrapped = '(function (exports, require, module, __filename, __dirname) {' + bundle.toString('latin1') + '\\n})';
          const data = cache.subarray(12 + bundle.length);
-         console.log(new Script(wrapped, { filename: process.argv[1], cachedData: data }).cachedDataRejected);`,
+         console.log(new Script(bundle.toString('latin1'), { filename: process.argv[1], cachedData: data }).cachedDataRejected);`,
         ours.bundle,
         ours.cache,
       ],
