@@ -9,16 +9,14 @@
  * what happened to it. `SOCKRELAY_CODE_CACHE_WRITE=PATH` makes the process write a fresh cache to
  * PATH as it exits (src/packaging/code-cache.mjs does, at build time).
  */
-// First: no signal may open a debugger while the rest loads (see no-debugger.ts).
-import { ignoreDebugSignal } from '../lifecycle/no-debugger.js';
+// First: importing it stops SIGUSR1 from opening a debugger while the rest loads (see no-debugger.ts).
+import '../lifecycle/no-debugger.js';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { Script } from 'node:vm';
 import { checkCodeCache, encodeCodeCache } from './code-cache.js';
 import { setCodeCacheState, type CodeCacheState } from './code-cache-state.js';
-
-ignoreDebugSignal();
 
 const BUNDLE = join(__dirname, 'sockrelay.cjs');
 const CODE_CACHE = `${BUNDLE}.cache`;
