@@ -1,11 +1,16 @@
 // The baseline every Node proxy is measured against: Node streams, nothing else.
 // usage: node bench/naive-proxy.mjs LISTEN_PORT BACKEND_HOST:BACKEND_PORT
+//        systemd-socket-activate -l ADDR node bench/naive-proxy.mjs BACKEND_HOST:BACKEND_PORT
+// Socket-activated (LISTEN_FDS set), it serves the socket on fd 3, as a bare Node proxy under
+// systemd would: the fair baseline for sockrelay's cold start.
 import net from 'node:net';
 
-const [port, backend] = process.argv.slice(2);
+const activated = process.env.LISTEN_FDS !== undefined;
+const args = process.argv.slice(2);
+const [port, backend] = activated ? [null, args[0]] : args;
 const m = /^(.+):(\d+)$/.exec(backend ?? '');
-if (!port || !m) {
-  process.stderr.write('usage: naive-proxy.mjs LISTEN_PORT HOST:PORT\n');
+if ((!activated && !port) || !m) {
+  process.stderr.write('usage: naive-proxy.mjs LISTEN_PORT HOST:PORT (or HOST:PORT, socket-activated)\n');
   process.exit(2);
 }
 const [, host, bport] = m;
@@ -16,6 +21,7 @@ const server = net.createServer((c) => {
   b.on('error', () => c.destroy());
   c.pipe(b).pipe(c);
 });
-server.listen({ host: '127.0.0.1', port: Number(port), backlog: 4096 }, () => {
-  process.stdout.write(`listening ${port}\n`);
+const where = activated ? { fd: 3 } : { host: '127.0.0.1', port: Number(port), backlog: 4096 };
+server.listen(where, () => {
+  process.stdout.write(`listening ${port ?? 'fd 3'}\n`);
 });

@@ -103,7 +103,8 @@ function budget(workload, opts) {
     case 'idle':
       return 150;
     case 'cold':
-      return 15 + opts.coldSamples * 12;
+      // cold-paired starts two proxies per sample.
+      return 15 + opts.coldSamples * 24;
     case 'udp':
       return opts.duration + udp.WARM_S + 30;
     case 'metrics':

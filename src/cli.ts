@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 /**
  * The command line: parse, validate, run the daemon, exit. The only place that
  * calls process.exit. Every failure the user can cause ends in one line on
@@ -7,6 +6,7 @@
 // First: its import keeps SIGUSR1 from opening a debugger while the rest loads.
 import { closeUnrequestedInspector } from './lifecycle/no-debugger.js';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { buildConfig, DEFAULTS, type RawOptions } from './config/config.js';
 import { runDaemon } from './daemon.js';
@@ -15,14 +15,14 @@ import { createLogger, LOG_LEVELS } from './logger.js';
 import { holdSignals } from './lifecycle/signals.js';
 import { fatalText } from './logging/journal-stream.js';
 import { loadNative, requireNative } from './native/binding.js';
+import { PACKAGE_ROOT } from './package-files.js';
+import { logCodeCache } from './launch/code-cache-state.js';
 import { EnvironmentCommand } from './operator/env-options.js';
 import { addOperatorCommands } from './operator/commands.js';
-import { answerWaitingClients } from './reload/answer-waiting.js';
-import { reloader } from './reload/reload.js';
+import type { ReloadHandler } from './lifecycle/signals.js';
 
-const version = (
-  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
-).version;
+const version = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string })
+  .version;
 
 const EXAMPLES = `
 Examples:
@@ -159,7 +159,7 @@ async function main(argv: string[]): Promise<number> {
   // The addon is the data plane: without it refuse to start (69), saying what builds it.
   requireNative();
   const logger = createLogger(config.logLevel);
-  closeUnrequestedInspector(logger);
+  logCodeCache(logger);
   const signals = holdSignals(process, logger);
   const running = {
     execPath: process.execPath,
@@ -170,7 +170,15 @@ async function main(argv: string[]): Promise<number> {
     reloadEnvFile: options.reloadEnvFile,
   };
   return runDaemon(config, {
-    onServing: (serving) => signals.setReload(reloader(running, serving, process.env, process.pid, logger)),
+    onServing: (serving) => {
+      signals.setReload(
+        onFirstUse(async () =>
+          (await import('./reload/reload.js')).reloader(running, serving, process.env, process.pid, logger),
+        ),
+      );
+      // Runs after the engines start (it loads node:inspector: milliseconds the first client need not wait).
+      void closeUnrequestedInspector(logger);
+    },
     logger,
     native: loadNative(),
     env: process.env,
@@ -180,10 +188,16 @@ async function main(argv: string[]): Promise<number> {
   });
 }
 
+/** A reload handler made on the first SIGHUP: its code (handover, exec) is not loaded at start. */
+function onFirstUse(make: () => Promise<ReloadHandler>): ReloadHandler {
+  let handler: Promise<ReloadHandler> | undefined;
+  return (signal) => void (handler ??= make()).then((reload) => reload(signal));
+}
+
 /** Socket-activated with a bad configuration: answer who waits before exiting (src/reload/answer-waiting.ts). */
 async function exitWith(code: number): Promise<never> {
   if (code === ExitCode.usage || code === ExitCode.config)
-    await answerWaitingClients(process.env, process.pid);
+    await (await import('./reload/answer-waiting.js')).answerWaitingClients(process.env, process.pid);
   process.exit(code);
 }
 

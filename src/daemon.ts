@@ -52,22 +52,26 @@ export async function runDaemon(config: Config, deps: DaemonDeps): Promise<ExitC
     const settings = engineSettings(config, nofile, logger);
     const plane = await buildDataPlane(binding, config, settings, routed, backends);
     logDataPlaneEvents(plane, logger, config.accessLog);
-    logMachineLimits(
-      {
-        env: deps.env,
-        nofile,
-        connectionsWanted: config.connectionsMax,
-        connectionsCap: plane.engine?.connectionsMax ?? null,
-        fdsPerConnection: FDS_PER_CONNECTION,
-      },
-      logger,
-    );
     const store = fdStoreFromEnv(deps.env, binding);
-    resumeConnections(gathered, binding, plane, store, logger);
-    logStarted(routed, backends, unusedRoutes, config, nofile, logger);
+    await resumeConnections(gathered, binding, plane, store, logger);
     const metrics = await startMetrics(config, metricsFds, plane, routed, deps.version, logger);
-    deps.onServing?.({ binding, config, plane, sockets: gathered.sockets });
-    await serveUntilDone(binding, config, plane, store, metrics, deps);
+    // The engines start first: the first client (waiting since the activation) is relayed while
+    // the rest is said and set up.
+    const onStarted = (): void => {
+      logMachineLimits(
+        {
+          env: deps.env,
+          nofile,
+          connectionsWanted: config.connectionsMax,
+          connectionsCap: plane.engine?.connectionsMax ?? null,
+          fdsPerConnection: FDS_PER_CONNECTION,
+        },
+        logger,
+      );
+      logStarted(routed, backends, unusedRoutes, config, nofile, logger);
+      deps.onServing?.({ binding, config, plane, sockets: gathered.sockets });
+    };
+    await serveUntilDone(binding, config, plane, store, metrics, { ...deps, onStarted });
     return ExitCode.ok;
   } finally {
     gathered.release();

@@ -22,7 +22,8 @@ async function main(): Promise<void> {
   });
   await new Promise<void>((resolve) => backend.listen(0, '127.0.0.1', resolve));
   const backendPort = (backend.address() as AddressInfo).port;
-  const cli = fileURLToPath(new URL('./cli.js', import.meta.url));
+  // What `sockrelay` runs: the launcher, the bundle and its code cache.
+  const cli = fileURLToPath(new URL('./launch.cjs', import.meta.url));
 
   let stopping = false;
   let current: ReturnType<typeof spawn> | null = null;

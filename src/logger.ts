@@ -12,7 +12,7 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export function createLogger(level: LogLevel, fd = 2, env: NodeJS.ProcessEnv = process.env): Logger {
-  const destination = pino.destination({ fd, sync: true });
+  const destination = pino.destination({ dest: fd, sync: true });
   if (isJournalStream(fd, env)) {
     const journal: DestinationStream = { write: (line) => destination.write(prefixPinoLine(line)) };
     return pino({ level, base: null, timestamp: false }, journal);

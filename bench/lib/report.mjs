@@ -17,8 +17,16 @@ export function summarise(metrics, subjects, samples) {
       const b = medians[ref];
       ratios[s] = a !== null && b ? a / b : null;
     }
-    return { ...m, ratioTo: ref, medians, ratios, samples: samples[m.id] ?? {} };
+    // Rows that ask for it show the range of their samples next to the median.
+    const spreads = {};
+    if (m.spread) for (const s of subjects) spreads[s] = range(samples[m.id]?.[s] ?? []);
+    return { ...m, ratioTo: ref, medians, ratios, spreads, samples: samples[m.id] ?? {} };
   });
+}
+
+function range(xs) {
+  const v = xs.filter((x) => Number.isFinite(x));
+  return v.length ? [Math.min(...v), Math.max(...v)] : null;
 }
 
 export function table(rows, subjects) {
@@ -28,6 +36,8 @@ export function table(rows, subjects) {
     const cells = subjects.map((s) => {
       const v = r.medians[s];
       if (v === null) return '–';
+      const spread = r.spreads?.[s];
+      if (spread) return `${fmt(v)} (${fmt(spread[0])}–${fmt(spread[1])})`;
       const ratio = r.ratios[s];
       return ratio !== undefined && ratio !== null
         ? `${fmt(v)} (${ratio.toFixed(2)}× ${SHORT[r.ratioTo] ?? r.ratioTo})`

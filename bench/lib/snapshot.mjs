@@ -11,7 +11,7 @@ const nodeGypBuild = createRequire(import.meta.url)('node-gyp-build');
 
 /** Copies package.json, dist/ and the addon under `dir`; returns { cli, builtAt, help } or { error }. */
 export function snapshotBuild(root, dir) {
-  const cli = path.join(dir, 'dist/cli.js');
+  const cli = path.join(dir, 'dist/launch.cjs');
   try {
     mkdirSync(dir, { recursive: true });
     cpSync(path.join(root, 'package.json'), path.join(dir, 'package.json'));
@@ -27,8 +27,12 @@ export function snapshotBuild(root, dir) {
   const r = spawnSync(process.execPath, [cli, '--help'], { encoding: 'utf8', timeout: 10_000 });
   if (r.status !== 0) {
     const why = (r.stderr || r.stdout || r.error?.message || '').trim().split('\n').slice(-2).join(' | ');
-    return { error: `dist/cli.js --help failed (${r.status ?? r.signal}): ${why}` };
+    return { error: `dist/launch.cjs --help failed (${r.status ?? r.signal}): ${why}` };
   }
   // help: what the build offers, for workloads that need a newer option (proxyproto).
-  return { cli, builtAt: statSync(path.join(root, 'dist/cli.js')).mtime.toISOString(), help: r.stdout };
+  return {
+    cli,
+    builtAt: statSync(path.join(root, 'dist/sockrelay.cjs')).mtime.toISOString(),
+    help: r.stdout,
+  };
 }

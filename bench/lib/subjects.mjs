@@ -14,7 +14,8 @@ import { start } from './proc.mjs';
 import { HOST, freePort } from './net.mjs';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const CLI = path.join(ROOT, 'dist/cli.js');
+// What package.json's bin runs: the launcher, which runs the bundle with its code cache.
+const CLI = path.join(ROOT, 'dist/launch.cjs');
 const NAIVE = fileURLToPath(new URL('../naive-proxy.mjs', import.meta.url));
 const ACTIVATE = 'systemd-socket-activate';
 const PROXYD = '/usr/lib/systemd/systemd-socket-proxyd';
@@ -67,6 +68,8 @@ export const SUBJECTS = [
     proto: 'tcp',
     unavailable: () => null,
     argv: (port, backend) => [process.execPath, NAIVE, String(port), backend],
+    // Under systemd-socket-activate it serves fd 3 (the cold-start workload starts it this way).
+    activatedArgv: (backend) => [process.execPath, NAIVE, backend],
   },
   // One process per datagram: what a socat one-liner for UDP usually is.
   socat('socat-recvfrom', 'UDP4-RECVFROM', 'UDP4-SENDTO'),
@@ -80,6 +83,12 @@ export const SUBJECTS = [
     argv: (backend, o) => [process.execPath, o.cli ?? CLI, backend],
   },
 ];
+
+/** `subject` as systemd-socket-activate starts it, for a listening subject that can also be activated. */
+export function activated(subject) {
+  if (subject.kind !== 'listen' || !subject.activatedArgv) return subject;
+  return { ...subject, kind: 'activate', argv: (backend) => subject.activatedArgv(backend) };
+}
 
 /** Whether `subject` takes part in a workload of protocol `proto` ('tcp' unless it says). */
 export const speaks = (subject, proto = 'tcp') => subject.proto === 'both' || subject.proto === proto;

@@ -15,7 +15,7 @@ const HEADERS = ['Connection: close'];
 export function unavailable({ help }) {
   return /--proxy-protocol\b/.test(help ?? '')
     ? null
-    : 'the build has no --proxy-protocol (dist/cli.js --help does not list it)';
+    : 'the build has no --proxy-protocol (sockrelay --help does not list it)';
 }
 
 export function cases() {

@@ -17,7 +17,7 @@ import type { Logger } from '../logger.js';
 import { logEngineAccess, logRelayAccess } from '../logging/access-log.js';
 import type { NativeBinding, NofileLimit } from '../native/binding.js';
 import type { RoutedSocket } from '../routing.js';
-import { NativeUdpRelay, type UdpRelay } from '../udp/index.js';
+import type { NativeUdpRelay, UdpRelay } from '../udp/index.js';
 
 /** Native and timer APIs take 32-bit milliseconds. */
 const MAX_MS = 2_147_483_647;
@@ -63,13 +63,14 @@ function engineListener(
 }
 
 function udpRelay(
+  Relay: typeof NativeUdpRelay,
   binding: NativeBinding,
   config: Config,
   { socket, backend, proxyProtocol }: RoutedSocket,
   backends: Map<AddressSpec, EngineBackend>,
   sessionsMax: number,
 ): UdpRelay {
-  return new NativeUdpRelay(binding, {
+  return new Relay(binding, {
     fd: socket.fd,
     label: socket.label,
     backend: backends.get(backend)!,
@@ -92,6 +93,8 @@ export async function buildDataPlane(
   const withRole = (role: RoutedSocket['socket']['role']): RoutedSocket[] =>
     routed.filter((r) => r.socket.role === role);
   const datagrams = withRole('datagram');
+  // The UDP relay's code loads only where there is a datagram socket.
+  const Relay = datagrams.length > 0 ? (await import('../udp/index.js')).NativeUdpRelay : null;
   // One fd budget: UDP sessions and stream connections share what the limit leaves.
   const shares = shareFdBudget({
     fdLimit: settings.fdLimit,
@@ -104,7 +107,7 @@ export async function buildDataPlane(
     engine: null,
     listeners: withRole('stream-listener').map((r) => engineListener(r, backends)),
     servesAccepted: withRole('stream-connection').length > 0,
-    relays: datagrams.map((r) => udpRelay(binding, config, r, backends, shares.udpSessionsMax)),
+    relays: datagrams.map((r) => udpRelay(Relay!, binding, config, r, backends, shares.udpSessionsMax)),
     sources: [],
     engines: [],
     settings,

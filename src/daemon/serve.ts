@@ -5,8 +5,7 @@
  */
 import type { Config } from '../config/config.js';
 import type { FdStore } from '../handover/fd-store.js';
-import { handOver } from '../handover/handover.js';
-import { busctl, decideOnSigterm, type RunBusctl } from '../handover/systemd-job.js';
+import type { RunBusctl } from '../handover/systemd-job.js';
 import { engineSource, type ActivitySource } from '../lifecycle/activity-source.js';
 import type { Clock } from '../lifecycle/idle-monitor.js';
 import { Notifier, notifyTargetFromEnv } from '../lifecycle/notify.js';
@@ -27,6 +26,8 @@ export interface ServeContext {
   logger: Logger;
   /** How to reach systemd's bus (tests); busctl on the system bus otherwise. */
   busctl?: RunBusctl;
+  /** Called once the engines run, before READY=1. */
+  onStarted?: () => void;
 }
 
 /** How long each question to systemd (over the system bus) may take before a SIGTERM drains. */
@@ -46,6 +47,11 @@ function handoverToStore(
 ): () => Promise<ActivitySource[]> {
   const { logger } = context;
   return async () => {
+    // Loaded on the first SIGTERM, not at start: only a unit with an fd store gets here.
+    const [{ handOver }, { busctl, decideOnSigterm }] = await Promise.all([
+      import('../handover/handover.js'),
+      import('../handover/systemd-job.js'),
+    ]);
     const decision = await decideOnSigterm(
       unknownStore,
       context.pid,
@@ -97,6 +103,7 @@ export async function serveUntilDone(
       notifier?.stopping(`stopping (${why}): ${finalStatus}`);
     },
   });
+  context.onStarted?.();
   notifier?.ready(() => statusLine(plane));
   const reason = await reasonPromise;
   notifier?.stop();

@@ -7,7 +7,6 @@ import { formatTimeSpan } from '../config/time-span.js';
 import type { EngineBackend } from '../engine/types.js';
 import { ConfigError } from '../errors.js';
 import type { FdStore } from '../handover/fd-store.js';
-import { resumeHandedOver } from '../handover/handover.js';
 import type { Logger } from '../logger.js';
 import type { NativeBinding, NofileLimit } from '../native/binding.js';
 import type { RoutedSocket } from '../routing.js';
@@ -41,15 +40,19 @@ export async function resolveBackends(routed: RoutedSocket[]): Promise<Map<Addre
   return backends;
 }
 
-/** Connections a previous instance handed over resume before anything new is accepted. */
-export function resumeConnections(
+/**
+ * Connections a previous instance handed over resume before anything new is accepted. The
+ * handover code loads only then: most starts have nothing to resume.
+ */
+export async function resumeConnections(
   gathered: Gathered,
   binding: NativeBinding,
   plane: DataPlane,
   store: FdStore | null,
   logger: Logger,
-): void {
+): Promise<void> {
   if (gathered.handedOver.length === 0) return;
+  const { resumeHandedOver } = await import('../handover/handover.js');
   const targets = handoverTargets(binding, plane);
   const report = resumeHandedOver(gathered.handedOver, targets, binding, store, logger);
   for (const { fd, why } of report.rejected) logger.warn({ fd, why }, 'handed-over fd rejected and closed');

@@ -6,16 +6,14 @@
  * ships), so an installed sockrelay loads its prebuilt binary with no install script run.
  * Nothing else in sockrelay may `require` the .node file.
  */
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import nodeGypBuild from 'node-gyp-build';
 import { ExitCode, SockrelayError } from '../errors.js';
+import { PACKAGE_ROOT } from '../package-files.js';
 import type { NativeBinding } from './binding.js';
 
-const require = createRequire(import.meta.url);
-const nodeGypBuild = require('node-gyp-build') as { (dir: string): unknown; path(dir: string): string };
-
-/** `native/`, seen from src/native/ (tests) and dist/native/ (the installed package) alike. */
-const ADDON_DIR = fileURLToPath(new URL('../../native/', import.meta.url));
+/** `native/` of the package, from src/ (tests), dist/ (the library) and the bundle alike. */
+const ADDON_DIR = join(PACKAGE_ROOT, 'native');
 
 export interface NativeLoad {
   binding: NativeBinding | null;

@@ -7,7 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { Activator, type ActivatorSocket } from './activator.js';
 import { native } from './engines.js';
 
-export const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
+/** What `sockrelay` runs once installed (package.json "bin"): the launcher, the bundle and its code cache. */
+export const CLI = fileURLToPath(new URL('../../dist/launch.cjs', import.meta.url));
 
 export interface LogLine {
   level: number;
@@ -133,7 +134,7 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = process.env): Ru
 }
 
 /**
- * `systemd-socket-activate [ACTIVATE_ARGS] node dist/cli.js ARGS`, resolved once it listens on
+ * `systemd-socket-activate [ACTIVATE_ARGS] node dist/launch.cjs ARGS`, resolved once it listens on
  * every -l address (it says so on stderr), so clients never race its bind.
  */
 export async function underSocketActivate(activateArgs: string[], args: string[]): Promise<RunningProcess> {

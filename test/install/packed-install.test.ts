@@ -19,6 +19,8 @@ const N_API_ENTRY = 'napi_register_module_v1';
 const SHIPPED = [
   /^package\/(package\.json|README\.md|LICENSE)$/,
   /^package\/dist\/.+\.(js|d\.ts)$/,
+  /^package\/dist\/(launch|sockrelay)\.cjs$/,
+  /^package\/dist\/sockrelay\.cjs\.cache$/,
   /^package\/dist\/sockrelay\.8$/,
   /^package\/native\/binding\.gyp$/,
   /^package\/native\/src\/.+\.(cc|h)$/,
@@ -53,7 +55,9 @@ describe('the packed tarball, installed globally without a compiler', () => {
       targets: Array<{ sources: string[] }>;
     };
     const needed = [
-      'package/dist/cli.js',
+      'package/dist/launch.cjs',
+      'package/dist/sockrelay.cjs',
+      'package/dist/sockrelay.cjs.cache',
       'package/dist/index.d.ts',
       'package/native/prebuilds/linux-x64/sockrelay.glibc.node',
       'package/native/prebuilds/linux-arm64/sockrelay.glibc.node',
@@ -91,7 +95,15 @@ describe('the packed tarball, installed globally without a compiler', () => {
     const port = await freePort();
     const activate = spawn(
       'systemd-socket-activate',
-      ['-l', `127.0.0.1:${port}`, '-E', `NOTIFY_SOCKET=${notify.path}`, sockrelay, backend.address],
+      [
+        '-l',
+        `127.0.0.1:${port}`,
+        '-E',
+        `NOTIFY_SOCKET=${notify.path}`,
+        sockrelay,
+        '--log-level=debug',
+        backend.address,
+      ],
       { env: userEnv(), stdio: ['ignore', 'ignore', 'pipe'] },
     );
     const exited = once(activate, 'exit');
@@ -104,6 +116,8 @@ describe('the packed tarball, installed globally without a compiler', () => {
       expect(error).toBeNull();
       expect(received.equals(payload)).toBe(true);
       expect(await notify.waitFor((m) => m.split('\n').includes('READY=1'))).toMatch(/^READY=1\n/);
+      // Packed and installed by the same Node, the shipped code cache is the one used.
+      expect(stderr).toMatch(/"codeCache":"used"/);
     } finally {
       activate.kill('SIGTERM');
       await exited;

@@ -11,8 +11,8 @@ import { CHECKOUT, ensureRoot, VERSIONS } from './container.js';
 export default function setup(): void {
   if (process.getuid?.() !== 0)
     throw new Error('systemd suite: must run as root (it boots containers with systemd-nspawn)');
-  if (!existsSync(join(CHECKOUT, 'dist/cli.js')))
-    throw new Error('systemd suite: dist/cli.js missing: run `npm run build` first');
+  if (!existsSync(join(CHECKOUT, 'dist/launch.cjs')))
+    throw new Error('systemd suite: dist/launch.cjs missing: run `npm run build` first');
   try {
     nativeAddonPath();
   } catch {

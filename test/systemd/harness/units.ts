@@ -81,7 +81,7 @@ export function installUnits(root: string): void {
   }
 
   const bin = join(root, 'usr/local/bin');
-  wrapper(join(bin, 'sockrelay'), `exec /usr/local/bin/node ${IN_CONTAINER}/dist/cli.js "$@"`);
+  wrapper(join(bin, 'sockrelay'), `exec /usr/local/bin/node ${IN_CONTAINER}/dist/launch.cjs "$@"`);
   // A heavy backend that takes seconds to start listening, as the on-demand unit expects.
   wrapper(
     join(bin, 'heavy-backend'),

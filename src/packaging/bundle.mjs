@@ -1,0 +1,104 @@
+// Builds what `sockrelay` runs: dist/sockrelay.cjs, every module of src/cli.ts and its dependencies
+// in one minified CommonJS file (one file to read and compile instead of a graph of ~100 modules to
+// resolve, link and evaluate), and dist/launch.cjs, the launcher that runs it with the V8 code cache
+// (src/launch/launcher.ts; the cache itself: src/packaging/code-cache.mjs).
+//
+// CommonJS, because only a classic script can be compiled with cached data on Node 20 (vm.Script);
+// modules that sockrelay imports lazily (metrics, UDP, handover, operator commands) stay in the same
+// file, wrapped so that their code runs only when the import() does.
+import { build } from 'esbuild';
+import { chmodSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+const require = createRequire(import.meta.url);
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/**
+ * Node modules whose loading costs milliseconds and that sockrelay's start does not use:
+ * commander requires child_process for executable subcommands (sockrelay has none), sonic-boom
+ * requires assert for its close(), and our own modules name them for paths taken later (the
+ * fd store's busctl, reload's check, a unix socket file left behind). In the bundle each is a
+ * stand-in that loads the module on first use.
+ */
+const LAZY_BUILTINS = ['assert', 'child_process', 'net', 'dns/promises', 'worker_threads'];
+
+/**
+ * pino loads thread-stream at start for pino.transport(), which sockrelay never uses: it logs
+ * synchronously to fd 2 (src/logger.ts).
+ */
+const UNUSED_MODULES = ['thread-stream'];
+
+/**
+ * pino reads worker_threads' isMainThread at start, which loads worker_threads and node:stream
+ * (milliseconds). The bundle only ever runs as the process's main program (src/launch/launcher.ts
+ * is package.json's bin), so the answer is known; everything else loads on first use.
+ */
+const KNOWN_EXPORTS = { worker_threads: { isMainThread: true } };
+
+const lazyModules = {
+  name: 'lazy-modules',
+  setup(build) {
+    const builtin = new RegExp(`^(node:)?(${LAZY_BUILTINS.join('|')})$`);
+    build.onResolve({ filter: builtin }, (args) =>
+      args.namespace === 'lazy-builtin'
+        ? { path: args.path, external: true }
+        : { path: args.path.replace(/^node:/, ''), namespace: 'lazy-builtin' },
+    );
+    // Its exports are listed now, so that named imports resolve; each one loads the module when read.
+    build.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (args) => ({
+      contents: `let loaded;
+const load = () => (loaded ??= require('node:${args.path}'));
+const stand = function (...params) { return load()(...params); };
+for (const key of ${JSON.stringify(Object.keys(require(args.path)))})
+  Object.defineProperty(stand, key, { enumerable: true, configurable: true, get: () => load()[key] });
+Object.defineProperties(stand, Object.getOwnPropertyDescriptors(${JSON.stringify(KNOWN_EXPORTS[args.path] ?? {})}));
+module.exports = stand;`,
+      loader: 'js',
+    }));
+    const unused = new RegExp(`^(${UNUSED_MODULES.join('|')})$`);
+    build.onResolve({ filter: unused }, (args) => ({ path: args.path, namespace: 'unused-module' }));
+    build.onLoad({ filter: /.*/, namespace: 'unused-module' }, (args) => ({
+      contents: `module.exports = function () { throw new Error('${args.path} is not in the sockrelay bundle'); };`,
+      loader: 'js',
+    }));
+  },
+};
+
+const common = {
+  absWorkingDir: ROOT,
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  logLevel: 'warning',
+  legalComments: 'none',
+};
+
+await build({
+  ...common,
+  entryPoints: ['src/cli.ts'],
+  outfile: 'dist/sockrelay.cjs',
+  plugins: [lazyModules],
+  minify: true,
+  // ASCII only, so the launcher can read it as latin1 (a one-byte string, no UTF-8 decoding).
+  charset: 'ascii',
+  // import() of Node's own modules becomes a require: a vm.Script has no loader for import().
+  supported: { 'dynamic-import': false },
+  // import.meta.url is the bundle's own URL; src/package-files.ts sits at the same depth as it.
+  define: { 'import.meta.url': '__bundleUrl' },
+  // The file is one function expression, the wrapper Node gives a CommonJS module, which the
+  // launcher compiles and calls: the source string V8 compiles is the file as read, not a copy.
+  banner: {
+    js: '(function (exports, require, module, __filename, __dirname) {"use strict";var __bundleUrl=require("node:url").pathToFileURL(__filename).href;',
+  },
+  footer: { js: '})' },
+});
+
+await build({
+  ...common,
+  entryPoints: ['src/launch/launcher.ts'],
+  outfile: 'dist/launch.cjs',
+  banner: { js: '#!/usr/bin/env node' },
+});
+chmodSync(`${ROOT}dist/launch.cjs`, 0o755);
