@@ -1,0 +1,25 @@
+export declare const ADDR: {
+  readonly client4: string;
+  readonly proxyFront4: string;
+  readonly proxyBack4: string;
+  readonly backend4: string;
+  readonly client6: string;
+  readonly proxyFront6: string;
+  readonly proxyBack6: string;
+  readonly backend6: string;
+};
+
+export interface Topology {
+  /** The three namespaces' names. */
+  client: string;
+  proxy: string;
+  backend: string;
+  /** Removes the proxy's policy routing (the misconfiguration transparent mode must name). */
+  withoutPolicyRouting(): void;
+  addPolicyRouting(): void;
+  /** Deletes the namespaces (and with them every interface and process-free route). */
+  remove(): void;
+}
+
+/** Throws one clear line when namespaces cannot be made here (no root, no iproute2). */
+export declare function createTopology(): Topology;

@@ -1,0 +1,210 @@
+/**
+ * Transparent mode (issue 16): the backend's accept() and recvfrom() return the client's own address
+ * and port, TCP and UDP, IPv4 and IPv6, with every byte intact and the half-close kept; and each way
+ * it can go wrong says so, never falling back to the proxy's address. sockrelay runs under
+ * systemd-socket-activate in the proxy's namespace of a topology built here (topology.mjs).
+ */
+import { spawnSync } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { useCleanups } from '../helpers/cleanups.js';
+import { CLI, type RunningProcess } from '../helpers/proxy.js';
+import { backendPeer, peer, proxyIn, type Peer } from './peers.js';
+import { ADDR, createTopology, type Topology } from './topology.mjs';
+
+const PORT = 8080;
+const MiB = 1024 * 1024;
+/** Drops both capabilities that permit IP_TRANSPARENT, for the process and all it execs. */
+const WITHOUT_CAPABILITY = [
+  'setpriv',
+  '--inh-caps=-all',
+  '--ambient-caps=-all',
+  '--bounding-set=-net_admin,-net_raw',
+  '--',
+];
+
+describe('transparent mode', () => {
+  let net: Topology;
+  const cleanups = useCleanups();
+  const track = <T extends Peer | RunningProcess>(x: T): T => {
+    cleanups.push(() => x.stop());
+    return x;
+  };
+
+  beforeAll(() => {
+    net = createTopology();
+  });
+  afterAll(() => net?.remove());
+
+  const bracket = (host: string) => (host.includes(':') ? `[${host}]` : host);
+
+  describe.each([
+    { family: 'IPv4', client: ADDR.client4, front: ADDR.proxyFront4, backend: ADDR.backend4 },
+    { family: 'IPv6', client: ADDR.client6, front: ADDR.proxyFront6, backend: ADDR.backend6 },
+  ])('over $family', ({ client, front, backend }) => {
+    it('TCP: the backend accepts the client’s own address and port; 1 MiB sha256-intact both ways, half-close kept', async () => {
+      const server = track(await backendPeer(net.backend, 'tcp-backend', backend, PORT));
+      const proxy = track(
+        await proxyIn(
+          net.proxy,
+          ['-l', `${bracket(front)}:${PORT}`],
+          ['--transparent', `${bracket(backend)}:${PORT}`],
+        ),
+      );
+      const user = track(peer(net.client, 'tcp-client', front, PORT, MiB));
+
+      const connected = await user.next('connected');
+      expect(connected.address).toBe(client);
+      const accepted = await server.next('accepted');
+      expect(accepted).toEqual({ event: 'accepted', address: client, port: connected.port });
+      const done = await user.next('done');
+      expect(done.error).toBeNull();
+      expect(done.echoed).toBe(done.sent);
+      // Sent by the backend after the client's FIN reached it.
+      expect(done.trailer).toBe(`${String(done.sent)}\n`);
+      const started = await proxy.log.waitFor('sockrelay started');
+      expect(started.listeners).toMatchObject([{ transparent: true }]);
+    });
+
+    it('UDP: the backend receives from the client’s own address and port, and its reply comes back', async () => {
+      const server = track(await backendPeer(net.backend, 'udp-backend', backend, PORT));
+      track(
+        await proxyIn(
+          net.proxy,
+          ['-d', '-l', `${bracket(front)}:${PORT}`],
+          ['--transparent', `${bracket(backend)}:${PORT}`],
+        ),
+      );
+      const user = track(peer(net.client, 'udp-client', front, PORT, 1200));
+
+      const connected = await user.next('connected');
+      const received = await server.next('datagram');
+      expect(received).toEqual({ event: 'datagram', address: client, port: connected.port });
+      const done = await user.next('done');
+      expect(done.echoed).toBe(done.sent);
+    });
+  });
+
+  it('keeps an IPv4 client of a dual-stack [::] socket as IPv4 towards an IPv4 backend', async () => {
+    const server = track(await backendPeer(net.backend, 'tcp-backend', ADDR.backend4, PORT));
+    track(await proxyIn(net.proxy, ['-l', `[::]:${PORT}`], ['--transparent', `${ADDR.backend4}:${PORT}`]));
+    const user = track(peer(net.client, 'tcp-client', ADDR.proxyFront4, PORT, 4096));
+
+    const connected = await user.next('connected');
+    expect(await server.next('accepted')).toEqual({
+      event: 'accepted',
+      address: ADDR.client4,
+      port: connected.port,
+    });
+    expect((await user.next('done')).error).toBeNull();
+  });
+
+  it('transparent=no exempts a route from --transparent: its backend sees the proxy', async () => {
+    const server = track(await backendPeer(net.backend, 'tcp-backend', ADDR.backend4, PORT));
+    const backend = `${ADDR.backend4}:${PORT}`;
+    track(
+      await proxyIn(
+        net.proxy,
+        [
+          '-l',
+          `${ADDR.proxyFront4}:${PORT}`,
+          '-l',
+          `${ADDR.proxyFront4}:${PORT + 1}`,
+          '--fdname=kept:exempt',
+        ],
+        ['--transparent', '--route', `kept=${backend}`, '--route', `exempt=${backend},transparent=no`],
+      ),
+    );
+    const kept = track(peer(net.client, 'tcp-client', ADDR.proxyFront4, PORT, 10));
+    expect((await server.next('accepted', 1)).address).toBe(ADDR.client4);
+    await kept.next('done');
+    const exempt = track(peer(net.client, 'tcp-client', ADDR.proxyFront4, PORT + 1, 10));
+    expect((await server.next('accepted', 2)).address).toBe(ADDR.proxyBack4);
+    expect((await exempt.next('done')).error).toBeNull();
+  });
+
+  it('without the policy routing: one warning naming it, and the client is let go at --connect-timeout', async () => {
+    track(await backendPeer(net.backend, 'tcp-backend', ADDR.backend4, PORT));
+    net.withoutPolicyRouting();
+    cleanups.push(() => net.addPolicyRouting());
+    const proxy = track(
+      await proxyIn(
+        net.proxy,
+        ['-l', `${ADDR.proxyFront4}:${PORT}`],
+        ['--transparent', '--connect-timeout=1s', `${ADDR.backend4}:${PORT}`],
+      ),
+    );
+    const started = Date.now();
+    const user = track(peer(net.client, 'tcp-client', ADDR.proxyFront4, PORT, 10));
+
+    const warning = await proxy.log.waitFor((l) => l.level === 40);
+    expect(warning).toMatchObject({ code: 'ETIMEDOUT', transparent: true, count: 1 });
+    expect(warning.msg).toMatch(
+      /^transparent backend connect failed: .*not routed back to sockrelay.*policy routing/,
+    );
+    const done = await user.next('done');
+    expect(done.trailer).toBe('');
+    // Bounded by the connect timeout (1 s), not by the kernel's SYN retries (2 min).
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
+  it('a client on the proxy’s own host cannot keep its address: refused with a warning, not proxied from ours', async () => {
+    const server = track(await backendPeer(net.backend, 'tcp-backend', ADDR.backend4, PORT));
+    const proxy = track(
+      await proxyIn(
+        net.proxy,
+        ['-l', `${ADDR.proxyFront4}:${PORT}`],
+        ['--transparent', `${ADDR.backend4}:${PORT}`],
+      ),
+    );
+    const local = track(peer(net.proxy, 'tcp-client', ADDR.proxyFront4, PORT, 10));
+
+    const warning = await proxy.log.waitFor((l) => l.level === 40);
+    expect(warning).toMatchObject({ code: 'EADDRINUSE', transparent: true });
+    expect(warning.msg).toMatch(/in use on this host/);
+    expect((await local.next('done')).trailer).toBe('');
+    expect(server.events.filter((e) => e.event === 'accepted')).toEqual([]);
+  });
+
+  it('without CAP_NET_ADMIN and CAP_NET_RAW: one line naming the capability, exit 78', async () => {
+    const proxy = track(
+      await proxyIn(
+        net.proxy,
+        ['-l', `${ADDR.proxyFront4}:${PORT}`],
+        ['--transparent', `${ADDR.backend4}:${PORT}`],
+        WITHOUT_CAPABILITY,
+      ),
+    );
+    const user = track(peer(net.client, 'tcp-client', ADDR.proxyFront4, PORT, 10));
+
+    expect(await proxy.exited).toBe(78);
+    const lines = proxy.log.raw.filter((l) => l.startsWith('sockrelay:'));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/transparent mode needs the capability CAP_NET_ADMIN \(or CAP_NET_RAW\).*EPERM/);
+    // The waiting client is answered (closed), not left hanging.
+    await user.next('done');
+  });
+
+  it('a unix-socket backend is refused at start: exit 78, one line', () => {
+    const run = spawnSync(
+      'ip',
+      [
+        'netns',
+        'exec',
+        net.proxy,
+        process.execPath,
+        CLI,
+        '--transparent',
+        '--listen',
+        `${ADDR.proxyFront4}:${PORT}`,
+        '/run/app.sock',
+      ],
+      { encoding: 'utf8', timeout: 10_000 },
+    );
+    expect(run.status).toBe(78);
+    expect(run.stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(
+        /^sockrelay: fd \d+ \(198\.51\.100\.1:8080\) goes to the unix socket \/run\/app\.sock: transparent mode keeps the client's IP address, and a unix socket has none; set transparent=no on its --route$/,
+      ),
+    ]);
+  });
+});
