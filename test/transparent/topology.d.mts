@@ -17,6 +17,11 @@ export interface Topology {
   /** Removes the proxy's policy routing (the misconfiguration transparent mode must name). */
   withoutPolicyRouting(): void;
   addPolicyRouting(): void;
+  /**
+   * The rule for a TCP backend on the proxy's own host, listening on `address`:`port`: its replies
+   * to clients' addresses are delivered locally. Returns what removes it again.
+   */
+  routeLocalBackend(address: string, port: number): () => void;
   /** Deletes the namespaces (and with them every interface and process-free route). */
   remove(): void;
 }

@@ -95,6 +95,13 @@ export function createTopology() {
   }
   return {
     ...ns,
+    routeLocalBackend: (address, port) => {
+      const family = address.includes(':') ? '-6' : '-4';
+      const rule = ['-n', ns.proxy, family, 'rule'];
+      const match = ['from', address, 'ipproto', 'tcp', 'sport', String(port), 'lookup', POLICY_TABLE];
+      ip(...rule, 'add', ...match);
+      return () => ip(...rule, 'del', ...match);
+    },
     withoutPolicyRouting: () => policyRouting(ns.proxy, 'del'),
     addPolicyRouting: () => policyRouting(ns.proxy, 'add'),
     remove,

@@ -22,6 +22,17 @@ const WITHOUT_CAPABILITY = [
   '--',
 ];
 
+const METRICS_PORT = 9464;
+
+/** GET `url` from inside namespace `ns`. */
+function scrape(ns: string, url: string): string {
+  const get = `fetch(${JSON.stringify(url)}).then((r) => r.text()).then((t) => process.stdout.write(t))`;
+  return spawnSync('ip', ['netns', 'exec', ns, process.execPath, '-e', get], {
+    encoding: 'utf8',
+    timeout: 10_000,
+  }).stdout;
+}
+
 describe('transparent mode', () => {
   let net: Topology;
   const cleanups = useCleanups();
@@ -98,6 +109,56 @@ describe('transparent mode', () => {
     expect((await user.next('done')).error).toBeNull();
   });
 
+  it.each([
+    { family: 'IPv4', client: ADDR.client4, front: ADDR.proxyFront4, local: '127.0.0.1' },
+    { family: 'IPv6', client: ADDR.client6, front: ADDR.proxyFront6, local: '::1' },
+  ])(
+    'a backend on the proxy’s own host ($local) sees the $family client, with the same-host rule',
+    async ({ client, front, local }) => {
+      const server = track(await backendPeer(net.proxy, 'tcp-backend', local, PORT + 2));
+      cleanups.push(net.routeLocalBackend(local, PORT + 2));
+      track(
+        await proxyIn(
+          net.proxy,
+          ['-l', `${bracket(front)}:${PORT}`],
+          ['--transparent', `${bracket(local)}:${PORT + 2}`],
+        ),
+      );
+      const user = track(peer(net.client, 'tcp-client', front, PORT, 64 * 1024));
+
+      const connected = await user.next('connected');
+      expect(await server.next('accepted')).toEqual({
+        event: 'accepted',
+        address: client,
+        port: connected.port,
+      });
+      const done = await user.next('done');
+      expect(done.echoed).toBe(done.sent);
+      expect(done.trailer).toBe(`${String(done.sent)}\n`);
+    },
+  );
+
+  it('an Accept=yes connection (systemd-socket-activate -a) keeps its client too', async () => {
+    const server = track(await backendPeer(net.backend, 'tcp-backend', ADDR.backend4, PORT));
+    track(
+      await proxyIn(
+        net.proxy,
+        ['-a', '-l', `${ADDR.proxyFront4}:${PORT}`],
+        ['--transparent', `${ADDR.backend4}:${PORT}`],
+      ),
+    );
+    const user = track(peer(net.client, 'tcp-client', ADDR.proxyFront4, PORT, 4096));
+
+    const connected = await user.next('connected');
+    expect(await server.next('accepted')).toEqual({
+      event: 'accepted',
+      address: ADDR.client4,
+      port: connected.port,
+    });
+    const done = await user.next('done');
+    expect(done.echoed).toBe(done.sent);
+  });
+
   it('transparent=no exempts a route from --transparent: its backend sees the proxy', async () => {
     const server = track(await backendPeer(net.backend, 'tcp-backend', ADDR.backend4, PORT));
     const backend = `${ADDR.backend4}:${PORT}`;
@@ -122,7 +183,7 @@ describe('transparent mode', () => {
     expect((await exempt.next('done')).error).toBeNull();
   });
 
-  it('without the policy routing: one warning naming it, and the client is let go at --connect-timeout', async () => {
+  it('without the policy routing: one warning naming it, counted as a timeout, and the client let go at --connect-timeout', async () => {
     track(await backendPeer(net.backend, 'tcp-backend', ADDR.backend4, PORT));
     net.withoutPolicyRouting();
     cleanups.push(() => net.addPolicyRouting());
@@ -130,7 +191,12 @@ describe('transparent mode', () => {
       await proxyIn(
         net.proxy,
         ['-l', `${ADDR.proxyFront4}:${PORT}`],
-        ['--transparent', '--connect-timeout=1s', `${ADDR.backend4}:${PORT}`],
+        [
+          '--transparent',
+          '--connect-timeout=1s',
+          `--metrics-listen=${ADDR.proxyFront4}:${METRICS_PORT}`,
+          `${ADDR.backend4}:${PORT}`,
+        ],
       ),
     );
     const started = Date.now();
@@ -145,6 +211,9 @@ describe('transparent mode', () => {
     expect(done.trailer).toBe('');
     // Bounded by the connect timeout (1 s), not by the kernel's SYN retries (2 min).
     expect(Date.now() - started).toBeLessThan(10_000);
+    expect(scrape(net.proxy, `http://${ADDR.proxyFront4}:${METRICS_PORT}/metrics`)).toMatch(
+      /^sockrelay_connections_failed_total\{[^}]*reason="timeout"[^}]*\} 1$/m,
+    );
   });
 
   it('a client on the proxy’s own host cannot keep its address: refused with a warning, not proxied from ours', async () => {
