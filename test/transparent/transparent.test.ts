@@ -33,6 +33,20 @@ function scrape(ns: string, url: string): string {
   }).stdout;
 }
 
+/**
+ * The TCP client's run, checked: the backend accepted exactly the client's address and port, every
+ * byte came back, and the backend's trailer, written after the client's FIN reached it, too.
+ */
+async function expectKeptAndIntact(user: Peer, server: Peer, client: string): Promise<void> {
+  const connected = await user.next('connected');
+  expect(connected.address).toBe(client);
+  expect(await server.next('accepted')).toEqual({ event: 'accepted', address: client, port: connected.port });
+  const done = await user.next('done');
+  expect(done.error).toBeNull();
+  expect(done.echoed).toBe(done.sent);
+  expect(done.trailer).toBe(`${String(done.sent)}\n`);
+}
+
 describe('transparent mode', () => {
   let net: Topology;
   const cleanups = useCleanups();
@@ -63,15 +77,7 @@ describe('transparent mode', () => {
       );
       const user = track(peer(net.client, 'tcp-client', front, PORT, MiB));
 
-      const connected = await user.next('connected');
-      expect(connected.address).toBe(client);
-      const accepted = await server.next('accepted');
-      expect(accepted).toEqual({ event: 'accepted', address: client, port: connected.port });
-      const done = await user.next('done');
-      expect(done.error).toBeNull();
-      expect(done.echoed).toBe(done.sent);
-      // Sent by the backend after the client's FIN reached it.
-      expect(done.trailer).toBe(`${String(done.sent)}\n`);
+      await expectKeptAndIntact(user, server, client);
       const started = await proxy.log.waitFor('sockrelay started');
       expect(started.listeners).toMatchObject([{ transparent: true }]);
     });
@@ -100,13 +106,7 @@ describe('transparent mode', () => {
     track(await proxyIn(net.proxy, ['-l', `[::]:${PORT}`], ['--transparent', `${ADDR.backend4}:${PORT}`]));
     const user = track(peer(net.client, 'tcp-client', ADDR.proxyFront4, PORT, 4096));
 
-    const connected = await user.next('connected');
-    expect(await server.next('accepted')).toEqual({
-      event: 'accepted',
-      address: ADDR.client4,
-      port: connected.port,
-    });
-    expect((await user.next('done')).error).toBeNull();
+    await expectKeptAndIntact(user, server, ADDR.client4);
   });
 
   it.each([
@@ -126,15 +126,7 @@ describe('transparent mode', () => {
       );
       const user = track(peer(net.client, 'tcp-client', front, PORT, 64 * 1024));
 
-      const connected = await user.next('connected');
-      expect(await server.next('accepted')).toEqual({
-        event: 'accepted',
-        address: client,
-        port: connected.port,
-      });
-      const done = await user.next('done');
-      expect(done.echoed).toBe(done.sent);
-      expect(done.trailer).toBe(`${String(done.sent)}\n`);
+      await expectKeptAndIntact(user, server, client);
     },
   );
 
@@ -149,14 +141,7 @@ describe('transparent mode', () => {
     );
     const user = track(peer(net.client, 'tcp-client', ADDR.proxyFront4, PORT, 4096));
 
-    const connected = await user.next('connected');
-    expect(await server.next('accepted')).toEqual({
-      event: 'accepted',
-      address: ADDR.client4,
-      port: connected.port,
-    });
-    const done = await user.next('done');
-    expect(done.echoed).toBe(done.sent);
+    await expectKeptAndIntact(user, server, ADDR.client4);
   });
 
   it('transparent=no exempts a route from --transparent: its backend sees the proxy', async () => {
@@ -233,6 +218,36 @@ describe('transparent mode', () => {
     expect((await local.next('done')).trailer).toBe('');
     expect(server.events.filter((e) => e.event === 'accepted')).toEqual([]);
   });
+
+  it.each(['NET_ADMIN', 'NET_RAW'])(
+    'runs as an unprivileged user holding only CAP_%s, ambient (what AmbientCapabilities= gives)',
+    async (capability) => {
+      const onlyThat = [
+        'setpriv',
+        '--reuid=65534',
+        '--regid=65534',
+        '--clear-groups',
+        `--inh-caps=-all,+${capability.toLowerCase()}`,
+        `--ambient-caps=-all,+${capability.toLowerCase()}`,
+        `--bounding-set=-all,+${capability.toLowerCase()}`,
+        '--',
+      ];
+      const server = track(await backendPeer(net.backend, 'tcp-backend', ADDR.backend4, PORT));
+      track(
+        await proxyIn(
+          net.proxy,
+          ['-l', `${ADDR.proxyFront4}:${PORT}`],
+          ['--transparent', `${ADDR.backend4}:${PORT}`],
+          onlyThat,
+        ),
+      );
+      await expectKeptAndIntact(
+        track(peer(net.client, 'tcp-client', ADDR.proxyFront4, PORT, 4096)),
+        server,
+        ADDR.client4,
+      );
+    },
+  );
 
   it('without CAP_NET_ADMIN and CAP_NET_RAW: one line naming the capability, exit 78', async () => {
     const proxy = track(
