@@ -18,6 +18,11 @@ export interface Topology {
   withoutPolicyRouting(): void;
   addPolicyRouting(): void;
   /**
+   * Replaces the `iif` rule with the README's nftables alternative (packets of transparent sockets
+   * marked, the mark routed locally). Returns what puts the `iif` rule back.
+   */
+  useNftables(): () => void;
+  /**
    * The rule for a TCP backend on the proxy's own host, listening on `address`:`port`: its replies
    * to clients' addresses are delivered locally. Returns what removes it again.
    */

@@ -39,11 +39,27 @@ function ip(...args) {
   }
 }
 
-function policyRouting(ns, verb) {
+/** The README's policy routing: `match` selects what is delivered locally through the table. */
+function policyRouting(ns, verb, match = ['iif', TO_BACKEND]) {
   for (const family of ['-4', '-6']) {
-    ip('-n', ns, family, 'rule', verb, 'iif', TO_BACKEND, 'lookup', POLICY_TABLE);
+    ip('-n', ns, family, 'rule', verb, ...match, 'lookup', POLICY_TABLE);
     const all = family === '-4' ? '0.0.0.0/0' : '::/0';
     ip('-n', ns, family, 'route', verb, 'local', all, 'dev', 'lo', 'table', POLICY_TABLE);
+  }
+}
+
+/** The README's nftables alternative: packets of transparent sockets marked, the mark routed locally. */
+const NFT_MARK = '0x1';
+function nft(ns, ...args) {
+  try {
+    execFileSync('ip', ['netns', 'exec', ns, 'nft', ...args], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      timeout: 10_000,
+    });
+  } catch (err) {
+    throw new Error(
+      `nft ${args.join(' ')} failed (Debian: apt-get install nftables): ${err.stderr?.toString().trim() || String(err)}`,
+    );
   }
 }
 
@@ -95,6 +111,40 @@ export function createTopology() {
   }
   return {
     ...ns,
+    useNftables: () => {
+      policyRouting(ns.proxy, 'del');
+      nft(ns.proxy, 'add', 'table', 'inet', 'sockrelay');
+      nft(
+        ns.proxy,
+        'add',
+        'chain',
+        'inet',
+        'sockrelay',
+        'prerouting',
+        '{ type filter hook prerouting priority mangle; }',
+      );
+      nft(
+        ns.proxy,
+        'add',
+        'rule',
+        'inet',
+        'sockrelay',
+        'prerouting',
+        'socket',
+        'transparent',
+        '1',
+        'meta',
+        'mark',
+        'set',
+        NFT_MARK,
+      );
+      policyRouting(ns.proxy, 'add', ['fwmark', NFT_MARK]);
+      return () => {
+        policyRouting(ns.proxy, 'del', ['fwmark', NFT_MARK]);
+        nft(ns.proxy, 'delete', 'table', 'inet', 'sockrelay');
+        policyRouting(ns.proxy, 'add');
+      };
+    },
     routeLocalBackend: (address, port) => {
       const family = address.includes(':') ? '-6' : '-4';
       const rule = ['-n', ns.proxy, family, 'rule'];

@@ -101,6 +101,42 @@ describe('transparent mode', () => {
     });
   });
 
+  it.each([
+    { family: 'IPv4', client: ADDR.client4, front: ADDR.proxyFront4, backend: ADDR.backend4 },
+    { family: 'IPv6', client: ADDR.client6, front: ADDR.proxyFront6, backend: ADDR.backend6 },
+  ])(
+    'works with the nftables alternative to the iif rule too ($family, TCP and UDP)',
+    async ({ client, front, backend }) => {
+      cleanups.push(net.useNftables());
+      const tcp = track(await backendPeer(net.backend, 'tcp-backend', backend, PORT));
+      const udp = track(await backendPeer(net.backend, 'udp-backend', backend, PORT));
+      track(
+        await proxyIn(
+          net.proxy,
+          ['-l', `${bracket(front)}:${PORT}`],
+          ['--transparent', `${bracket(backend)}:${PORT}`],
+        ),
+      );
+      track(
+        await proxyIn(
+          net.proxy,
+          ['-d', '-l', `${bracket(front)}:${PORT}`],
+          ['--transparent', `${bracket(backend)}:${PORT}`],
+        ),
+      );
+
+      await expectKeptAndIntact(track(peer(net.client, 'tcp-client', front, PORT, 64 * 1024)), tcp, client);
+      const user = track(peer(net.client, 'udp-client', front, PORT, 100));
+      const connected = await user.next('connected');
+      expect(await udp.next('datagram')).toEqual({
+        event: 'datagram',
+        address: client,
+        port: connected.port,
+      });
+      expect((await user.next('done')).echoed).toBe((await user.next('done')).sent);
+    },
+  );
+
   it('keeps an IPv4 client of a dual-stack [::] socket as IPv4 towards an IPv4 backend', async () => {
     const server = track(await backendPeer(net.backend, 'tcp-backend', ADDR.backend4, PORT));
     track(await proxyIn(net.proxy, ['-l', `[::]:${PORT}`], ['--transparent', `${ADDR.backend4}:${PORT}`]));
