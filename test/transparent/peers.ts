@@ -49,6 +49,11 @@ export class Peer {
     }
   }
 
+  /** A command line for the session roles (`send N`, `end`). */
+  tell(command: string): void {
+    this.child.stdin!.write(`${command}\n`);
+  }
+
   async stop(): Promise<void> {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
     await this.exited;
@@ -58,7 +63,7 @@ export class Peer {
 export function peer(ns: string, role: string, host: string, port: number, bytes = 0): Peer {
   return new Peer(
     spawn('ip', ['netns', 'exec', ns, process.execPath, PEER, role, host, String(port), String(bytes)], {
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['pipe', 'pipe', 'pipe'],
     }),
   );
 }

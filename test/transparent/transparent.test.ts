@@ -37,10 +37,14 @@ function scrape(ns: string, url: string): string {
  * The TCP client's run, checked: the backend accepted exactly the client's address and port, every
  * byte came back, and the backend's trailer, written after the client's FIN reached it, too.
  */
-async function expectKeptAndIntact(user: Peer, server: Peer, client: string): Promise<void> {
+async function expectKeptAndIntact(user: Peer, server: Peer, client: string, nth = 1): Promise<void> {
   const connected = await user.next('connected');
   expect(connected.address).toBe(client);
-  expect(await server.next('accepted')).toEqual({ event: 'accepted', address: client, port: connected.port });
+  expect(await server.next('accepted', nth)).toEqual({
+    event: 'accepted',
+    address: client,
+    port: connected.port,
+  });
   const done = await user.next('done');
   expect(done.error).toBeNull();
   expect(done.echoed).toBe(done.sent);
@@ -136,6 +140,62 @@ describe('transparent mode', () => {
       expect((await user.next('done')).echoed).toBe((await user.next('done')).sent);
     },
   );
+
+  it('a reload (SIGHUP) hands a live transparent connection over: one backend connection from the client, bytes intact', async () => {
+    const server = track(await backendPeer(net.backend, 'tcp-backend', ADDR.backend4, PORT));
+    const proxy = track(
+      await proxyIn(
+        net.proxy,
+        ['-l', `${ADDR.proxyFront4}:${PORT}`],
+        ['--transparent', '--exit-idle-time=infinity', `${ADDR.backend4}:${PORT}`],
+      ),
+    );
+    const user = track(peer(net.client, 'tcp-session', ADDR.proxyFront4, PORT));
+    const connected = await user.next('connected');
+    user.tell('send 262144');
+    await user.next('echoed', 1);
+
+    proxy.child.kill('SIGHUP');
+    await proxy.log.waitFor((l) => l.msg === 'resumed handed-over connections' && l.connections === 1);
+    user.tell('send 262144');
+    await user.next('echoed', 2);
+    user.tell('end');
+    const done = await user.next('done');
+    expect(done.echoed).toBe(done.sent);
+    expect(done.trailer).toBe(`${String(done.sent)}\n`);
+    expect(server.events.filter((e) => e.event === 'accepted')).toEqual([
+      { event: 'accepted', address: ADDR.client4, port: connected.port },
+    ]);
+    // The new program is transparent too.
+    await expectKeptAndIntact(
+      track(peer(net.client, 'tcp-client', ADDR.proxyFront4, PORT, 10)),
+      server,
+      ADDR.client4,
+      2,
+    );
+  });
+
+  it('a reload (SIGHUP) hands a transparent UDP session over: the backend still sees the client, replies still come back', async () => {
+    const server = track(await backendPeer(net.backend, 'udp-backend', ADDR.backend6, PORT));
+    const proxy = track(
+      await proxyIn(
+        net.proxy,
+        ['-d', '-l', `[${ADDR.proxyFront6}]:${PORT}`],
+        ['--transparent', '--exit-idle-time=infinity', `[${ADDR.backend6}]:${PORT}`],
+      ),
+    );
+    const user = track(peer(net.client, 'udp-session', ADDR.proxyFront6, PORT));
+    const connected = await user.next('connected');
+    const client = { event: 'datagram', address: ADDR.client6, port: connected.port };
+    user.tell('send 300');
+    expect(await user.next('echoed', 1)).toEqual({ event: 'echoed', intact: true });
+
+    proxy.child.kill('SIGHUP');
+    await proxy.log.waitFor((l) => l.msg === 'resumed handed-over connections' && l.sessions === 1);
+    user.tell('send 300');
+    expect(await user.next('echoed', 2)).toEqual({ event: 'echoed', intact: true });
+    expect(server.events.filter((e) => e.event === 'datagram')).toEqual([client, client]);
+  });
 
   it('keeps an IPv4 client of a dual-stack [::] socket as IPv4 towards an IPv4 backend', async () => {
     const server = track(await backendPeer(net.backend, 'tcp-backend', ADDR.backend4, PORT));
