@@ -27,6 +27,8 @@ export interface Topology {
    * to clients' addresses are delivered locally. Returns what removes it again.
    */
   routeLocalBackend(address: string, port: number): () => void;
+  /** The /etc/hosts that what runs in the proxy's namespace (through `ip netns exec`) reads. */
+  hostsInProxy(text: string): void;
   /** Deletes the namespaces (and with them every interface and process-free route). */
   remove(): void;
 }

@@ -14,6 +14,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdirSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 
 export const ADDR = Object.freeze({
   client4: '198.51.100.2',
@@ -69,6 +70,12 @@ export function createTopology() {
   const ns = { client: `${tag}-c`, proxy: `${tag}-p`, backend: `${tag}-b` };
   const made = [];
   const remove = () => {
+    rmSync(`/etc/netns/${ns.proxy}`, { recursive: true, force: true });
+    try {
+      rmdirSync('/etc/netns');
+    } catch {
+      // In use by other namespaces (or never made): theirs to keep.
+    }
     for (const name of made.splice(0).reverse()) {
       try {
         ip('netns', 'del', name);
@@ -144,6 +151,11 @@ export function createTopology() {
         nft(ns.proxy, 'delete', 'table', 'inet', 'sockrelay');
         policyRouting(ns.proxy, 'add');
       };
+    },
+    hostsInProxy: (text) => {
+      // `ip netns exec` bind-mounts /etc/netns/NAME/hosts over /etc/hosts for what it runs.
+      mkdirSync(`/etc/netns/${ns.proxy}`, { recursive: true });
+      writeFileSync(`/etc/netns/${ns.proxy}/hosts`, text);
     },
     routeLocalBackend: (address, port) => {
       const family = address.includes(':') ? '-6' : '-4';

@@ -197,6 +197,55 @@ describe('transparent mode', () => {
     expect(server.events.filter((e) => e.event === 'datagram')).toEqual([client, client]);
   });
 
+  it('a backend name with both families: each client is kept towards the address of its own family', async () => {
+    net.hostsInProxy(`${ADDR.backend6} backend.test\n${ADDR.backend4} backend.test\n`);
+    const server4 = track(await backendPeer(net.backend, 'tcp-backend', ADDR.backend4, PORT));
+    const server6 = track(await backendPeer(net.backend, 'tcp-backend', ADDR.backend6, PORT));
+    track(await proxyIn(net.proxy, ['-l', `[::]:${PORT}`], ['--transparent', `backend.test:${PORT}`]));
+    const started = Date.now();
+    await expectKeptAndIntact(
+      track(peer(net.client, 'tcp-client', ADDR.proxyFront4, PORT, 1000)),
+      server4,
+      ADDR.client4,
+    );
+    await expectKeptAndIntact(
+      track(peer(net.client, 'tcp-client', ADDR.proxyFront6, PORT, 1000)),
+      server6,
+      ADDR.client6,
+    );
+    expect(server4.events.filter((e) => e.event === 'accepted')).toHaveLength(1);
+    expect(server6.events.filter((e) => e.event === 'accepted')).toHaveLength(1);
+    // The address of the other family was skipped, not raced and waited for (250 ms a turn).
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it('a backend with no address of the client’s family: refused at once with a warning saying so, TCP and UDP', async () => {
+    const backend = `[${ADDR.backend6}]:${PORT}`;
+    const tcp = track(
+      await proxyIn(net.proxy, ['-l', `${ADDR.proxyFront4}:${PORT}`], ['--transparent', backend]),
+    );
+    const udp = track(
+      await proxyIn(net.proxy, ['-d', '-l', `${ADDR.proxyFront4}:${PORT}`], ['--transparent', backend]),
+    );
+    const started = Date.now();
+    const user = track(peer(net.client, 'tcp-client', ADDR.proxyFront4, PORT, 10));
+    expect((await user.next('done')).trailer).toBe('');
+    // Not held for --connect-timeout (30 s): no retry can help.
+    expect(Date.now() - started).toBeLessThan(10_000);
+    const warning = await tcp.log.waitFor((l) => l.level === 40);
+    expect(warning).toMatchObject({ code: 'EAFNOSUPPORT', transparent: true });
+    expect(warning.msg).toMatch(
+      /no address of the client's family: an IPv4 client cannot keep its address towards IPv6/,
+    );
+
+    track(peer(net.client, 'udp-client', ADDR.proxyFront4, PORT, 10));
+    const refused = await udp.log.waitFor((l) => l.level === 40);
+    expect(refused).toMatchObject({ code: 'EAFNOSUPPORT', transparent: true });
+    expect(refused.msg).toMatch(
+      /^transparent UDP session refused: the backend has no address of the client's family/,
+    );
+  });
+
   it('keeps an IPv4 client of a dual-stack [::] socket as IPv4 towards an IPv4 backend', async () => {
     const server = track(await backendPeer(net.backend, 'tcp-backend', ADDR.backend4, PORT));
     track(await proxyIn(net.proxy, ['-l', `[::]:${PORT}`], ['--transparent', `${ADDR.backend4}:${PORT}`]));
