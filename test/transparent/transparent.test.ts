@@ -219,6 +219,25 @@ describe('transparent mode', () => {
     expect(Date.now() - started).toBeLessThan(5_000);
   });
 
+  it('Happy Eyeballs: a second attempt binds the same client address and port while the first still waits, and wins', async () => {
+    // 203.0.113.3 is on the backend's link but nobody has it: its SYN is never answered. (It shares
+    // as long a prefix with the proxy's address as the backend's, so getaddrinfo keeps it first.)
+    net.hostsInProxy(`203.0.113.3 backend.test\n${ADDR.backend4} backend.test\n`);
+    const server = track(await backendPeer(net.backend, 'tcp-backend', ADDR.backend4, PORT));
+    track(
+      await proxyIn(
+        net.proxy,
+        ['-l', `${ADDR.proxyFront4}:${PORT}`],
+        ['--transparent', `backend.test:${PORT}`],
+      ),
+    );
+    await expectKeptAndIntact(
+      track(peer(net.client, 'tcp-client', ADDR.proxyFront4, PORT, 1000)),
+      server,
+      ADDR.client4,
+    );
+  });
+
   it('a backend with no address of the client’s family: refused at once with a warning saying so, TCP and UDP', async () => {
     const backend = `[${ADDR.backend6}]:${PORT}`;
     const tcp = track(
