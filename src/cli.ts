@@ -88,8 +88,8 @@ function program(): Command {
       [],
     )
     .option(
-      '--route <NAME=BACKEND[,proxy-protocol=V][,transparent=yes|no]>',
-      'send fds named NAME (FileDescriptorName=) to BACKEND (repeatable), with its own PROXY header and transparent settings',
+      '--route <NAME=BACKEND[,KEY=VALUE]>',
+      'send fds named NAME (FileDescriptorName=) to BACKEND (repeatable), with its own proxy-protocol=V and transparent=yes|no',
       collect,
       [],
     )

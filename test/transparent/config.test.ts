@@ -91,7 +91,7 @@ describe('transparent mode configuration', () => {
     expect(viaEnv.code).toBe(78);
     expect(viaEnv.stderr).toMatch(/goes to the unix socket \/run\/app\.sock: transparent mode keeps/);
     const help = runCliSync(['--help']).stdout;
-    expect(help).toMatch(/--transparent\s+bind each backend connection to the client's own address/);
+    expect(help).toMatch(/--transparent\s+bind each backend connection to the\s+client's own address/);
     expect(help).toContain('SOCKRELAY_TRANSPARENT');
     expect(help).toContain('transparent=yes|no');
     expect(runCliSync(['man']).stdout).toMatch(/SOCKRELAY_TRANSPARENT/);
