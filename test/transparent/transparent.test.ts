@@ -265,6 +265,33 @@ describe('transparent mode', () => {
     );
   });
 
+  it('metrics count the client’s bytes, and idle exit comes as without transparent mode', async () => {
+    const server = track(await backendPeer(net.backend, 'tcp-backend', ADDR.backend4, PORT));
+    const proxy = track(
+      await proxyIn(
+        net.proxy,
+        ['-l', `${ADDR.proxyFront4}:${PORT}`],
+        [
+          '--transparent',
+          '--exit-idle-time=2s',
+          `--metrics-listen=${ADDR.proxyFront4}:${METRICS_PORT}`,
+          `${ADDR.backend4}:${PORT}`,
+        ],
+      ),
+    );
+    await expectKeptAndIntact(
+      track(peer(net.client, 'tcp-client', ADDR.proxyFront4, PORT, 100_000)),
+      server,
+      ADDR.client4,
+    );
+    const metrics = scrape(net.proxy, `http://${ADDR.proxyFront4}:${METRICS_PORT}/metrics`);
+    expect(metrics).toMatch(
+      /^sockrelay_forwarded_bytes_total\{[^}]*direction="client_to_backend"[^}]*\} 100000$/m,
+    );
+    expect(metrics).toMatch(/^sockrelay_connections_accepted_total\{[^}]*\} 1$/m);
+    expect(await proxy.exited).toBe(0);
+  });
+
   it('keeps an IPv4 client of a dual-stack [::] socket as IPv4 towards an IPv4 backend', async () => {
     const server = track(await backendPeer(net.backend, 'tcp-backend', ADDR.backend4, PORT));
     track(await proxyIn(net.proxy, ['-l', `[::]:${PORT}`], ['--transparent', `${ADDR.backend4}:${PORT}`]));
