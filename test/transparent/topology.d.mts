@@ -23,10 +23,11 @@ export interface Topology {
    */
   useNftables(): () => void;
   /**
-   * The rule for a TCP backend on the proxy's own host, listening on `address`:`port`: its replies
-   * to clients' addresses are delivered locally. Returns what removes it again.
+   * The rule for a backend on the proxy's own host, listening on `address`:`port` (TCP unless
+   * `protocol` says udp): its replies to clients' addresses are delivered locally. Returns what
+   * removes it again.
    */
-  routeLocalBackend(address: string, port: number): () => void;
+  routeLocalBackend(address: string, port: number, protocol?: 'tcp' | 'udp'): () => void;
   /** The /etc/hosts that what runs in the proxy's namespace (through `ip netns exec`) reads. */
   hostsInProxy(text: string): void;
   /** Deletes the namespaces (and with them every interface and process-free route). */

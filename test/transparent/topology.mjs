@@ -157,10 +157,10 @@ export function createTopology() {
       mkdirSync(`/etc/netns/${ns.proxy}`, { recursive: true });
       writeFileSync(`/etc/netns/${ns.proxy}/hosts`, text);
     },
-    routeLocalBackend: (address, port) => {
+    routeLocalBackend: (address, port, protocol = 'tcp') => {
       const family = address.includes(':') ? '-6' : '-4';
       const rule = ['-n', ns.proxy, family, 'rule'];
-      const match = ['from', address, 'ipproto', 'tcp', 'sport', String(port), 'lookup', POLICY_TABLE];
+      const match = ['from', address, 'ipproto', protocol, 'sport', String(port), 'lookup', POLICY_TABLE];
       ip(...rule, 'add', ...match);
       return () => ip(...rule, 'del', ...match);
     },

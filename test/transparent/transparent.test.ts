@@ -321,6 +321,27 @@ describe('transparent mode', () => {
     },
   );
 
+  it('a UDP backend on the proxy’s own host sees the client, with the same-host rule for udp', async () => {
+    const server = track(await backendPeer(net.proxy, 'udp-backend', '127.0.0.1', PORT + 2));
+    cleanups.push(net.routeLocalBackend('127.0.0.1', PORT + 2, 'udp'));
+    track(
+      await proxyIn(
+        net.proxy,
+        ['-d', '-l', `${ADDR.proxyFront4}:${PORT}`],
+        ['--transparent', `127.0.0.1:${PORT + 2}`],
+      ),
+    );
+    const user = track(peer(net.client, 'udp-client', ADDR.proxyFront4, PORT, 500));
+    const connected = await user.next('connected');
+    expect(await server.next('datagram')).toEqual({
+      event: 'datagram',
+      address: ADDR.client4,
+      port: connected.port,
+    });
+    const done = await user.next('done');
+    expect(done.echoed).toBe(done.sent);
+  });
+
   it('an Accept=yes connection (systemd-socket-activate -a) keeps its client too', async () => {
     const server = track(await backendPeer(net.backend, 'tcp-backend', ADDR.backend4, PORT));
     track(
