@@ -20,8 +20,10 @@ bool TransparentSource(const SockAddr& client, const SockAddr& backend, SockAddr
 
 // Marks `fd` (a fresh inet socket of `source`'s family) transparent and binds it to `source`. With
 // `shared`, SO_REUSEADDR first: the racing attempts of one TCP connection all bind the client's
-// address and port, and a previous connection's TIME_WAIT must not hold it. 0, or an errno with
-// *syscall naming the call that failed.
+// address and port, and a previous connection's TIME_WAIT must not hold it; the client's own socket
+// on this host (a local client) still does, as EADDRINUSE. IP_BIND_ADDRESS_NO_PORT is not used: it
+// defers only the choice of an ephemeral port, and here the port is the client's. 0, or an errno
+// with *syscall naming the call that failed.
 int BindTransparent(int fd, const SockAddr& source, bool shared, const char** syscall);
 
 // 0 when this process may mark sockets transparent (tried on a throwaway socket), else the errno:
