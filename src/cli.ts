@@ -88,7 +88,7 @@ function program(): Command {
       [],
     )
     .option(
-      '--route <NAME=BACKEND[,KEY=VALUE]>',
+      '--route <NAME=BACKEND[,OPTION=VALUE]...>',
       'send fds named NAME (FileDescriptorName=) to BACKEND (repeatable), with its own proxy-protocol=V and transparent=yes|no',
       collect,
       [],
