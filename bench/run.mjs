@@ -32,8 +32,9 @@ import * as cold from './workloads/cold.mjs';
 import * as udp from './workloads/udp.mjs';
 import * as metricsCost from './workloads/metrics.mjs';
 import * as proxyproto from './workloads/proxyproto.mjs';
+import * as transparent from './workloads/transparent.mjs';
 
-const WORKLOADS = [bulk, small, churn, idle, cold, udp, metricsCost, proxyproto];
+const WORKLOADS = [bulk, small, churn, idle, cold, udp, metricsCost, proxyproto, transparent];
 // Workloads are TCP unless they say `proto`; each protocol gets its own table and its own subjects.
 const protoOf = (w) => w.proto ?? 'tcp';
 const PROTOS = ['tcp', 'udp'];
@@ -109,6 +110,7 @@ function budget(workload, opts) {
       return opts.duration + udp.WARM_S + 30;
     case 'metrics':
     case 'proxyproto':
+    case 'transparent':
       return 2 * (opts.duration + 25);
     default:
       return opts.duration + 25;

@@ -38,6 +38,7 @@ Examples:
   # tell the backend who the client is (nginx: listen 8080 proxy_protocol;)
   sockrelay --proxy-protocol=v2 127.0.0.1:8080
   sockrelay --route web=127.0.0.1:8080,proxy-protocol=v1 --route admin=/run/admin.sock
+  sockrelay --transparent 203.0.113.2:8080   # the backend's accept() returns the client itself
 
   # try it under systemd's own activator
   systemd-socket-activate -l 127.0.0.1:8000 sockrelay --exit-idle-time=10s localhost:8080
@@ -87,8 +88,8 @@ function program(): Command {
       [],
     )
     .option(
-      '--route <NAME=BACKEND[,proxy-protocol=V]>',
-      'send fds named NAME (FileDescriptorName=) to BACKEND (repeatable), with its own PROXY header setting',
+      '--route <NAME=BACKEND[,OPTION=VALUE]...>',
+      'send fds named NAME (FileDescriptorName=) to BACKEND (repeatable), with its own proxy-protocol=V and transparent=yes|no',
       collect,
       [],
     )
@@ -96,6 +97,10 @@ function program(): Command {
       '--proxy-protocol <VERSION>',
       'send a PROXY protocol header (v1, v2 or none) so the backend sees the real client',
       DEFAULTS.proxyProtocol,
+    )
+    .option(
+      '--transparent',
+      "bind each backend connection to the client's own address and port (IP_TRANSPARENT: needs CAP_NET_ADMIN and policy routing)",
     )
     .option(
       '--connection-idle-timeout <SPAN>',

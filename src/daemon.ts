@@ -17,6 +17,7 @@ import type { Clock } from './lifecycle/idle-monitor.js';
 import type { Logger } from './logger.js';
 import { requireNative, type NativeLoad } from './native/binding.js';
 import { routeSockets } from './routing.js';
+import { checkTransparentAllowed } from './transparent/capability.js';
 import { gatherSockets } from './sockets.js';
 import type { Serving } from './reload/reload.js';
 
@@ -48,6 +49,7 @@ export async function runDaemon(config: Config, deps: DaemonDeps): Promise<ExitC
   try {
     const { proxied, metricsFds } = socketsToServe(gathered);
     const { routed, unusedRoutes } = routeSockets(proxied, config);
+    checkTransparentAllowed(routed, binding);
     const backends = await resolveBackends(routed);
     const settings = engineSettings(config, nofile, logger);
     const plane = await buildDataPlane(binding, config, settings, routed, backends);

@@ -8,6 +8,10 @@
  * The PROXY protocol header follows the route: `--route NAME=…,proxy-protocol=`
  * for that route, else `--proxy-protocol`. v1 has no form for datagrams, so a
  * datagram socket asked to send it is a configuration error, not a silent v2.
+ *
+ * Transparent mode follows the route the same way (`transparent=yes|no`, else
+ * `--transparent`). It keeps the client's address, so a unix socket on either
+ * side, where there is no address to keep, is a configuration error too.
  */
 import type { AddressSpec } from './config/address.js';
 import type { Config } from './config/config.js';
@@ -20,6 +24,8 @@ export interface RoutedSocket {
   backend: AddressSpec;
   /** The PROXY header to send before the client's bytes (on every datagram for UDP); null: none. */
   proxyProtocol: ProxyProtocolVersion | null;
+  /** Backend sockets bound to the client's own address and port (IP_TRANSPARENT). */
+  transparent: boolean;
 }
 
 export interface Routing {
@@ -30,7 +36,10 @@ export interface Routing {
 
 export function routeSockets(
   sockets: InheritedSocket[],
-  config: Pick<Config, 'routes' | 'backend' | 'proxyProtocol' | 'routeProxyProtocol'>,
+  config: Pick<
+    Config,
+    'routes' | 'backend' | 'proxyProtocol' | 'routeProxyProtocol' | 'transparent' | 'routeTransparent'
+  >,
 ): Routing {
   const used = new Set<string>();
   const routed = sockets.map((socket) => {
@@ -52,7 +61,15 @@ export function routeSockets(
         `fd ${socket.fd} (${socket.name}) is a datagram socket: PROXY protocol v1 describes TCP only; use v2`,
       );
     }
-    return { socket, backend, proxyProtocol };
+    const transparent = (byName && config.routeTransparent.get(socket.name)) ?? config.transparent;
+    if (transparent && (socket.family === 'unix' || backend.kind === 'unix')) {
+      const which = socket.family === 'unix' ? 'is a unix socket' : `goes to the unix socket ${backend.text}`;
+      throw new ConfigError(
+        'ERR_TRANSPARENT_UNIX',
+        `fd ${socket.fd} (${socket.name}) ${which}: transparent mode keeps the client's IP address, and a unix socket has none; set transparent=no on its --route`,
+      );
+    }
+    return { socket, backend, proxyProtocol, transparent };
   });
   const unusedRoutes = [...config.routes.keys()].filter((name) => !used.has(name));
   return { routed, unusedRoutes };

@@ -12,15 +12,19 @@ const SMALL_BYTES = 128;
  * nginx with one worker (so that, on 2 cores, load tool and proxy keep a core between them),
  * access log off, keep-alive unbounded in requests, serving a 128-byte file.
  * proxyProtocol: listen with `proxy_protocol` (every connection must start with a PROXY header).
+ * netns: { name, host, port, ready(port) }: run in that network namespace, on host:port there.
  */
-export async function startNginx(tmp, { proxyProtocol = false } = {}) {
-  const dir = path.join(tmp, proxyProtocol ? 'nginx-proxy-protocol' : 'nginx');
+export async function startNginx(tmp, { proxyProtocol = false, netns = null } = {}) {
+  const dir = path.join(
+    tmp,
+    netns ? `nginx-${netns.name}` : proxyProtocol ? 'nginx-proxy-protocol' : 'nginx',
+  );
   const www = path.join(dir, 'www');
   mkdirSync(www, { recursive: true });
   writeFileSync(path.join(www, SMALL_FILE.slice(1)), 'x'.repeat(SMALL_BYTES - 1) + '\n');
   // Workers drop to nobody when nginx starts as root; mkdtemp made the tree 0700.
   for (const d of [tmp, dir, www]) chmodSync(d, 0o755);
-  const port = await freePort();
+  const port = netns?.port ?? (await freePort());
   const conf = `
 daemon off;
 master_process on;
@@ -40,7 +44,7 @@ http {
   keepalive_timeout 120s;
   default_type text/plain;
   server {
-    listen ${HOST}:${port} backlog=4096${proxyProtocol ? ' proxy_protocol' : ''};
+    listen ${netns?.host ?? HOST}:${port} backlog=4096${proxyProtocol ? ' proxy_protocol' : ''};
     root ${www};
     location / { }
   }
@@ -48,15 +52,25 @@ http {
 `;
   const confPath = path.join(dir, 'nginx.conf');
   writeFileSync(confPath, conf);
-  const proc = start(['nginx', '-p', dir + '/', '-c', confPath, '-e', path.join(dir, 'error.log')]);
+  const inNetns = netns ? ['ip', 'netns', 'exec', netns.name] : [];
+  const proc = start([
+    ...inNetns,
+    'nginx',
+    '-p',
+    dir + '/',
+    '-c',
+    confPath,
+    '-e',
+    path.join(dir, 'error.log'),
+  ]);
   // A connect is enough to know it listens; with proxy_protocol nginx just waits for the header.
   const s = await Promise.race([
-    waitForPort(port, 10_000),
+    netns ? netns.ready(port) : waitForPort(port, 10_000),
     proc.exited.then((r) => {
       throw new Error(`nginx exited (${r.code ?? r.signal}): ${proc.out.stderr.trim()}`);
     }),
   ]);
-  s.destroy();
+  s?.destroy();
   return { port, proc, stop: () => proc.stop() };
 }
 

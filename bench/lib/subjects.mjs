@@ -103,10 +103,12 @@ function withFdLimit(argv, n) {
  * opts.maxConns: connection cap to pass (socket-proxyd defaults to 256);
  * opts.fdLimit: RLIMIT_NOFILE for the proxy;
  * opts.ready: 'announce' (default) waits until the subject says it listens; 'none' returns at once
- * (cold start measures from the spawn).
+ * (cold start measures from the spawn);
+ * opts.netns: { name, host, port, backend }: an activated subject runs in that network namespace,
+ * listening on host:port, in front of `backend` (lib/transparent-net.mjs).
  */
 export async function startSubject(subject, backendPort, opts = {}) {
-  const backend = `${HOST}:${backendPort}`;
+  const backend = opts.netns?.backend ?? `${HOST}:${backendPort}`;
   const ms = opts.timeoutMs ?? 10_000;
   if (subject.kind === 'direct') {
     return {
@@ -118,15 +120,21 @@ export async function startSubject(subject, backendPort, opts = {}) {
       death: () => null,
     };
   }
-  const port = await freePort(subject.proto === 'udp' ? 'udp' : 'tcp');
+  const port = opts.netns?.port ?? (await freePort(subject.proto === 'udp' ? 'udp' : 'tcp'));
   let proc;
   if (subject.kind === 'activate') {
     // systemd-socket-activate passes the proxy only TERM, PATH, USER, HOME and what -E names.
     const env = Object.entries(subject.env ?? {}).map(([k, v]) => `--setenv=${k}=${v}`);
-    const flags = [...(subject.proto === 'udp' ? ['-d'] : []), ...env, '-l', `${HOST}:${port}`];
-    proc = start(withFdLimit([ACTIVATE, ...flags, ...subject.argv(backend, opts)], opts.fdLimit), {
-      cwd: ROOT,
-    });
+    const host = opts.netns?.host ?? HOST;
+    const flags = [...(subject.proto === 'udp' ? ['-d'] : []), ...env, '-l', `${host}:${port}`];
+    // `ip netns exec` execs too: the pid stays the proxy's.
+    const inNetns = opts.netns ? ['ip', 'netns', 'exec', opts.netns.name] : [];
+    proc = start(
+      withFdLimit([...inNetns, ACTIVATE, ...flags, ...subject.argv(backend, opts)], opts.fdLimit),
+      {
+        cwd: ROOT,
+      },
+    );
     if (opts.ready !== 'none') await proc.waitFor('stderr', /Listening on /, ms, `${ACTIVATE} to listen`);
   } else {
     proc = start(withFdLimit(subject.argv(port, backend), opts.fdLimit), { cwd: ROOT });

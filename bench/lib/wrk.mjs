@@ -2,10 +2,18 @@
 import { run, tail } from './proc.mjs';
 import { HOST } from './net.mjs';
 
-export async function wrk(port, path, { duration, connections = 50, threads = 2, headers = [] }) {
-  const argv = ['wrk', `-t${threads}`, `-c${connections}`, `-d${duration}s`, '--timeout', '5s'];
+// netns: run wrk inside that network namespace, against `host` there (transparent workload).
+export async function wrk(
+  port,
+  path,
+  { duration, connections = 50, threads = 2, headers = [], host = HOST, netns = null },
+) {
+  const argv = [
+    ...(netns ? ['ip', 'netns', 'exec', netns] : []),
+    ...['wrk', `-t${threads}`, `-c${connections}`, `-d${duration}s`, '--timeout', '5s'],
+  ];
   for (const h of headers) argv.push('-H', h);
-  argv.push(`http://${HOST}:${port}${path}`);
+  argv.push(`http://${host}:${port}${path}`);
   const r = await run(argv, { ms: (duration + 15) * 1000 });
   if (r.timedOut) throw new Error(`wrk did not finish within ${duration + 15} s`);
   const rps = r.stdout.match(/^Requests\/sec:\s+([\d.]+)/m);

@@ -7,6 +7,13 @@ import { httpOnce } from '../lib/net.mjs';
 import { wrk } from '../lib/wrk.mjs';
 import { cpuMs } from '../lib/stats.mjs';
 
+/** The usual place: proxy and wrk on loopback, in front of 127.0.0.1:backendPort. */
+const loopback = (ctx, backendPort) => ({
+  start: (subject, args) => startSubject(subject, backendPort, { ...ctx.subjectOpts, args }),
+  activate: (proxy) => httpOnce(proxy.port, SMALL_FILE),
+  wrk: {},
+});
+
 export function httpWorkload({ name, description, id, label, headers }) {
   return {
     name,
@@ -35,16 +42,23 @@ export function httpWorkload({ name, description, id, label, headers }) {
  * args: extra proxy options; during(proxy): called as wrk starts, returns an async stop function
  * whose result lands in `during` of the answer. Resolves { rps, requests, errors, cpuUsPerReq (CPU µs
  * the proxy process spent per request during wrk), warnings, during }.
+ * via: where else the proxy runs and wrk connects from, e.g. network namespaces
+ * (lib/transparent-net.mjs): { start(subject, args) → handle, activate(handle), wrk: wrk() options }.
  */
-export async function wrkThrough(ctx, subject, backendPort, { headers = [], args = [], during } = {}) {
-  const proxy = await startSubject(subject, backendPort, { ...ctx.subjectOpts, args });
+export async function wrkThrough(
+  ctx,
+  subject,
+  backendPort,
+  { headers = [], args = [], during, via = loopback(ctx, backendPort) } = {},
+) {
+  const proxy = await via.start(subject, args);
   let stopDuring = null;
   try {
     // Activate (and exec) the proxy before the clock starts.
-    await httpOnce(proxy.port, SMALL_FILE);
+    await via.activate(proxy);
     stopDuring = during?.(proxy) ?? null;
     const cpu0 = proxy.pid ? cpuMs(proxy.pid) : null;
-    const r = await wrk(proxy.port, SMALL_FILE, { duration: ctx.opts.duration, headers });
+    const r = await wrk(proxy.port, SMALL_FILE, { duration: ctx.opts.duration, headers, ...via.wrk });
     const cpu1 = proxy.pid ? cpuMs(proxy.pid) : null;
     const died = proxy.death();
     if (died) throw new Error(`proxy exited during the run: ${died}`);

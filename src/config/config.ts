@@ -27,6 +27,10 @@ export interface Config {
   proxyProtocol: ProxyProtocolVersion | null;
   /** --route NAME=BACKEND,proxy-protocol=…: only the routes that set it (null: none). */
   routeProxyProtocol: Map<string, ProxyProtocolVersion | null>;
+  /** --transparent: backend sockets bound to the client's own address, unless a route says otherwise. */
+  transparent: boolean;
+  /** --route NAME=BACKEND,transparent=yes|no: only the routes that set it. */
+  routeTransparent: Map<string, boolean>;
   listen: ListenSpec[];
   connectionsMax: number;
   exitIdleTimeMs: number;
@@ -65,6 +69,7 @@ export interface RawOptions {
   metricsListen?: string;
   metricsTextfile?: string;
   accessLog?: boolean;
+  transparent?: boolean;
 }
 
 export const DEFAULTS = {
@@ -121,17 +126,26 @@ function proxyProtocolOf(text: string, flag: string): ProxyProtocolVersion | nul
 interface Routes {
   routes: Map<string, AddressSpec>;
   proxyProtocol: Map<string, ProxyProtocolVersion | null>;
+  transparent: Map<string, boolean>;
 }
+
+/** What each `,KEY=VALUE` of a route sets. */
+const ROUTE_OPTIONS: Record<string, (parsed: Routes, name: string, value: string) => void> = {
+  'proxy-protocol': (parsed, name, value) =>
+    parsed.proxyProtocol.set(name, proxyProtocolOf(value, `--route ${name}: proxy-protocol`)),
+  transparent: (parsed, name, value) =>
+    parsed.transparent.set(name, oneOf(value, ['yes', 'no'], `--route ${name}: transparent`) === 'yes'),
+};
 
 /** Options a route may carry after its backend, as `,KEY=VALUE`. */
 const ROUTE_OPTION = /,([a-z][a-z-]*)=([^,=]*)$/;
 
 /**
- * `NAME=BACKEND[,proxy-protocol=v1|v2|none]`. Options are peeled off the end, so a backend
+ * `NAME=BACKEND[,proxy-protocol=v1|v2|none][,transparent=yes|no]`. Options are peeled off the end, so a backend
  * (a unix path may contain commas) only loses a trailing `,key=value` that is an option.
  */
 function parseRoutes(texts: string[]): Routes {
-  const parsed: Routes = { routes: new Map(), proxyProtocol: new Map() };
+  const parsed: Routes = { routes: new Map(), proxyProtocol: new Map(), transparent: new Map() };
   for (const text of texts) {
     const eq = text.indexOf('=');
     const name = text.slice(0, eq);
@@ -140,18 +154,17 @@ function parseRoutes(texts: string[]): Routes {
     }
     if (parsed.routes.has(name)) throw new UsageError('ERR_BAD_ROUTE', `--route: '${name}' is routed twice`);
     let backend = text.slice(eq + 1);
+    const given = new Set<string>();
     for (let option = ROUTE_OPTION.exec(backend); option; option = ROUTE_OPTION.exec(backend)) {
       const [whole, key, value] = option as unknown as [string, string, string];
-      if (key !== 'proxy-protocol') {
-        throw new UsageError(
-          'ERR_BAD_ROUTE',
-          `--route ${name}: unknown option '${key}' (known: proxy-protocol)`,
-        );
+      const set = Object.hasOwn(ROUTE_OPTIONS, key) ? ROUTE_OPTIONS[key] : undefined;
+      if (!set) {
+        const known = Object.keys(ROUTE_OPTIONS).join(', ');
+        throw new UsageError('ERR_BAD_ROUTE', `--route ${name}: unknown option '${key}' (known: ${known})`);
       }
-      if (parsed.proxyProtocol.has(name)) {
-        throw new UsageError('ERR_BAD_ROUTE', `--route ${name}: proxy-protocol given twice`);
-      }
-      parsed.proxyProtocol.set(name, proxyProtocolOf(value, `--route ${name}: proxy-protocol`));
+      if (given.has(key)) throw new UsageError('ERR_BAD_ROUTE', `--route ${name}: ${key} given twice`);
+      given.add(key);
+      set(parsed, name, value);
       backend = backend.slice(0, backend.length - whole.length);
     }
     parsed.routes.set(name, parseAddress(backend, `--route ${name}`));
@@ -186,6 +199,8 @@ export function buildConfig(backend: string | undefined, raw: RawOptions): Confi
     routes: routes.routes,
     proxyProtocol: proxyProtocolOf(raw.proxyProtocol, '--proxy-protocol'),
     routeProxyProtocol: routes.proxyProtocol,
+    transparent: raw.transparent === true,
+    routeTransparent: routes.transparent,
     connectionIdleTimeoutMs: optionalSpan(raw.connectionIdleTimeout, '--connection-idle-timeout'),
     keepaliveMs: optionalSpan(raw.keepalive, '--keepalive', KEEPALIVE_LIMIT),
     udpSessionTimeoutMs: optionalSpan(raw.udpSessionTimeout, '--udp-session-timeout'),

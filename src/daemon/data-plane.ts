@@ -17,6 +17,7 @@ import type { Logger } from '../logger.js';
 import { logEngineAccess, logRelayAccess } from '../logging/access-log.js';
 import type { NativeBinding, NofileLimit } from '../native/binding.js';
 import type { RoutedSocket } from '../routing.js';
+import { connectFailedMessage, sessionErrorMessage } from '../transparent/failure-text.js';
 import type { NativeUdpRelay, UdpRelay } from '../udp/index.js';
 
 /** Native and timer APIs take 32-bit milliseconds. */
@@ -51,7 +52,7 @@ export function engineSettings(config: Config, nofile: NofileLimit, logger: Logg
 }
 
 function engineListener(
-  { socket, backend, proxyProtocol }: RoutedSocket,
+  { socket, backend, proxyProtocol, transparent }: RoutedSocket,
   backends: Map<AddressSpec, EngineBackend>,
 ): EngineListener {
   return {
@@ -59,6 +60,7 @@ function engineListener(
     label: socket.label,
     backend: backends.get(backend)!,
     ...(proxyProtocol ? { proxyProtocol } : {}),
+    ...(transparent ? { transparent } : {}),
   };
 }
 
@@ -66,7 +68,7 @@ function udpRelay(
   Relay: typeof NativeUdpRelay,
   binding: NativeBinding,
   config: Config,
-  { socket, backend, proxyProtocol }: RoutedSocket,
+  { socket, backend, proxyProtocol, transparent }: RoutedSocket,
   backends: Map<AddressSpec, EngineBackend>,
   sessionsMax: number,
 ): UdpRelay {
@@ -79,6 +81,7 @@ function udpRelay(
     sessionEvents: config.accessLog,
     // routeSockets refuses v1 for datagram sockets: v2 is the only form UDP has.
     ...(proxyProtocol === 'v2' ? { proxyProtocol } : {}),
+    ...(transparent ? { transparent } : {}),
   });
 }
 
@@ -160,7 +163,7 @@ export function logDataPlaneEvents(plane: DataPlane, logger: Logger, accessLog =
     if (accessLog) logEngineAccess(engine, (label) => backendOf.get(label) ?? '', logger);
     engine.on('open', (c) => logger.debug(c, 'connection open'));
     engine.on('close', (c) => logger.debug(c, 'connection closed'));
-    engine.on('connectFailed', (f) => logger.warn(f, 'backend connect failed'));
+    engine.on('connectFailed', (f) => logger.warn(f, connectFailedMessage(f)));
     engine.on('backendAddresses', (b) => logger.info(b, 'backend addresses changed'));
     engine.on('backendResolveError', (b) =>
       logger.warn(b, 'backend name not resolved again; addresses kept'),
@@ -169,7 +172,7 @@ export function logDataPlaneEvents(plane: DataPlane, logger: Logger, accessLog =
   }
   for (const relay of plane.relays) {
     if (accessLog) logRelayAccess(relay, logger);
-    relay.on('sessionError', (e) => logger.warn(e, 'UDP session ended by a backend error'));
+    relay.on('sessionError', (e) => logger.warn(e, sessionErrorMessage(e)));
     relay.on('dropped', (d) => logger.warn(d, 'UDP datagrams dropped'));
     relay.on('socketError', (e) => logger.warn(e, 'UDP socket error'));
   }

@@ -73,7 +73,7 @@ export function logStarted(
   for (const name of unusedRoutes) logger.warn({ route: name }, 'no fd has this name; --route unused');
   logger.info(
     {
-      listeners: routed.map(({ socket, backend, proxyProtocol }) => ({
+      listeners: routed.map(({ socket, backend, proxyProtocol, transparent }) => ({
         fd: socket.fd,
         name: socket.name,
         address: socket.localAddress,
@@ -81,6 +81,7 @@ export function logStarted(
         kind: socket.role,
         backend: backend.text,
         ...(proxyProtocol ? { proxyProtocol } : {}),
+        ...(transparent ? { transparent } : {}),
       })),
       backends: [...backends.values()].map((b) => ({
         spec: b.spec,

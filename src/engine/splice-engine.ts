@@ -42,6 +42,7 @@ export class SpliceEngine extends EventEmitter implements Engine {
   private readonly native: RelayEngineNative;
   private readonly labels: string[];
   private readonly specs: string[];
+  private readonly transparent: boolean[];
   /** Per listener, the refresher of its backend (when that is a name). */
   private readonly refresherOf: Array<BackendRefresher | undefined>;
   private readonly refreshers: BackendRefresher[] = [];
@@ -65,10 +66,12 @@ export class SpliceEngine extends EventEmitter implements Engine {
         fd: listener.fd,
         backend,
         ...(listener.proxyProtocol ? { proxyProtocol: listener.proxyProtocol } : {}),
+        ...(listener.transparent ? { transparent: true } : {}),
       };
     });
     this.labels = options.listeners.map((l) => l.label);
     this.specs = options.listeners.map((l) => l.backend.spec);
+    this.transparent = options.listeners.map((l) => l.transparent === true);
     this.connectionsMax = connectionsWithinFdLimit(options, FDS_PER_CONNECTION);
     this.refresherOf = options.listeners.map((l) => refresherIndex.get(l.backend));
     this.native = new binding.RelayEngine(
@@ -206,6 +209,7 @@ export class SpliceEngine extends EventEmitter implements Engine {
             backend: this.specs[event.listener] ?? '',
             code: event.code,
             count: event.count,
+            ...(this.transparent[event.listener] ? { transparent: true as const } : {}),
           });
           break;
         case 'accept-error':

@@ -31,6 +31,8 @@ export interface EngineListener {
    * (handed-over) connection never sends it again.
    */
   proxyProtocol?: ProxyProtocolVersion;
+  /** Bind each backend connection to the client's own address and port (IP_TRANSPARENT). */
+  transparent?: boolean;
 }
 
 export interface EngineBackend {
@@ -109,7 +111,14 @@ export interface EngineEvents {
     reason: string;
     durationMs: number;
   }) => void;
-  connectFailed: (info: { listener: string; backend: string; code: string; count: number }) => void;
+  connectFailed: (info: {
+    listener: string;
+    backend: string;
+    code: string;
+    count: number;
+    /** Set on a transparent listener, whose failures have causes of their own (src/transparent/). */
+    transparent?: true;
+  }) => void;
   acceptError: (info: { code: string }) => void;
   /** A system call failed on one connection for a reason worth logging (EMFILE on pipe2, …). */
   connectionError: (info: { listener: string; code: string; syscall: string; count: number }) => void;

@@ -57,6 +57,11 @@ export interface NativeBinding {
   /** Raise the soft RLIMIT_NOFILE to the hard limit; returns the limits now in force. */
   raiseNofileLimit(): NofileLimit;
   /**
+   * Throws a system error (EPERM without CAP_NET_ADMIN or CAP_NET_RAW) when this process may not
+   * mark sockets IP_TRANSPARENT; tried on a throwaway socket.
+   */
+  checkTransparent(): void;
+  /**
    * Send one sd_notify datagram to `socketPath` (`$NOTIFY_SOCKET`: a path or `@abstract`),
    * optionally with fds as SCM_RIGHTS. Throws a system error on failure.
    */
@@ -83,6 +88,8 @@ export interface RelayListener {
   backend: number;
   /** Send this PROXY protocol header on each backend connection, before any client byte. */
   proxyProtocol?: 'v1' | 'v2';
+  /** Bind each backend connection to the client's address and port (IP_TRANSPARENT). */
+  transparent?: boolean;
 }
 
 export interface RelayEngineOptions {
@@ -260,6 +267,8 @@ export interface UdpRelayNativeOptions {
   proxyProtocol?: 'v2';
   /** Emit 'session-closed' per ended session (only for the access log). */
   sessionEvents?: boolean;
+  /** Bind each session's upstream socket to the client's address and port (IP_TRANSPARENT). */
+  transparent?: boolean;
 }
 
 /** Counters read on demand from native memory. */

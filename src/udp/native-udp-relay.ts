@@ -36,6 +36,7 @@ export class NativeUdpRelay extends EventEmitter implements UdpRelay {
         sessionsMax: options.sessionsMax,
         ...(options.proxyProtocol ? { proxyProtocol: options.proxyProtocol } : {}),
         ...(options.sessionEvents ? { sessionEvents: true } : {}),
+        ...(options.transparent ? { transparent: true } : {}),
       },
       (events) => this.dispatch(events),
     );
@@ -107,6 +108,7 @@ export class NativeUdpRelay extends EventEmitter implements UdpRelay {
             client: event.client,
             code: event.code,
             count: event.count,
+            ...(this.options.transparent ? { transparent: true as const } : {}),
           });
           break;
         case 'dropped':

@@ -65,6 +65,8 @@ export interface UdpRelayOptions {
   proxyProtocol?: 'v2';
   /** Emit `sessionClosed` per ended session (for the access log; off: no per-session event). */
   sessionEvents?: boolean;
+  /** Bind each session's upstream socket to the client's own address and port (IP_TRANSPARENT). */
+  transparent?: boolean;
 }
 
 export interface UdpStats {
@@ -108,6 +110,8 @@ export interface UdpRelayEvents {
     client: string;
     code: string;
     count: number;
+    /** Set on a transparent relay, whose failures have causes of their own (src/transparent/). */
+    transparent?: true;
   }) => void;
   dropped: (info: { label: string; reason: UdpDropReason; count: number }) => void;
   socketError: (info: { label: string; code: string; syscall: string; count: number }) => void;

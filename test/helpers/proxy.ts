@@ -135,11 +135,17 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = process.env): Ru
 
 /**
  * `systemd-socket-activate [ACTIVATE_ARGS] node dist/launch.cjs ARGS`, resolved once it listens on
- * every -l address (it says so on stderr), so clients never race its bind.
+ * every -l address (it says so on stderr), so clients never race its bind. `wrapper` runs it
+ * (`ip netns exec NS`, `setpriv …`): each of those execs, so the pid stays the proxy's.
  */
-export async function underSocketActivate(activateArgs: string[], args: string[]): Promise<RunningProcess> {
+export async function underSocketActivate(
+  activateArgs: string[],
+  args: string[],
+  wrapper: string[] = [],
+): Promise<RunningProcess> {
+  const [command, ...prefix] = [...wrapper, 'systemd-socket-activate'];
   const running = watchProcess(
-    spawn('systemd-socket-activate', [...activateArgs, process.execPath, CLI, ...args], {
+    spawn(command!, [...prefix, ...activateArgs, process.execPath, CLI, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
     }),
   );

@@ -27,6 +27,7 @@ const SHIPPED = [
   /^package\/native\/prebuilds\/linux-(x64|arm64)\/sockrelay\.glibc\.node$/,
   /^package\/units\/[^/]+\.(service|socket)$/,
   /^package\/units\/sockrelay\/[^/]+\.conf$/,
+  /^package\/units\/transparent\/transparent\.conf$/,
   /^package\/units\/monitoring\/sockrelay-(alerts\.yml|dashboard\.json)$/,
 ];
 

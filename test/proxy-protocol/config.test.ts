@@ -68,7 +68,10 @@ describe('PROXY protocol configuration', () => {
       { route: ['web=127.0.0.1:81,proxy-protocol=V2'] },
       "--route web: proxy-protocol: 'V2' is not one of none, v1, v2",
     ],
-    [{ route: ['web=127.0.0.1:81,proxy=v2'] }, "--route web: unknown option 'proxy' (known: proxy-protocol)"],
+    [
+      { route: ['web=127.0.0.1:81,proxy=v2'] },
+      "--route web: unknown option 'proxy' (known: proxy-protocol, transparent)",
+    ],
     [
       { route: ['web=127.0.0.1:81,proxy-protocol=v1,proxy-protocol=v2'] },
       '--route web: proxy-protocol given twice',

@@ -166,7 +166,7 @@ UdpSession* UdpCore::OpenSession(const SockAddr& client, uint64_t now) {
   int err = 0;
   const char* syscall = "";
   int family = AF_UNSPEC;
-  UniqueFd fd = OpenUdpUpstream(config_.backends, &family, &err, &syscall);
+  UniqueFd fd = OpenUdpUpstream(config_.backends, config_.transparent ? &client : nullptr, &family, &err, &syscall);
   if (!fd) {
     Drop(kDropBackendError);
     warnings_.SessionError(client, err, syscall, now);

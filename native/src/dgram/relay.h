@@ -30,6 +30,7 @@ struct UdpRelayConfig {
   size_t sessionsMax = 4096;
   bool proxyV2 = false;  // prepend a PROXY protocol v2 header to every client → backend datagram
   bool sessionEvents = false;  // a kSessionClosed event per ended session (for the access log)
+  bool transparent = false;  // upstream sockets bound to the client's address and port (core/transparent.h)
 };
 
 struct UdpCounters {

@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/transparent.h"
+
 namespace sockrelay {
 
 void NormalizeUdpAddr(SockAddr* addr) {
@@ -66,10 +68,14 @@ size_t UdpPayloadMax(int family) {
   }
 }
 
-UniqueFd OpenUdpUpstream(const std::vector<SockAddr>& backends, int* family, int* err, const char** syscall) {
-  *err = EDESTADDRREQ;
-  *syscall = "connect";
+UniqueFd OpenUdpUpstream(const std::vector<SockAddr>& backends, const SockAddr* transparentClient, int* family,
+                         int* err, const char** syscall) {
+  // Stays so only when every address was skipped: none of the client's family.
+  *err = transparentClient ? EAFNOSUPPORT : EDESTADDRREQ;
+  *syscall = transparentClient ? "bind" : "connect";
   for (const SockAddr& backend : backends) {
+    SockAddr source;
+    if (transparentClient && !TransparentSource(*transparentClient, backend, &source)) continue;
     UniqueFd fd(socket(backend.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (!fd) {
       *err = errno;
@@ -77,7 +83,11 @@ UniqueFd OpenUdpUpstream(const std::vector<SockAddr>& backends, int* family, int
       // Out of fds or memory: the next address will not fare better.
       return fd;
     }
-    if (backend.ss.ss_family == AF_UNIX) {
+    if (transparentClient) {
+      // No SO_REUSEADDR: two sessions sharing a client address could not tell their replies apart.
+      // The client's address is the same towards every backend address: a refusal holds for all.
+      if ((*err = BindTransparent(fd.get(), source, false, syscall))) return UniqueFd();
+    } else if (backend.ss.ss_family == AF_UNIX) {
       struct sockaddr_un autobind {};
       autobind.sun_family = AF_UNIX;
       if (bind(fd.get(), reinterpret_cast<struct sockaddr*>(&autobind), sizeof(sa_family_t)) < 0) {

@@ -48,9 +48,12 @@ struct UdpSession {
 
 // Opens the upstream socket: nonblocking, connected to the first backend address that accepts a
 // connect(). A unix socket is bound to an autobind abstract name first, or the backend's replies would
-// have nowhere to go. Returns the socket and sets *family to that address's family, or none with *err and
-// *syscall set from the last address tried.
-UniqueFd OpenUdpUpstream(const std::vector<SockAddr>& backends, int* family, int* err, const char** syscall);
+// have nowhere to go. With `transparentClient`, the socket is bound to that client's address and port
+// instead (core/transparent.h): addresses of a family that cannot keep it are skipped, and a refused
+// bind ends the search, never falling back to the proxy's own address. Returns the socket and sets
+// *family to that address's family, or none with *err and *syscall set from the last address tried.
+UniqueFd OpenUdpUpstream(const std::vector<SockAddr>& backends, const SockAddr* transparentClient, int* family,
+                         int* err, const char** syscall);
 
 // 65,507 bytes over IPv4 and 65,527 over IPv6 (without jumbograms); 0 for unix: no fixed limit.
 size_t UdpPayloadMax(int family);

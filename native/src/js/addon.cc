@@ -7,6 +7,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   sockrelay::InitRelayEngine(env, exports);
   sockrelay::InitUdpRelay(env, exports);
   sockrelay::InitExec(env, exports);
+  sockrelay::InitTransparent(env, exports);
   return exports;
 }
 

@@ -51,6 +51,7 @@ bool ParseUdpRelayOptions(const Napi::Object& o, UdpRelayConfig* config, std::st
     config->proxyV2 = true;
   }
   config->sessionEvents = o.Get("sessionEvents").ToBoolean();
+  config->transparent = o.Get("transparent").ToBoolean();
   return true;
 }
 

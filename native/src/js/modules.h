@@ -9,4 +9,5 @@ void InitListen(Napi::Env env, Napi::Object exports);
 void InitRelayEngine(Napi::Env env, Napi::Object exports);
 void InitUdpRelay(Napi::Env env, Napi::Object exports);
 void InitExec(Napi::Env env, Napi::Object exports);
+void InitTransparent(Napi::Env env, Napi::Object exports);
 }  // namespace sockrelay

@@ -91,7 +91,8 @@ bool ReadRelayConfig(Napi::Value value, RelayConfig* config) {
       return false;
     int proxyProtocol = 0;
     if (!ReadProxyProtocol(item.As<Napi::Object>(), &proxyProtocol, where)) return false;
-    config->listeners.push_back({static_cast<int>(fd), static_cast<size_t>(backend), proxyProtocol});
+    bool transparent = item.As<Napi::Object>().Get("transparent").ToBoolean();
+    config->listeners.push_back({static_cast<int>(fd), static_cast<size_t>(backend), proxyProtocol, transparent});
   }
 
   double connectionsMax, pipeSize, connectTimeoutMs, threads, idleTimeoutMs = 0, keepaliveMs = 0;

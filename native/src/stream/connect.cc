@@ -7,11 +7,16 @@
 // costs that delay, not the whole connect timeout. The first attempt to connect wins, the others
 // are closed. The order of the addresses is the caller's (src/backend/resolve.ts interleaves the
 // families).
+//
+// On a transparent listener every attempt is bound to the client's address and port first
+// (core/transparent.h); addresses of the other family are skipped, and what cannot work on any retry
+// (no address of the client's family, a refused bind) fails the connection at once.
 #include <sys/socket.h>
 
 #include <algorithm>
 #include <cerrno>
 
+#include "core/transparent.h"
 #include "stream/loop.h"
 
 namespace sockrelay {
@@ -31,16 +36,28 @@ const BackendTable::Addresses& RelayLoop::BackendOf(const Connection* c) {
   return *backendLists_[config_.listeners[c->listener].backend];
 }
 
-void RelayLoop::StartAttempt(Connection* c, const SockAddr& a) {
+bool RelayLoop::StartAttempt(Connection* c, const SockAddr& a, const SockAddr* client) {
+  SockAddr source;
+  // An address of a family that cannot keep the client's: skipped, as if it was not in the list.
+  if (client && !TransparentSource(*client, a, &source)) return true;
   UniqueFd fd(socket(a.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd) {
     c->error = errno, c->syscall = "socket";
-    return;
+    return true;
+  }
+  // Refused (EADDRINUSE: a client on this very host holds its own address and port; EPERM: the
+  // capability is gone), it is refused towards every address and on every retry.
+  if (client) {
+    const char* syscall = "";
+    if (int err = BindTransparent(fd.get(), source, true, &syscall)) {
+      c->error = err, c->syscall = syscall;
+      return false;
+    }
   }
   // Nonblocking even for a unix backend whose backlog is full (EAGAIN): this thread never waits.
   if (connect(fd.get(), a.get(), a.len) < 0 && errno != EINPROGRESS) {
     c->error = errno, c->syscall = "connect";
-    return;
+    return true;
   }
   Attempt* slot = std::find_if(std::begin(c->attempts), std::end(c->attempts), [](const Attempt& x) { return !x.fd; });
   slot->owner = c;
@@ -50,9 +67,24 @@ void RelayLoop::StartAttempt(Connection* c, const SockAddr& a) {
   if (err) {
     c->error = err, c->syscall = "epoll_ctl";
     slot->fd.Close();
-    return;
+    return true;
   }
   c->racing++;
+  return true;
+}
+
+bool RelayLoop::TransparentClient(Connection* c, const BackendTable::Addresses& addresses, SockAddr* client) {
+  client->len = sizeof client->ss;
+  // Asked again each time rather than kept: a connection carries no address it does not need.
+  if (getpeername(c->client.fd.get(), client->get(), &client->len) < 0) {
+    c->error = errno, c->syscall = "getpeername";
+    return false;
+  }
+  SockAddr source;
+  for (const SockAddr& a : addresses)
+    if (TransparentSource(*client, a, &source)) return true;
+  c->error = EAFNOSUPPORT, c->syscall = "bind";
+  return false;
 }
 
 void RelayLoop::Connect(Connection* c, uint64_t now) {
@@ -61,10 +93,14 @@ void RelayLoop::Connect(Connection* c, uint64_t now) {
     c->backoff = kBackoffFirstMs;
   }
   const auto& addresses = BackendOf(c);
+  SockAddr client;
+  bool transparent = config_.listeners[c->listener].transparent;
+  if (transparent && !TransparentClient(c, addresses, &client)) return GiveUp(c, now);
   // Starts the next address (skipping those that fail at once), unless the slots are all racing.
   size_t racing = c->racing;
-  while (c->racing == racing && racing < kAttemptsMax && c->address < addresses.size())
-    StartAttempt(c, addresses[c->address++]);
+  while (c->racing == racing && racing < kAttemptsMax && c->address < addresses.size()) {
+    if (!StartAttempt(c, addresses[c->address++], transparent ? &client : nullptr)) return GiveUp(c, now);
+  }
   if (c->racing > 0) {
     // The next address joins the race after the delay; the last one waits for the deadline.
     uint64_t at = c->address < addresses.size() && c->racing < kAttemptsMax ? now + kAttemptDelayMs : UINT64_MAX;
@@ -94,6 +130,12 @@ void RelayLoop::OnConnectDone(Connection* c, Attempt* a, int err, uint64_t now) 
   c->racing--;
   // A refusal starts the next address now; with none left, the others still racing may win.
   if (c->racing == 0 || c->address < BackendOf(c).size()) Connect(c, now);
+}
+
+void RelayLoop::GiveUp(Connection* c, uint64_t now) {
+  CloseAttempts(c);
+  ClearTimer(c);
+  ConnectFailed(c, now);
 }
 
 void RelayLoop::CloseAttempts(Connection* c) {

@@ -54,7 +54,10 @@ class RelayLoop {
   void OnSocket(Connection* c, bool client, uint32_t events, uint64_t now);
   void Connect(Connection* c, uint64_t now);
   const BackendTable::Addresses& BackendOf(const Connection* c);
-  void StartAttempt(Connection* c, const SockAddr& address);
+  // False when the connection cannot be made by any retry (its transparent bind was refused).
+  bool StartAttempt(Connection* c, const SockAddr& address, const SockAddr* transparentClient);
+  bool TransparentClient(Connection* c, const BackendTable::Addresses& addresses, SockAddr* client);
+  void GiveUp(Connection* c, uint64_t now);
   void OnAttempt(Attempt* a, uint32_t events, uint64_t now);
   void OnConnectDone(Connection* c, Attempt* a, int err, uint64_t now);
   void CloseAttempts(Connection* c);

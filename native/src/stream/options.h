@@ -20,6 +20,8 @@ struct RelayConfig {
     size_t backend;
     // PROXY protocol header on each backend connection: 0 none, 1 or 2 the version.
     int proxyProtocol = 0;
+    // Backend connections bound to the client's address and port (core/transparent.h).
+    bool transparent = false;
   };
   std::vector<Listener> listeners;
   std::vector<std::vector<SockAddr>> backends;
