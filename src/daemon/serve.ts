@@ -6,7 +6,14 @@
 import type { Config } from '../config/config.js';
 import type { FdStore } from '../handover/fd-store.js';
 import { handOver } from '../handover/handover.js';
-import { busctl, decideOnSigterm, type RunBusctl } from '../handover/systemd-job.js';
+import { readStopIntent } from '../handover/stop-intent.js';
+import {
+  askUnitJob,
+  busctl,
+  decideOnSigterm,
+  type RunBusctl,
+  type UnitJob,
+} from '../handover/systemd-job.js';
 import { engineSource, type ActivitySource } from '../lifecycle/activity-source.js';
 import type { Clock } from '../lifecycle/idle-monitor.js';
 import { Notifier, notifyTargetFromEnv } from '../lifecycle/notify.js';
@@ -27,6 +34,8 @@ export interface ServeContext {
   logger: Logger;
   /** How to reach systemd's bus (tests); busctl on the system bus otherwise. */
   busctl?: RunBusctl;
+  /** Where the unit's root stop hook leaves its answer (tests); /run/sockrelay-stop-intent otherwise. */
+  stopIntentDir?: string;
 }
 
 /** How long each question to systemd (over the system bus) may take before a SIGTERM drains. */
@@ -46,14 +55,18 @@ function handoverToStore(
 ): () => Promise<ActivitySource[]> {
   const { logger } = context;
   return async () => {
-    const decision = await decideOnSigterm(
-      unknownStore,
-      context.pid,
-      context.busctl ?? busctl(BUS_QUERY_MAX_MS),
-    );
+    let from = 'stop hook';
+    // The root ExecStop= hook's answer first (a DynamicUser= service cannot ask), then the bus.
+    const ask = async (): Promise<UnitJob> => {
+      const hook = readStopIntent(context.env, context.pid, context.stopIntentDir);
+      if ('job' in hook) return hook.job;
+      from = `bus (stop hook: ${hook.none})`;
+      return askUnitJob(context.pid, context.busctl ?? busctl(BUS_QUERY_MAX_MS));
+    };
+    const decision = await decideOnSigterm(unknownStore, ask);
     if (!decision.handOver) {
       logger[decision.jobType === undefined ? 'warn' : 'info'](
-        { job: decision.jobType ?? 'none', why: decision.why },
+        { job: decision.jobType ?? 'none', why: decision.why, from },
         'SIGTERM: draining, not handing over',
       );
       return [];
@@ -62,7 +75,7 @@ function handoverToStore(
     const flushMs = Math.min(config.shutdownTimeoutMs, HANDOVER_FLUSH_MAX_MS);
     const { drainer, ...result } = await handOver(handoverTargets(binding, plane), store, binding, flushMs);
     logger[result.storeError ? 'warn' : 'info'](
-      { ...result, capacity: store.capacity },
+      { ...result, capacity: store.capacity, from },
       'handed over to the fd store',
     );
     return drainer ? [engineSource(drainer, 'drainer')] : [];

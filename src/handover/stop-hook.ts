@@ -1,0 +1,66 @@
+/**
+ * `sockrelay stop-intent`: the unit's root stop hook (stop-intent.ts says why it exists).
+ *
+ *   ExecStop=-+/usr/local/bin/sockrelay stop-intent          asks systemd, leaves the answer
+ *   ExecStopPost=-+/usr/local/bin/sockrelay stop-intent --clear   removes it
+ *
+ * Whatever goes wrong here, the main process drains: the hook says why on one line and exits
+ * non-zero, which the unit's `-` tells systemd to ignore. Each question to systemd is bounded, so
+ * a hung bus costs at most a few seconds of TimeoutStopSec=.
+ */
+import { ExitCode } from '../errors.js';
+import { Priority, isJournalStream, withPriority } from '../logging/journal-stream.js';
+import { clearStopIntent, hookTarget, StopIntentError, writeStopIntent } from './stop-intent.js';
+import { askUnitJob, busctl, PRIVATE_BUS, type RunBusctl, type UnitJob } from './systemd-job.js';
+
+const QUESTION_MAX_MS = 2000;
+
+export interface StopHookDeps {
+  env: NodeJS.ProcessEnv;
+  uid: number;
+  /** The buses to ask, in order (tests); systemd's private bus, then the system bus, otherwise. */
+  buses?: RunBusctl[];
+  dir?: string;
+  write: (line: string) => void;
+}
+
+async function askFirstThatAnswers(pid: number, buses: RunBusctl[]): Promise<UnitJob> {
+  const failures: string[] = [];
+  for (const run of buses) {
+    try {
+      return await askUnitJob(pid, run);
+    } catch (err) {
+      failures.push((err as Error).message);
+    }
+  }
+  throw new Error(failures.join('; '));
+}
+
+export async function runStopHook(clear: boolean, deps: StopHookDeps): Promise<number> {
+  const say = (priority: number, text: string): void =>
+    deps.write(isJournalStream(2, deps.env) ? withPriority(`${text}\n`, priority) : `${text}\n`);
+  try {
+    if (clear) {
+      clearStopIntent(deps.env, deps.dir);
+      return ExitCode.ok;
+    }
+    if (deps.uid !== 0) {
+      say(Priority.err, 'sockrelay stop-intent: must run as root (ExecStop=-+…); a restart will drain');
+      return ExitCode.config;
+    }
+    const { invocation, mainPid } = hookTarget(deps.env);
+    if (mainPid === null) return ExitCode.ok; // exited already (idle): nobody to tell
+    const buses = deps.buses ?? [busctl(QUESTION_MAX_MS, PRIVATE_BUS), busctl(QUESTION_MAX_MS)];
+    const job = await askFirstThatAnswers(mainPid, buses);
+    writeStopIntent({ invocation, mainPid, ...job }, deps.dir);
+    say(
+      Priority.info,
+      `sockrelay stop-intent: job ${job.jobType ?? 'none'}, FileDescriptorStoreMax=${job.fdStoreMax ?? 'none'}, for pid ${mainPid}`,
+    );
+    return ExitCode.ok;
+  } catch (err) {
+    const code = err instanceof StopIntentError ? ExitCode.config : ExitCode.unavailable;
+    say(Priority.err, `sockrelay stop-intent: ${(err as Error).message}; a restart will drain`);
+    return code;
+  }
+}
