@@ -67,6 +67,11 @@ export interface NativeBinding {
    * bad fd); a failure after that ends the process with 71.
    */
   execve(path: string, argv: string[], env: string[], fds: number[]): never;
+  /**
+   * SIGHUPs that reached this program between the reload's exec that started it and its own
+   * SIGHUP listener (counted by the addon, preloaded for that), and resets the count.
+   */
+  takeHangupsDuringExec(): number;
   /** A bound (and for streams listening) nonblocking, CLOEXEC socket: what systemd would pass us. */
   listenSocket(address: SocketAddress, options: { type: 'stream' | 'dgram'; backlog?: number }): number;
   /** Resolves with the fds that are readable (a client waits), [] after `timeoutMs`. Never reads them. */
