@@ -5,8 +5,8 @@
  *   ExecStopPost=-+/usr/local/bin/sockrelay stop-intent --clear   removes it
  *
  * Whatever goes wrong here, the main process drains: the hook says why on one line and exits
- * non-zero, which the unit's `-` tells systemd to ignore. Each question to systemd is bounded, so
- * a hung bus costs at most a few seconds of TimeoutStopSec=.
+ * non-zero, which the unit's `-` tells systemd to ignore. The questions to systemd are bounded as
+ * a whole (3 s), so a hung bus costs at most that much of TimeoutStopSec=.
  */
 import { ExitCode } from '../errors.js';
 import { Priority, isJournalStream, withPriority } from '../logging/journal-stream.js';
@@ -14,6 +14,7 @@ import { clearStopIntent, hookTarget, StopIntentError, writeStopIntent } from '.
 import { askUnitJob, busctl, PRIVATE_BUS, type RunBusctl, type UnitJob } from './systemd-job.js';
 
 const QUESTION_MAX_MS = 2000;
+const ANSWER_MAX_MS = 3000;
 
 export interface StopHookDeps {
   env: NodeJS.ProcessEnv;
@@ -21,19 +22,32 @@ export interface StopHookDeps {
   /** The buses to ask, in order (tests); systemd's private bus, then the system bus, otherwise. */
   buses?: RunBusctl[];
   dir?: string;
+  /** How long all the questions together may take (tests); 3 s otherwise. */
+  answerMaxMs?: number;
   write: (line: string) => void;
 }
 
-async function askFirstThatAnswers(pid: number, buses: RunBusctl[]): Promise<UnitJob> {
+async function askFirstThatAnswers(pid: number, buses: RunBusctl[], withinMs: number): Promise<UnitJob> {
   const failures: string[] = [];
-  for (const run of buses) {
-    try {
-      return await askUnitJob(pid, run);
-    } catch (err) {
-      failures.push((err as Error).message);
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`systemd did not answer within ${withinMs} ms`)), withinMs);
+  });
+  const ask = async (): Promise<UnitJob> => {
+    for (const run of buses) {
+      try {
+        return await askUnitJob(pid, run);
+      } catch (err) {
+        failures.push((err as Error).message);
+      }
     }
+    throw new Error(failures.join('; '));
+  };
+  try {
+    return await Promise.race([ask(), late]);
+  } finally {
+    clearTimeout(timer);
   }
-  throw new Error(failures.join('; '));
 }
 
 export async function runStopHook(clear: boolean, deps: StopHookDeps): Promise<number> {
@@ -51,7 +65,7 @@ export async function runStopHook(clear: boolean, deps: StopHookDeps): Promise<n
     const { invocation, mainPid } = hookTarget(deps.env);
     if (mainPid === null) return ExitCode.ok; // exited already (idle): nobody to tell
     const buses = deps.buses ?? [busctl(QUESTION_MAX_MS, PRIVATE_BUS), busctl(QUESTION_MAX_MS)];
-    const job = await askFirstThatAnswers(mainPid, buses);
+    const job = await askFirstThatAnswers(mainPid, buses, deps.answerMaxMs ?? ANSWER_MAX_MS);
     writeStopIntent({ invocation, mainPid, ...job }, deps.dir);
     say(
       Priority.info,

@@ -91,6 +91,14 @@ describe('the stop hook and its answer', () => {
     expect(lines.every((l) => /^sockrelay stop-intent: .*a restart will drain\n$/.test(l))).toBe(true);
   });
 
+  it('gives up on a bus that does not answer at all, within its bound, leaving no answer', async () => {
+    const hung: RunBusctl = () => new Promise(() => undefined);
+    // Without the bound this would wait forever.
+    expect(await hook({ buses: [hung], answerMaxMs: 200 })).toBe(69);
+    expect(lines.join('')).toMatch(/did not answer within 200 ms; a restart will drain/);
+    expect(existsSync(join(dir, INVOCATION))).toBe(false);
+  });
+
   it('has nothing to tell when the main process has already exited (an idle exit)', async () => {
     const quiet = bus('stop', 512);
     expect(await hook({ env: { INVOCATION_ID: INVOCATION }, buses: [quiet] })).toBe(0);
