@@ -9,7 +9,7 @@
  * a whole (3 s), so a hung bus costs at most that much of TimeoutStopSec=.
  */
 import { ExitCode } from '../errors.js';
-import { Priority, isJournalStream, withPriority } from '../logging/journal-stream.js';
+import type { Logger } from '../logger.js';
 import { clearStopIntent, hookTarget, StopIntentError, writeStopIntent } from './stop-intent.js';
 import { askUnitJob, busctl, PRIVATE_BUS, type RunBusctl, type UnitJob } from './systemd-job.js';
 
@@ -24,7 +24,8 @@ export interface StopHookDeps {
   dir?: string;
   /** How long all the questions together may take (tests); 3 s otherwise. */
   answerMaxMs?: number;
-  write: (line: string) => void;
+  /** The service's own logger: the hook's lines land in the unit's journal at their priority. */
+  logger: Logger;
 }
 
 async function askFirstThatAnswers(pid: number, buses: RunBusctl[], withinMs: number): Promise<UnitJob> {
@@ -51,15 +52,14 @@ async function askFirstThatAnswers(pid: number, buses: RunBusctl[], withinMs: nu
 }
 
 export async function runStopHook(clear: boolean, deps: StopHookDeps): Promise<number> {
-  const say = (priority: number, text: string): void =>
-    deps.write(isJournalStream(2, deps.env) ? withPriority(`${text}\n`, priority) : `${text}\n`);
+  const { logger } = deps;
   try {
     if (clear) {
       clearStopIntent(deps.env, deps.dir);
       return ExitCode.ok;
     }
     if (deps.uid !== 0) {
-      say(Priority.err, 'sockrelay stop-intent: must run as root (ExecStop=-+…); a restart will drain');
+      logger.error('stop-intent: must run as root (ExecStop=-+…); a restart will drain');
       return ExitCode.config;
     }
     const { invocation, mainPid } = hookTarget(deps.env);
@@ -67,14 +67,17 @@ export async function runStopHook(clear: boolean, deps: StopHookDeps): Promise<n
     const buses = deps.buses ?? [busctl(QUESTION_MAX_MS, PRIVATE_BUS), busctl(QUESTION_MAX_MS)];
     const job = await askFirstThatAnswers(mainPid, buses, deps.answerMaxMs ?? ANSWER_MAX_MS);
     writeStopIntent({ invocation, mainPid, ...job }, deps.dir);
-    say(
-      Priority.info,
-      `sockrelay stop-intent: job ${job.jobType ?? 'none'}, FileDescriptorStoreMax=${job.fdStoreMax ?? 'none'}, for pid ${mainPid}`,
+    logger.info(
+      { job: job.jobType ?? 'none', fdStoreMax: job.fdStoreMax, mainPid },
+      'stop-intent: told the service',
     );
     return ExitCode.ok;
   } catch (err) {
     const code = err instanceof StopIntentError ? ExitCode.config : ExitCode.unavailable;
-    say(Priority.err, `sockrelay stop-intent: ${(err as Error).message}; a restart will drain`);
+    logger.error(
+      { why: (err as Error).message },
+      'stop-intent: no answer for the service; a restart will drain',
+    );
     return code;
   }
 }

@@ -75,11 +75,12 @@ export function addOperatorCommands(root: Command): OperatorCommands {
     .option('--clear', "remove this invocation's answer")
     .action(async (options: { clear?: boolean }) => {
       const { runStopHook } = await import('../handover/stop-hook.js');
+      const { createLogger } = await import('../logger.js');
       done(
         await runStopHook(options.clear === true, {
           env: process.env,
           uid: process.getuid?.() ?? -1,
-          write: (line) => void process.stderr.write(line),
+          logger: createLogger('info'),
         }),
       );
     });

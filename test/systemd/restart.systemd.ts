@@ -67,7 +67,7 @@ describe.each(VERSIONS)('systemd %s: restart, reload and stop of live traffic', 
     expect(end).toEqual({ end: 'eof', bytes: TEN_MB, intact: true });
     expect((await c.show('sockrelay.service', 'MainPID')).MainPID).not.toBe(before);
     const journal = await c.journal('-u', 'sockrelay.service', '-o', 'cat');
-    expect(journal).toMatch(/stop-intent: job restart, FileDescriptorStoreMax=512/);
+    expect(journal).toMatch(/"job":"restart","fdStoreMax":512,.*"msg":"stop-intent: told the service"/);
     expect(handedOver(journal)).toMatchObject({ storedConnections: 1, overflow: 0, from: 'stop hook' });
   });
 

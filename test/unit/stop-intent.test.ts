@@ -13,6 +13,8 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runStopHook } from '../../src/handover/stop-hook.js';
 import { readStopIntent, writeStopIntent } from '../../src/handover/stop-intent.js';
@@ -42,7 +44,7 @@ const unreachable: RunBusctl = () => Promise.reject(new Error('busctl call: Fail
 describe('the stop hook and its answer', () => {
   let base: { path: string; remove(): void };
   let dir: string;
-  let lines: string[];
+  let lines: Array<{ level: number; msg: string; [field: string]: unknown }>;
   beforeEach(() => {
     base = tempDir('sockrelay-stop-intent-');
     chmodSync(base.path, 0o755);
@@ -50,21 +52,26 @@ describe('the stop hook and its answer', () => {
     lines = [];
   });
   afterEach(() => base.remove());
+  const logger = () =>
+    pino(
+      { base: null, timestamp: false },
+      new Writable({
+        write(chunk: Buffer, _enc, done) {
+          lines.push(JSON.parse(chunk.toString()) as (typeof lines)[number]);
+          done();
+        },
+      }),
+    );
   const hook = (over: Partial<Parameters<typeof runStopHook>[1]> = {}, clear = false) =>
-    runStopHook(clear, {
-      env,
-      uid: 0,
-      buses: [bus('restart', 512)],
-      dir,
-      write: (l) => lines.push(l),
-      ...over,
-    });
+    runStopHook(clear, { env, uid: 0, buses: [bus('restart', 512)], dir, logger: logger(), ...over });
 
   it('asks systemd as root and leaves the answer the main process reads: a restart with a store of 512', async () => {
     expect(process.getuid?.()).toBe(0);
     expect(await hook()).toBe(0);
     expect(readStopIntent(env, MAIN_PID, dir)).toEqual({ job: { jobType: 'restart', fdStoreMax: 512 } });
-    expect(lines.join('')).toMatch(/job restart, FileDescriptorStoreMax=512, for pid 4242/);
+    expect(lines).toEqual([
+      { level: 30, job: 'restart', fdStoreMax: 512, mainPid: 4242, msg: 'stop-intent: told the service' },
+    ]);
   });
 
   it('tries the system bus when the private bus does not answer', async () => {
@@ -88,14 +95,14 @@ describe('the stop hook and its answer', () => {
     expect(await hook({ env: { MAINPID: '1' } })).toBe(78);
     expect(existsSync(join(dir, INVOCATION))).toBe(false);
     expect(lines).toHaveLength(3);
-    expect(lines.every((l) => /^sockrelay stop-intent: .*a restart will drain\n$/.test(l))).toBe(true);
+    expect(lines.every((l) => l.level === 50 && /a restart will drain$/.test(l.msg))).toBe(true);
   });
 
   it('gives up on a bus that does not answer at all, within its bound, leaving no answer', async () => {
     const hung: RunBusctl = () => new Promise(() => undefined);
     // Without the bound this would wait forever.
     expect(await hook({ buses: [hung], answerMaxMs: 200 })).toBe(69);
-    expect(lines.join('')).toMatch(/did not answer within 200 ms; a restart will drain/);
+    expect(lines).toMatchObject([{ level: 50, why: 'systemd did not answer within 200 ms' }]);
     expect(existsSync(join(dir, INVOCATION))).toBe(false);
   });
 
