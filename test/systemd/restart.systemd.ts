@@ -101,6 +101,32 @@ describe.each(VERSIONS)('systemd %s: restart, reload and stop of live traffic', 
     expect(end).toMatchObject({ end: 'error', code: 'ECONNRESET', intact: true });
   });
 
+  it('a proxy written by `sockrelay units` for the template keeps a stream across a restart too', async () => {
+    journalOnFailure(booted, 'sockrelay@gen.service');
+    const { c } = booted;
+    await c.run([
+      '/usr/local/bin/sockrelay',
+      'units',
+      '--listen',
+      '127.0.0.1:8004',
+      '--name',
+      'gen',
+      '--write',
+      '/etc/systemd/system',
+      '127.0.0.1:8080',
+    ]);
+    await c.systemctl('daemon-reload');
+    await c.systemctl('start', 'sockrelay@gen.socket');
+    const d = download(c, 8004, 3 * MB, MB);
+    await expect.poll(() => received(d), { timeout: 10_000 }).toBeGreaterThan(512 * 1024);
+    await c.systemctl('restart', 'sockrelay@gen.service');
+    expect(await d.done).toEqual({ end: 'eof', bytes: 3 * MB, intact: true });
+    expect(handedOver(await c.journal('-u', 'sockrelay@gen.service', '-o', 'cat'))).toMatchObject({
+      storedConnections: 1,
+      from: 'stop hook',
+    });
+  });
+
   it('systemctl restart keeps a UDP session: the backend sees the same source port, datagrams both ways', async () => {
     journalOnFailure(booted, 'sockrelay-dualstack.service');
     const { c } = booted;
