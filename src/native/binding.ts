@@ -49,6 +49,11 @@ export interface NativeBinding {
   fdinfo(fd: number): FdInfo;
   /** fcntl: set O_NONBLOCK and FD_CLOEXEC as asked. */
   setFdFlags(fd: number, flags: { nonblock?: boolean; cloexec?: boolean }): void;
+  /**
+   * SO_LINGER {on, 0}: with `on`, the socket's last close sends a reset instead of a FIN (a socket
+   * parked in the fd store, so a drop there never looks like a clean end). Throws a system error.
+   */
+  setAbortOnClose(fd: number, on: boolean): void;
   /** dup(2) with FD_CLOEXEC. */
   dup(fd: number): number;
   close(fd: number): void;

@@ -1,5 +1,6 @@
 // RelayLoop's side of a handover (see relay-handover.h): detaching flushed connections for the
 // next instance, and taking up the ones a previous instance detached.
+#include "core/abort-on-close.h"
 #include "core/fd-flags.h"
 #include "stream/handover.h"
 
@@ -39,14 +40,6 @@ bool AlreadyShut(int fd) {
     default:
       return false;
   }
-}
-
-// The safety net of a handover: a socket handed on is set to abort when its last holder closes it
-// (SO_LINGER {1, 0}), so if the fd store or a failed exec ever drops it, its peer sees a reset and
-// never a clean end that would pass a cut stream off as a whole one. Whoever takes it up clears it.
-int AbortOnClose(int fd, bool on) {
-  struct linger linger = {on ? 1 : 0, 0};
-  return setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, sizeof linger) < 0 ? errno : 0;
 }
 
 }  // namespace
@@ -120,9 +113,6 @@ void RelayLoop::Detach(Connection* c, uint64_t now) {
     exporting_--;
     return Relay(c, now);
   }
-  // Best effort: a socket that refuses the option travels all the same.
-  AbortOnClose(clientFd.get(), true);
-  AbortOnClose(backendFd.get(), true);
   // The dups keep the sockets' open file descriptions, and with them the epoll registrations, alive:
   // without these, epoll would go on reporting events for a freed connection.
   loop_.Remove(c->client.fd.get());
@@ -155,7 +145,7 @@ int RelayLoop::Prepare(Connection* c, const char** syscall) {
   c->adopted = true;
   for (int fd : {c->client.fd.get(), c->backend.fd.get()}) {
     if (int err = SetNonblock(fd)) return *syscall = "fcntl", err;
-    // Ours now: closing it ends it the ordinary way again.
+    // Ours now: closing it ends it the ordinary way again (the store's safety net is off).
     if (int err = AbortOnClose(fd, false)) return *syscall = "setsockopt", err;
   }
   int err = Watch(c->client.fd.get(), c, true);
