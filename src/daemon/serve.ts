@@ -34,8 +34,6 @@ export interface ServeContext {
   logger: Logger;
   /** How to reach systemd's bus (tests); busctl on the system bus otherwise. */
   busctl?: RunBusctl;
-  /** Where the unit's root stop hook leaves its answer (tests); /run/sockrelay-stop-intent otherwise. */
-  stopIntentDir?: string;
 }
 
 /** How long each question to systemd (over the system bus) may take before a SIGTERM drains. */
@@ -58,7 +56,7 @@ function handoverToStore(
     let from = 'stop hook';
     // The root ExecStop= hook's answer first (a DynamicUser= service cannot ask), then the bus.
     const ask = async (): Promise<UnitJob> => {
-      const hook = readStopIntent(context.env, context.pid, context.stopIntentDir);
+      const hook = readStopIntent(context.env, context.pid);
       if ('job' in hook) return hook.job;
       from = `bus (stop hook: ${hook.none})`;
       return askUnitJob(context.pid, context.busctl ?? busctl(BUS_QUERY_MAX_MS));
