@@ -188,7 +188,8 @@ async function main(argv: string[]): Promise<number> {
     native: loadNative(),
     env: process.env,
     pid: process.pid,
-    signals: process,
+    // SIGTERM/SIGINT as the run loop hears them: a reload under way may take one on to the next program.
+    signals: signals.stops,
     version,
   });
 }

@@ -5,7 +5,7 @@
  */
 import type { Config } from '../config/config.js';
 import type { FdStore } from '../handover/fd-store.js';
-import type { RunBusctl } from '../handover/systemd-job.js';
+import type { RunBusctl, UnitJob } from '../handover/systemd-job.js';
 import { engineSource, type ActivitySource } from '../lifecycle/activity-source.js';
 import type { Clock } from '../lifecycle/idle-monitor.js';
 import { Notifier, notifyTargetFromEnv } from '../lifecycle/notify.js';
@@ -48,18 +48,23 @@ function handoverToStore(
   const { logger } = context;
   return async () => {
     // Loaded on the first SIGTERM, not at start: only a unit with an fd store gets here.
-    const [{ handOver }, { busctl, decideOnSigterm }] = await Promise.all([
+    const [{ handOver }, { readStopIntent }, { askUnitJob, busctl, decideOnSigterm }] = await Promise.all([
       import('../handover/handover.js'),
+      import('../handover/stop-intent.js'),
       import('../handover/systemd-job.js'),
     ]);
-    const decision = await decideOnSigterm(
-      unknownStore,
-      context.pid,
-      context.busctl ?? busctl(BUS_QUERY_MAX_MS),
-    );
+    let from = 'stop hook';
+    // The root ExecStop= hook's answer first (a DynamicUser= service cannot ask), then the bus.
+    const ask = async (): Promise<UnitJob> => {
+      const hook = readStopIntent(context.env, context.pid);
+      if ('job' in hook) return hook.job;
+      from = `bus (stop hook: ${hook.none})`;
+      return askUnitJob(context.pid, context.busctl ?? busctl(BUS_QUERY_MAX_MS));
+    };
+    const decision = await decideOnSigterm(unknownStore, ask);
     if (!decision.handOver) {
       logger[decision.jobType === undefined ? 'warn' : 'info'](
-        { job: decision.jobType ?? 'none', why: decision.why },
+        { job: decision.jobType ?? 'none', why: decision.why, from },
         'SIGTERM: draining, not handing over',
       );
       return [];
@@ -68,7 +73,7 @@ function handoverToStore(
     const flushMs = Math.min(config.shutdownTimeoutMs, HANDOVER_FLUSH_MAX_MS);
     const { drainer, ...result } = await handOver(handoverTargets(binding, plane), store, binding, flushMs);
     logger[result.storeError ? 'warn' : 'info'](
-      { ...result, capacity: store.capacity },
+      { ...result, capacity: store.capacity, from },
       'handed over to the fd store',
     );
     return drainer ? [engineSource(drainer, 'drainer')] : [];

@@ -4,7 +4,8 @@
  *
  * Handing over: the engine stops, flushes into the kernel and gives up each
  * connection's two sockets; each goes into the store as two named fds or not
- * at all. What does not fit, or what the store refuses, is relayed to its end
+ * at all, set to reset their peer should the store ever close them (a stop, an
+ * overflow): a cut stream never ends in a clean FIN. Adoption clears that. What does not fit, or what the store refuses, is relayed to its end
  * by a drainer: a native engine that adopts them and accepts nothing. What did
  * not flush never left its engine. Either way it
  * is drained as before, never dropped. UDP sessions go in as their upstream
@@ -50,7 +51,7 @@ export interface HandoverResult {
 export async function handOver(
   targets: HandoverTargets,
   store: FdStore,
-  native: Pick<NativeBinding, 'close'>,
+  native: Pick<NativeBinding, 'close' | 'setAbortOnClose'>,
   flushTimeoutMs: number,
 ): Promise<HandoverResult> {
   let room = store.capacity ?? 0;
@@ -83,6 +84,18 @@ export async function handOver(
     return true;
   };
 
+  /** Best effort: a socket that refuses it travels all the same. The drainer's adoption clears it. */
+  const abortOnClose = (fds: number[]): true => {
+    for (const fd of fds) {
+      try {
+        native.setAbortOnClose(fd, true);
+      } catch {
+        // Refused: this socket travels without the safety net.
+      }
+    }
+    return true;
+  };
+
   // Every exported connection is either stored or relayed to its end by the drainer: never dropped.
   const exported = targets.engine ? await targets.engine.exportConnections(flushTimeoutMs) : [];
   const unplaced: HandoverConnection[] = [];
@@ -97,6 +110,7 @@ export async function handOver(
     } as const;
     const placed =
       room >= 2 &&
+      abortOnClose([c.clientFd, c.backendFd]) &&
       storeAll([
         [encodeHandoverName({ ...common, role: 'client' }), c.clientFd],
         [encodeHandoverName({ ...common, role: 'backend' }), c.backendFd],

@@ -6,10 +6,12 @@
  * half), and the unit's FileDescriptorStoreMax= says whether there is a store at
  * all, which systemd 252 does not tell in $FDSTORE.
  *
- * Both are asked over the system bus with busctl, as a child process: a
- * DynamicUser= service may not use systemd's private bus (root only), and the
- * system bus answers these read-only questions for any user. Whatever cannot be
- * asked counts as a stop: draining is always safe, only slower.
+ * Both are asked with busctl, as a child process. Root asks systemd's private bus (there
+ * may be no dbus-daemon at all). The service itself asks the system bus, which answers
+ * these read-only questions for most users but not for a DynamicUser= uid on Debian's
+ * dbus-daemon: that is why the shipped units let a root ExecStop= hook ask for them
+ * (stop-intent.ts), and the service reads its answer first. Whatever cannot be asked
+ * counts as a stop: draining is always safe, only slower.
  */
 import { execFile } from 'node:child_process';
 import type { FdStore } from './fd-store.js';
@@ -66,13 +68,17 @@ export async function askUnitJob(pid: number, run: RunBusctl): Promise<UnitJob> 
   return { jobType, fdStoreMax };
 }
 
-/** busctl on the system bus, each call bounded by `timeoutMs`. */
-export function busctl(timeoutMs: number): RunBusctl {
+/** systemd's own bus, root only: answers where no dbus-daemon runs. */
+export const PRIVATE_BUS = 'unix:path=/run/systemd/private';
+
+/** busctl on the system bus (or at `address`), each call bounded by `timeoutMs`. */
+export function busctl(timeoutMs: number, address?: string): RunBusctl {
+  const bus = address === undefined ? ['--system'] : [`--address=${address}`];
   return (args) =>
     new Promise((resolve, reject) => {
       execFile(
         'busctl',
-        ['--system', '--json=short', ...args],
+        [...bus, '--json=short', ...args],
         { timeout: timeoutMs, killSignal: 'SIGKILL' },
         (err, stdout, stderr) => {
           if (!err) return resolve(stdout);
@@ -88,10 +94,10 @@ export type StopDecision =
   | { handOver: false; why: string; jobType?: string | null };
 
 /** Hand over to the store on a restart of a unit that has one; drain on anything else. */
-export async function decideOnSigterm(store: FdStore, pid: number, run: RunBusctl): Promise<StopDecision> {
+export async function decideOnSigterm(store: FdStore, ask: () => Promise<UnitJob>): Promise<StopDecision> {
   let asked: UnitJob;
   try {
-    asked = await askUnitJob(pid, run);
+    asked = await ask();
   } catch (err) {
     return { handOver: false, why: `cannot ask systemd: ${(err as Error).message}` };
   }

@@ -5,8 +5,11 @@
  *
  * - SIGTERM, SIGINT: stop (src/lifecycle/run-loop.ts drains, then exits).
  * - SIGHUP: reload. The handler is plugged in with setReload once the daemon serves
- *   (src/reload/reload.ts: re-exec in place with every connection); before that: logged, and
- *   sockrelay keeps serving.
+ *   (src/reload/reload.ts: re-exec in place with every connection); one that comes before is
+ *   held, and runs then.
+ * - A stop during a reload is not lost: once the reload is past its point of no return, the
+ *   reload takes the stop signal (`takeStop`) and hands it to the next program, which replays it
+ *   to the run loop as soon as that listens (SOCKRELAY_STOP_AFTER_RELOAD).
  * - the rest that would end the process unasked: logged and ignored. SIGUSR1 also must not open a
  *   debugger (src/lifecycle/no-debugger.ts). SIGQUIT and the fault signals (SIGSEGV, SIGBUS, …)
  *   keep their default: they mean "die now". SIGPROF stays V8's, for --cpu-prof.
@@ -28,25 +31,72 @@ export const SIGNAL_ACTIONS: Readonly<Partial<Record<NodeJS.Signals, SignalActio
   SIGSTKFLT: 'ignore',
 };
 
-export type ReloadHandler = (signal: NodeJS.Signals) => void;
+export interface ReloadHandler {
+  (signal: NodeJS.Signals): void;
+  /** A stop arrived: true when the reload takes it (to pass it to the next program). */
+  takeStop?(signal: NodeJS.Signals): boolean;
+}
+
+/** Set by a reload for the program it execs: a stop signal that arrived during the reload. */
+export const STOP_AFTER_RELOAD = 'SOCKRELAY_STOP_AFTER_RELOAD';
 
 export interface HeldSignals {
-  /** Plugs in what SIGHUP does; null: the default (log, keep serving). */
+  /** Plugs in what SIGHUP does; null: hold them until there is a handler. */
   setReload(handler: ReloadHandler | null): void;
+  /**
+   * Where the run loop listens for SIGTERM/SIGINT: the process's, but for those a reload takes,
+   * and with a stop passed on by the previous program replayed to the first listener.
+   */
+  readonly stops: Pick<NodeJS.Process, 'on' | 'off'>;
   /** Removes every listener installed here. */
   release(): void;
 }
+
+type Listener = (signal: NodeJS.Signals) => void;
+
+const isStopSignal = (v: string | undefined): v is NodeJS.Signals =>
+  v !== undefined && SIGNAL_ACTIONS[v as NodeJS.Signals] === 'stop';
 
 /**
  * Installs listeners for the reload and ignore signals on `target` (the process). Stop signals
  * are left to the run loop. Node's signal listeners do not keep the event loop alive.
  */
-export function holdSignals(target: Pick<NodeJS.Process, 'on' | 'off'>, logger: Logger): HeldSignals {
+export function holdSignals(
+  target: Pick<NodeJS.Process, 'on' | 'off'>,
+  logger: Logger,
+  env: NodeJS.ProcessEnv = process.env,
+): HeldSignals {
   let reload: ReloadHandler | null = null;
+  let heldReload: NodeJS.Signals | null = null;
   const onReload = (signal: NodeJS.Signals): void => {
     if (reload) return reload(signal);
-    logger.warn({ signal }, 'reload is not available yet: still serving as before');
+    heldReload = signal;
+    logger.info({ signal }, 'reload requested before serving: it runs once serving');
   };
+  // Read once and forgotten, so a later reload does not pass it on again.
+  const passedStop = env[STOP_AFTER_RELOAD];
+  delete env[STOP_AFTER_RELOAD];
+  let stopToReplay = isStopSignal(passedStop) ? passedStop : null;
+  const wrapped = new Map<Listener, Listener>();
+  const stops: HeldSignals['stops'] = {
+    on(signal: NodeJS.Signals, listener: Listener) {
+      const filtered: Listener = (s) => void (reload?.takeStop?.(s) || listener(s));
+      wrapped.set(listener, filtered);
+      target.on(signal, filtered);
+      if (stopToReplay !== null) {
+        const replay = stopToReplay;
+        stopToReplay = null;
+        logger.info({ signal: replay }, 'a stop arrived during the reload: stopping now');
+        setImmediate(() => filtered(replay));
+      }
+      return stops;
+    },
+    off(signal: NodeJS.Signals, listener: Listener) {
+      const filtered = wrapped.get(listener);
+      if (filtered) target.off(signal, filtered);
+      return stops;
+    },
+  } as HeldSignals['stops'];
   const onIgnored = (signal: NodeJS.Signals): void => {
     logger.warn({ signal }, 'signal ignored: still serving');
   };
@@ -58,7 +108,15 @@ export function holdSignals(target: Pick<NodeJS.Process, 'on' | 'off'>, logger: 
     installed.push([signal, listener]);
   }
   return {
-    setReload: (handler) => void (reload = handler),
+    setReload: (handler) => {
+      reload = handler;
+      if (handler && heldReload) {
+        const signal = heldReload;
+        heldReload = null;
+        setImmediate(() => handler(signal));
+      }
+    },
+    stops,
     release: () => {
       for (const [signal, listener] of installed.splice(0)) target.off(signal, listener);
     },

@@ -49,6 +49,11 @@ export interface NativeBinding {
   fdinfo(fd: number): FdInfo;
   /** fcntl: set O_NONBLOCK and FD_CLOEXEC as asked. */
   setFdFlags(fd: number, flags: { nonblock?: boolean; cloexec?: boolean }): void;
+  /**
+   * SO_LINGER {on, 0}: with `on`, the socket's last close sends a reset instead of a FIN (a socket
+   * parked in the fd store, so a drop there never looks like a clean end). Throws a system error.
+   */
+  setAbortOnClose(fd: number, on: boolean): void;
   /** dup(2) with FD_CLOEXEC. */
   dup(fd: number): number;
   close(fd: number): void;
@@ -72,6 +77,11 @@ export interface NativeBinding {
    * bad fd); a failure after that ends the process with 71.
    */
   execve(path: string, argv: string[], env: string[], fds: number[]): never;
+  /**
+   * SIGHUPs that reached this program between the reload's exec that started it and its own
+   * SIGHUP listener (counted by the addon, preloaded for that), and resets the count.
+   */
+  takeHangupsDuringExec(): number;
   /** A bound (and for streams listening) nonblocking, CLOEXEC socket: what systemd would pass us. */
   listenSocket(address: SocketAddress, options: { type: 'stream' | 'dgram'; backlog?: number }): number;
   /** Resolves with the fds that are readable (a client waits), [] after `timeoutMs`. Never reads them. */

@@ -1,6 +1,6 @@
 /**
  * The operator's subcommands: `sockrelay units` (write a proxy's .socket and conf), `sockrelay
- * completion bash|zsh` and `sockrelay man`. Only their definitions live here; what they run is
+ * completion bash|zsh`, `sockrelay man`, and `sockrelay stop-intent`, the units' root stop hook. Only their definitions live here; what they run is
  * imported when one is used, so none of it is on the proxy's start-up path (cold activation pays
  * for every module loaded before the first byte).
  *
@@ -65,6 +65,24 @@ export function addOperatorCommands(root: Command): OperatorCommands {
       const { manPage } = await import('./man-page.js');
       process.stdout.write(manPage(root));
       done(0);
+    });
+
+  root
+    .command('stop-intent')
+    .description(
+      "as the unit's ExecStop=-+ (root): tell the service whether this stop is a restart; --clear as ExecStopPost=-+",
+    )
+    .option('--clear', "remove this invocation's answer")
+    .action(async (options: { clear?: boolean }) => {
+      const { runStopHook } = await import('../handover/stop-hook.js');
+      const { createLogger } = await import('../logger.js');
+      done(
+        await runStopHook(options.clear === true, {
+          env: process.env,
+          uid: process.getuid?.() ?? -1,
+          logger: createLogger('info'),
+        }),
+      );
     });
 
   return result;

@@ -90,6 +90,22 @@ export function manPage(root: Command): string {
     )}\n.TP\n\\fBLISTEN_PID\\fR, \\fBLISTEN_FDS\\fR, \\fBLISTEN_FDNAMES\\fR\n${roff(
       'The sockets passed by systemd (sd_listen_fds(3)); removed from the environment once read.',
     )}`,
+    `.SH SIGNALS\n${[
+      [
+        'SIGTERM, SIGINT',
+        'Stop: accept nothing more and let open connections finish for up to --shutdown-timeout, then ' +
+          'reset them. On a restart of a unit with FileDescriptorStoreMax= they are handed to the next ' +
+          "process through systemd's fd store instead; the unit's root stop hook (ExecStop=-+" +
+          `${name} stop-intent) tells a restart from a stop. A stream is never cut with a clean end.`,
+      ],
+      [
+        'SIGHUP',
+        'Reload: check the configuration as it is now, then re-execute in place with every listener and ' +
+          'connection; a bad configuration is refused and the running program serves on.',
+      ],
+    ]
+      .map(([signals, what]) => `.TP\n\\fB${signals}\\fR\n${roff(what!)}`)
+      .join('\n')}`,
     ...examplesAndNotes(root),
     `.SH SEE ALSO\n${[
       'systemd.socket(5)',

@@ -8,13 +8,18 @@
  *
  * Order: check the new configuration (refuse the reload, keep serving, say why); tell systemd
  * RELOADING=1; export (flushing what is in the pipes); exec. The new program sends READY=1.
+ *
+ * Signals meanwhile: a SIGHUP is logged (one reload at a time); one during the exec itself is
+ * counted by the addon and reloads the new program once it serves (native/src/js/exec.cc). A stop
+ * (SIGTERM, SIGINT) before the export abandons the reload and the run loop drains as usual; after
+ * it, the reload takes the stop and passes it to the new program, which drains once it serves.
  */
 import type { InheritedSocket } from '../activation/inherited-socket.js';
 import type { Config } from '../config/config.js';
 import { handoverTargets, type DataPlane } from '../daemon/data-plane.js';
 import type { FdStore } from '../handover/fd-store.js';
 import { handOver } from '../handover/handover.js';
-import type { ReloadHandler } from '../lifecycle/signals.js';
+import { STOP_AFTER_RELOAD, type ReloadHandler } from '../lifecycle/signals.js';
 import type { Logger } from '../logger.js';
 import type { NativeBinding } from '../native/binding.js';
 import { checkConfig } from './check-config.js';
@@ -68,6 +73,10 @@ export function reloader(
 ): ReloadHandler {
   const { binding, plane, config } = serving;
   let underWay = false;
+  /** Past the check: the connections are leaving with the exec, so a stop must go with them. */
+  let committed = false;
+  let stopping = false;
+  let stopForNext: NodeJS.Signals | null = null;
 
   async function reload(): Promise<void> {
     const next = nextProgram(running, env);
@@ -77,6 +86,8 @@ export function reloader(
       notifySystemd(binding, env, `STATUS=reload refused: ${problem}`, logger);
       return;
     }
+    if (stopping) return void logger.info('reload abandoned: stopping');
+    committed = true;
     const monotonicUsec = process.hrtime.bigint() / 1000n;
     notifySystemd(binding, env, `RELOADING=1\nMONOTONIC_USEC=${monotonicUsec}`, logger);
     const list = execFdList(binding);
@@ -103,6 +114,7 @@ export function reloader(
     };
     execEnv.LISTEN_FDNAMES = names.join(':');
     delete execEnv.LISTEN_PIDFDID;
+    if (stopForNext !== null) execEnv[STOP_AFTER_RELOAD] = stopForNext;
     binding.execve(
       next.path,
       next.argv,
@@ -111,7 +123,8 @@ export function reloader(
     );
   }
 
-  return (signal) => {
+  const handler: ReloadHandler = (signal) => {
+    if (stopping) return void logger.warn({ signal }, 'stopping: no reload');
     if (underWay) return void logger.warn({ signal }, 'a reload is already under way');
     underWay = true;
     logger.info({ signal }, 'reloading');
@@ -119,6 +132,10 @@ export function reloader(
       () => void (underWay = false),
       (err: unknown) => {
         underWay = false;
+        committed = false;
+        // A stop taken for the next program that will not come: it is this one's again.
+        if (stopForNext !== null) process.kill(pid, stopForNext);
+        stopForNext = null;
         logger.error(
           { err: err instanceof Error ? err.message : String(err) },
           'reload failed; still serving',
@@ -126,4 +143,20 @@ export function reloader(
       },
     );
   };
+  handler.takeStop = (signal) => {
+    if (!committed) {
+      stopping = true;
+      return false;
+    }
+    stopForNext ??= signal;
+    logger.info({ signal }, 'a stop during the reload: the new program stops once it serves');
+    return true;
+  };
+  // SIGHUPs that came while this program started from a reload's exec: one more reload.
+  const duringExec = binding.takeHangupsDuringExec();
+  if (duringExec > 0) {
+    logger.info({ signals: duringExec }, 'SIGHUP during the re-exec: reloading again');
+    setImmediate(() => handler('SIGHUP'));
+  }
+  return handler;
 }

@@ -7,7 +7,9 @@ sockets followed by the stored fds, named in LISTEN_FDNAMES, as systemd does. No
 SCM_RIGHTS on a datagram socket, hence Python.
 
 Config: one JSON argument {"listen": [{"type": "stream"|"dgram", "name": str}], "fdstore": int,
-"command": [...], "dir": tmpdir}. Commands on stdin: start | restart | stop | store-garbage NAME | close-notify.
+"command": [...], "dir": tmpdir}. Commands on stdin: start | restart | stop | store-garbage NAME | close-notify |
+hand-over (the stop half of a restart: SIGTERM under a restart job, no start after) | empty-store (closes every
+stored fd, as systemd does when a unit with a store stops or the store overflows).
 Events on stdout, one JSON object per line. The command's stderr passes through to ours.
 
 The command asks systemd over the bus (busctl) whether its SIGTERM is a stop or a restart; without a
@@ -144,6 +146,17 @@ for line in sys.stdin:
         stop_child()
         set_job("")
         start()
+    elif command == "hand-over":
+        set_job("restart")
+        stop_child()
+        set_job("")
+        emit(event="handed-over", stored=len(stored))
+    elif command == "empty-store":
+        with lock:
+            for _, fd in stored:
+                os.close(fd)
+            stored.clear()
+        emit(event="store-emptied")
     elif command == "store-garbage":
         # A pipe under a handover-looking name: the next instance must reject it cleanly.
         r, w = os.pipe()

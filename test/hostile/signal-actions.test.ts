@@ -1,4 +1,4 @@
-/** The signal map: SIGHUP runs the reload handler once one is plugged in; the rest are logged only. */
+/** The signal map: SIGHUP runs the reload handler (one that came before it is held until then); the rest are logged only. */
 import { EventEmitter } from 'node:events';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
@@ -27,7 +27,7 @@ describe('holdSignals', () => {
     for (const signal of Object.keys(SIGNAL_ACTIONS)) expect(target.listenerCount(signal)).toBe(0);
   });
 
-  it('runs the plugged-in reload on SIGHUP, and logs it as unavailable without one', async () => {
+  it('runs the plugged-in reload on SIGHUP, and holds one that comes before it until then', async () => {
     const target = new EventEmitter();
     const { lines, logger } = capture();
     const held = holdSignals(target as unknown as NodeJS.Process, logger);
@@ -37,11 +37,38 @@ describe('holdSignals', () => {
     target.emit('SIGHUP', 'SIGHUP');
     target.emit('SIGUSR2', 'SIGUSR2');
     await new Promise((r) => setImmediate(r));
-    expect(reloads).toEqual(['SIGHUP']);
+    expect(reloads).toEqual(['SIGHUP', 'SIGHUP']);
     expect(lines.map((l) => [l.signal, l.msg])).toEqual([
-      ['SIGHUP', 'reload is not available yet: still serving as before'],
+      ['SIGHUP', 'reload requested before serving: it runs once serving'],
       ['SIGUSR2', 'signal ignored: still serving'],
     ]);
+    held.release();
+  });
+
+  it('lets a reload take a stop signal from the run loop, and replays one passed on by the previous program', async () => {
+    const target = new EventEmitter();
+    const env: NodeJS.ProcessEnv = { SOCKRELAY_STOP_AFTER_RELOAD: 'SIGTERM' };
+    const held = holdSignals(target as unknown as NodeJS.Process, capture().logger, env);
+    expect(env).toEqual({}); // read once: a later reload does not pass it on again
+    const heard: string[] = [];
+    const runLoop = (signal: NodeJS.Signals) => void heard.push(signal);
+    held.stops.on('SIGTERM', runLoop);
+    await new Promise((r) => setImmediate(r));
+    expect(heard).toEqual(['SIGTERM']); // the replay
+    let taking = true;
+    const taken: string[] = [];
+    held.setReload(
+      Object.assign(() => undefined, { takeStop: (s: NodeJS.Signals) => (taken.push(s), taking) }),
+    );
+    target.emit('SIGTERM', 'SIGTERM');
+    taking = false;
+    target.emit('SIGTERM', 'SIGTERM');
+    expect([taken, heard]).toEqual([
+      ['SIGTERM', 'SIGTERM'],
+      ['SIGTERM', 'SIGTERM'],
+    ]);
+    held.stops.off('SIGTERM', runLoop);
+    expect(target.listenerCount('SIGTERM')).toBe(0);
     held.release();
   });
 });

@@ -73,29 +73,31 @@ describe('askUnitJob', () => {
 
 describe('decideOnSigterm', () => {
   it('hands over on a restart, taking the store size from systemd when $FDSTORE did not say (252)', async () => {
-    const decision = await decideOnSigterm(
-      new FdStore(notify, '/n', null),
-      1,
-      systemdAnswering('restart', 8),
+    const decision = await decideOnSigterm(new FdStore(notify, '/n', null), () =>
+      askUnitJob(1, systemdAnswering('restart', 8)),
     );
     expect(decision).toMatchObject({ handOver: true, jobType: 'restart' });
     expect(decision.handOver && decision.store.capacity).toBe(8);
   });
 
   it('keeps the size $FDSTORE gave (254)', async () => {
-    const decision = await decideOnSigterm(new FdStore(notify, '/n', 4), 1, systemdAnswering('restart', 8));
+    const decision = await decideOnSigterm(new FdStore(notify, '/n', 4), () =>
+      askUnitJob(1, systemdAnswering('restart', 8)),
+    );
     expect(decision.handOver && decision.store.capacity).toBe(4);
   });
 
   it('drains on a stop, on no job (a plain kill), and on a restart of a unit without a store', async () => {
     const store = new FdStore(notify, '/n', null);
-    expect(await decideOnSigterm(store, 1, systemdAnswering('stop', 8))).toEqual({
+    expect(await decideOnSigterm(store, () => askUnitJob(1, systemdAnswering('stop', 8)))).toEqual({
       handOver: false,
       why: 'not a restart',
       jobType: 'stop',
     });
-    expect(await decideOnSigterm(store, 1, systemdAnswering(null, 8))).toMatchObject({ handOver: false });
-    expect(await decideOnSigterm(store, 1, systemdAnswering('restart', 0))).toMatchObject({
+    expect(await decideOnSigterm(store, () => askUnitJob(1, systemdAnswering(null, 8)))).toMatchObject({
+      handOver: false,
+    });
+    expect(await decideOnSigterm(store, () => askUnitJob(1, systemdAnswering('restart', 0)))).toMatchObject({
       handOver: false,
       why: 'the unit has no fd store',
     });
@@ -103,7 +105,7 @@ describe('decideOnSigterm', () => {
 
   it('drains when systemd cannot be asked, saying why', async () => {
     const noBus: RunBusctl = () => Promise.reject(new Error('busctl call: Failed to connect to bus'));
-    expect(await decideOnSigterm(new FdStore(notify, '/n', 8), 1, noBus)).toEqual({
+    expect(await decideOnSigterm(new FdStore(notify, '/n', 8), () => askUnitJob(1, noBus))).toEqual({
       handOver: false,
       why: 'cannot ask systemd: busctl call: Failed to connect to bus',
     });

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <string>
 
+#include "core/abort-on-close.h"
 #include "core/fd-flags.h"
 #include "core/unique-fd.h"
 #include "js/errors.h"
@@ -135,6 +136,17 @@ Napi::Value SetFdFlags(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// setAbortOnClose(fd, on): SO_LINGER {on, 0} (core/abort-on-close.h).
+Napi::Value SetAbortOnClose(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = FdArg(info);
+  if (fd < 0) return env.Undefined();
+  if (int err = AbortOnClose(fd, info.Length() > 1 && info[1].ToBoolean())) {
+    SystemError(env, err, "setsockopt").ThrowAsJavaScriptException();
+  }
+  return env.Undefined();
+}
+
 Napi::Value Dup(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = FdArg(info);
@@ -197,6 +209,7 @@ Napi::Value RaiseNofileLimit(const Napi::CallbackInfo& info) {
 void InitFdUtil(Napi::Env env, Napi::Object exports) {
   exports.Set("fdinfo", Napi::Function::New(env, FdInfo, "fdinfo"));
   exports.Set("setFdFlags", Napi::Function::New(env, SetFdFlags, "setFdFlags"));
+  exports.Set("setAbortOnClose", Napi::Function::New(env, SetAbortOnClose, "setAbortOnClose"));
   exports.Set("dup", Napi::Function::New(env, Dup, "dup"));
   exports.Set("close", Napi::Function::New(env, Close, "close"));
   exports.Set("pidfdId", Napi::Function::New(env, PidfdId, "pidfdId"));

@@ -1,5 +1,6 @@
 // RelayLoop's side of a handover (see relay-handover.h): detaching flushed connections for the
 // next instance, and taking up the ones a previous instance detached.
+#include "core/abort-on-close.h"
 #include "core/fd-flags.h"
 #include "stream/handover.h"
 
@@ -144,6 +145,8 @@ int RelayLoop::Prepare(Connection* c, const char** syscall) {
   c->adopted = true;
   for (int fd : {c->client.fd.get(), c->backend.fd.get()}) {
     if (int err = SetNonblock(fd)) return *syscall = "fcntl", err;
+    // Ours now: closing it ends it the ordinary way again (the store's safety net is off).
+    if (int err = AbortOnClose(fd, false)) return *syscall = "setsockopt", err;
   }
   int err = Watch(c->client.fd.get(), c, true);
   if (err == 0) err = Watch(c->backend.fd.get(), c, false);
