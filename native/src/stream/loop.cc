@@ -251,12 +251,13 @@ void RelayLoop::SweepIdle(uint64_t now) {
 
 void RelayLoop::Fail(Connection* c, int err, const char* syscall, bool client, uint64_t now) {
   if (IsDisconnect(err)) return Finish(c, client ? "client-reset" : "backend-reset", true);
+  // Reported once the connection is closed and uncounted, as ConnectFailed does.
+  Finish(c, "error", true);
   RelayEventRecord event{RelayEventRecord::Type::kConnectionError};
   event.listener = static_cast<int>(c->listener);
   event.err = err;
   event.syscall = syscall;
   events_.PushCoalesced(event, now);
-  Finish(c, "error", true);
 }
 
 void RelayLoop::Finish(Connection* c, const char* reason, bool reset) {
