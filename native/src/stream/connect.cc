@@ -68,7 +68,8 @@ void RelayLoop::Connect(Connection* c, uint64_t now) {
   if (c->racing > 0) {
     // The next address joins the race after the delay; the last one waits for the deadline.
     uint64_t at = c->address < addresses.size() && c->racing < kAttemptsMax ? now + kAttemptDelayMs : UINT64_MAX;
-    if (c->deadline) at = std::min(at, c->deadline);
+    // An attempt started at or past the deadline (the loop ran late) still gets a round to answer.
+    if (c->deadline) at = std::min(at, std::max(c->deadline, now + 1));
     if (at == UINT64_MAX) return ClearTimer(c);
     return SetTimer(c, at);
   }
