@@ -70,6 +70,7 @@ class RelayLoop {
   void SweepIdle(uint64_t now);
   int Timeout(uint64_t now);
   int Watch(int fd, Connection* c, bool client);
+  int Rewatch(Connection* c, bool client);
   int WatchAttempt(Attempt* a);
   void StartAdopted(uint64_t now);
   void AdmitClients(uint64_t now);
