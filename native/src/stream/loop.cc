@@ -60,7 +60,11 @@ void RelayLoop::Run() {
   StartAdopted(NowMs());
   AdmitClients(NowMs());
   while (!stop_) {
-    int n = loop_.Wait(events, kEventBatch, Timeout(NowMs()));
+    int timeout = Timeout(NowMs());
+    int n = timeout == 0 ? 0 : Spin(events, spin_.Next(roundBytes_));
+    roundBytes_ = 0;
+    // A Stop() or export request whose wake-up the polling took is seen here, not slept through.
+    if (n == 0 && !stop_ && !exportRequested_) n = loop_.Wait(events, kEventBatch, timeout);
     if (n < 0) break;
     uint64_t now = NowMs();
     for (int i = 0; i < n; i++) {
@@ -96,6 +100,20 @@ void RelayLoop::Run() {
   if (export_) EndExport(NowMs());
   for (Connection* c : closed_) delete c;
   closed_.clear();
+}
+
+int RelayLoop::Spin(struct epoll_event* events, uint32_t us) {
+  if (us == 0) return 0;
+  uint64_t until = NowUs() + us;
+  do {
+    int n = loop_.Wait(events, kEventBatch, 0);
+    if (n != 0) {
+      if (n > 0) spin_.Hit();
+      return n;
+    }
+  } while (NowUs() < until && !stop_ && !exportRequested_);
+  spin_.Miss();
+  return 0;
 }
 
 int RelayLoop::Timeout(uint64_t now) {
@@ -237,8 +255,10 @@ void RelayLoop::Relay(Connection* c, uint64_t now) {
     err = SendHeader(*c);
     if (err) return Fail(c, err, "send", false, now);
   }
+  uint64_t before = c->up.bytes + c->down.bytes;
   if (c->headerSent == c->header.size()) err = Shovel(c->up, c->client, c->backend, &failed, &moved);
   if (err == 0) err = Shovel(c->down, c->backend, c->client, &failed, &moved);
+  roundBytes_ += c->up.bytes + c->down.bytes - before;
   if (err) return Fail(c, err, "splice", failed == &c->client, now);
   if (moved) c->lastActive = now;
   if (c->up.shut && c->down.shut) return Finish(c, "done", false);
