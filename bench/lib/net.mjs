@@ -97,3 +97,24 @@ export async function httpOnce(port, path = '/', ms = 5000) {
   const sock = await connect(port, ms);
   await firstByte(sock, httpGet(path), ms);
 }
+
+/**
+ * Activates a proxy with a connection that carries nothing: connects, half-closes, and resolves once
+ * the proxy has passed the FIN on and closed (so it has started and reached the backend).
+ */
+export async function emptyConnectionThrough(port, ms = 5000) {
+  const sock = await connect(port, ms);
+  await new Promise((resolve, reject) => {
+    const t = setTimeout(() => {
+      sock.destroy();
+      reject(new Error(`the empty connection through ${HOST}:${port} stayed open ${ms} ms`));
+    }, ms);
+    sock.on('error', () => {});
+    sock.resume();
+    sock.once('close', () => {
+      clearTimeout(t);
+      resolve();
+    });
+    sock.end();
+  });
+}

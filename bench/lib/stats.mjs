@@ -1,5 +1,5 @@
 // Numbers: medians, /proc readings, formatting.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 
 export function median(xs) {
@@ -32,6 +32,29 @@ export function cpuMs(pid) {
   } catch {
     return null;
   }
+}
+
+/**
+ * How often `pid` went to sleep and was woken again so far: voluntary context switches, summed over
+ * its threads (a thread blocked in epoll_wait that is woken counts one). null if it is gone.
+ */
+export function wakeups(pid) {
+  let tids;
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return null;
+  }
+  let sum = 0;
+  for (const tid of tids) {
+    try {
+      const status = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
+      sum += Number(status.match(/^voluntary_ctxt_switches:\s+(\d+)/m)?.[1] ?? 0);
+    } catch {
+      // A thread that ended meanwhile; its switches are gone with it.
+    }
+  }
+  return sum;
 }
 
 /** Basename of the executable `pid` runs now (changes when socket-activate execs the proxy). */

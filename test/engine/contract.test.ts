@@ -202,6 +202,24 @@ describe('the stream engine', () => {
     expect(engine.stats().listeners[0]).toMatchObject({ failedRefused: 1, active: 0 });
   });
 
+  it('reports a refused connect only once the connection no longer counts as open', async () => {
+    const dead = await freePort();
+    const { port, engine } = await relay([inet(dead)], { connectTimeoutMs: 0 });
+    // The engine going idle is its own word that the count dropped; a report must not come before it.
+    const heard: string[] = [];
+    engine.on('idle', () => heard.push('idle'));
+    const failed = new Promise<{ active: number; open: number }>((resolve) =>
+      engine.on('connectFailed', () => {
+        heard.push('connectFailed');
+        resolve({ active: engine.stats().listeners[0]!.active, open: engine.active() });
+      }),
+    );
+    const { error } = await sendAndCollect(dial(port), Buffer.from('anyone?'));
+    expect(error?.code).toBe('ECONNRESET');
+    expect(await failed).toEqual({ active: 0, open: 0 });
+    expect(heard).toEqual(['idle', 'connectFailed']);
+  });
+
   it('holds a client while the backend is late, then delivers its bytes intact', async () => {
     const port = await freePort();
     const { port: relayPort } = await relay([inet(port)], { connectTimeoutMs: 10_000 });

@@ -11,6 +11,7 @@ import { once, type EventEmitter } from 'node:events';
 import { mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
+import { setTimeout as delay } from 'node:timers/promises';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -175,6 +176,26 @@ describe.skipIf(!available)('splice engine', () => {
     expect(engine.stats().listeners[0]!.failedRefused).toBe(1);
   });
 
+  it('reports a refusing backend as refused even when the engine runs late past the deadline', async () => {
+    // On a busy machine the retry due just before the deadline can start after it; the attempt's
+    // refusal is then on its way when the deadline is judged. Stopping the whole process makes that
+    // lateness certain.
+    const { child, waitFor } = startChild(LATE_CHILD, { args: [String(freePort())] });
+    const { port } = (await waitFor((m) => 'port' in m, 'child ready')) as { port: number };
+    const done = exchange(dial(port), 'anyone?');
+    await waitFor((m) => (m.event as { type?: string } | undefined)?.type === 'open', 'open event');
+    child.kill('SIGSTOP');
+    // The stall itself: longer than the whole 300 ms connect timeout.
+    await delay(450);
+    child.kill('SIGCONT');
+    expect((await done).error).toBe('ECONNRESET');
+    const failed = await waitFor(
+      (m) => (m.event as { type?: string } | undefined)?.type === 'connect-failed',
+      'connect-failed event',
+    );
+    expect(failed.event).toMatchObject({ code: 'ECONNREFUSED', syscall: 'connect' });
+  });
+
   it('keeps the cap within the fd limit it is given', async () => {
     const { port: backendPort } = await startServer(echo);
     // Room for two connections of six fds each, above the reserve of 32 and the 16 metrics connections.
@@ -197,27 +218,7 @@ describe.skipIf(!available)('splice engine', () => {
   });
 
   it('pauses accepting on EMFILE without spinning, and resumes when fds free up', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'sockrelay-emfile-'));
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    const script = join(dir, 'child.mjs');
-    writeFileSync(script, EMFILE_CHILD);
-    const addon = nativeAddonPath();
-    const child = spawn('sh', ['-c', `ulimit -n 128 && exec "${process.execPath}" "${script}" "${addon}"`], {
-      stdio: ['pipe', 'pipe', 'inherit'],
-    });
-    cleanups.push(() => child.kill('SIGKILL'));
-    const messages = createInterface({ input: child.stdout! });
-    const seen: Array<Record<string, unknown>> = [];
-    messages.on('line', (line) => seen.push(JSON.parse(line) as Record<string, unknown>));
-    const waitFor = (match: (m: Record<string, unknown>) => boolean, what: string) =>
-      vi.waitFor(
-        () => {
-          const message = seen.find(match);
-          if (!message) throw new Error(`no ${what} from the child yet`);
-          return message;
-        },
-        { timeout: 10_000 },
-      );
+    const { child, waitFor } = startChild(EMFILE_CHILD, { ulimitFiles: 128 });
     const { port } = (await waitFor((m) => 'port' in m, 'child ready')) as { port: number };
     const emfile = waitFor(
       (m) => (m.event as { type?: string; code?: string } | undefined)?.code === 'EMFILE',
@@ -714,13 +715,52 @@ describe.skipIf(!available)('splice engine: handover', () => {
   });
 });
 
-/** Runs a child script given the addon's path; its exit code and output, bounded in time. */
-async function runChild(source: string): Promise<{ code: number | null; stdout: string }> {
+/** `source` as a script file in a temp dir of its own, removed after the test. */
+function childScript(source: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'sockrelay-child-'));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   const script = join(dir, 'child.mjs');
   writeFileSync(script, source);
-  const child = spawn(process.execPath, [script, nativeAddonPath()], {
+  return script;
+}
+
+interface ChildOptions {
+  /** Further arguments after the addon's path. */
+  args?: string[];
+  /** RLIMIT_NOFILE for the child (set by `sh -c ulimit -n` before it starts). */
+  ulimitFiles?: number;
+}
+
+/**
+ * Starts a child script given the addon's path; it talks in JSON lines on stdout, and waitFor finds
+ * the first line that matches (bounded in time).
+ */
+function startChild(source: string, { args = [], ulimitFiles }: ChildOptions = {}) {
+  const script = childScript(source);
+  const argv = [process.execPath, script, nativeAddonPath(), ...args].map((a) => `"${a}"`).join(' ');
+  const limit = ulimitFiles ? `ulimit -n ${ulimitFiles} && ` : '';
+  const child = spawn('sh', ['-c', `${limit}exec ${argv}`], { stdio: ['pipe', 'pipe', 'inherit'] });
+  // SIGKILL ends a stopped child too.
+  cleanups.push(() => child.kill('SIGKILL'));
+  const seen: Array<Record<string, unknown>> = [];
+  createInterface({ input: child.stdout! }).on('line', (line) =>
+    seen.push(JSON.parse(line) as Record<string, unknown>),
+  );
+  const waitFor = (match: (m: Record<string, unknown>) => boolean, what: string) =>
+    vi.waitFor(
+      () => {
+        const message = seen.find(match);
+        if (!message) throw new Error(`no ${what} from the child yet`);
+        return message;
+      },
+      { timeout: 10_000 },
+    );
+  return { child, waitFor };
+}
+
+/** Runs a child script given the addon's path; its exit code and output, bounded in time. */
+async function runChild(source: string): Promise<{ code: number | null; stdout: string }> {
+  const child = spawn(process.execPath, [childScript(source), nativeAddonPath()], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   cleanups.push(() => child.kill('SIGKILL'));
@@ -771,6 +811,23 @@ const engine = new b.RelayEngine({
 engine.start();
 net.connect(b.fdinfo(fd).localPort, '127.0.0.1').on('error', () => {});
 setTimeout(() => process.exit(1), 5000);
+`;
+
+/** An engine in front of a refusing backend (port argv[3]), with a 300 ms connect timeout. */
+const LATE_CHILD = `
+import { createRequire } from 'node:module';
+const b = createRequire(import.meta.url)(process.argv[2]);
+const send = (o) => process.stdout.write(JSON.stringify(o) + '\\n');
+const fd = b.listenSocket({ family: 'inet', address: '127.0.0.1', port: 0 }, { type: 'stream' });
+const engine = new b.RelayEngine({
+  listeners: [{ fd, backend: 0 }],
+  backends: [[{ family: 'inet', address: '127.0.0.1', port: Number(process.argv[3]) }]],
+  connectionsMax: 10, pipeSize: 65536, connectTimeoutMs: 300, threads: 1, connectionEvents: true,
+}, (events) => { for (const event of events) send({ event }); });
+engine.start();
+send({ port: b.fdinfo(fd).localPort });
+// The engine holds Node open for no one: the test ends this process.
+setTimeout(() => process.exit(0), 20_000);
 `;
 
 /** A process that exhausts its own fd table after starting an engine, then obeys stdin. */

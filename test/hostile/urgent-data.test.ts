@@ -27,8 +27,9 @@ interface Received {
   eof: boolean;
 }
 
-async function relayUrgent(direction: 'up' | 'down', fin: 'fin' | 'nofin'): Promise<Received> {
-  const child = spawn('python3', [peers, direction, fin], { stdio: ['pipe', 'pipe', 'inherit'] });
+async function relayUrgent(direction: 'up' | 'down', fin: 'fin' | 'nofin', late = false): Promise<Received> {
+  const args = [peers, direction, fin, ...(late ? ['late'] : [])];
+  const child = spawn('python3', args, { stdio: ['pipe', 'pipe', 'inherit'] });
   const exited = once(child, 'exit', { signal: AbortSignal.timeout(15_000) });
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
   const backendPort = Number((await lines.next()).value);
@@ -52,5 +53,13 @@ describe('urgent data through the stream engine', () => {
         expect(received.eof).toBe(fin === 'fin');
       });
     }
+    // The relay stops watching a sender whose bytes wait on the receiver, and watches it again once
+    // the receiver reads: the urgent byte that came meanwhile must not be missed.
+    it(`delivers the urgent byte at its mark after 16 MiB the receiver was slow to take (${direction})`, async () => {
+      const received = await relayUrgent(direction, 'nofin', true);
+      expect(received.length).toBe(16 * 1024 * 1024 + 3007);
+      expect(received.sha256).toBe(received.expected);
+      expect(received.marks).toEqual([16 * 1024 * 1024]);
+    });
   }
 });

@@ -17,11 +17,15 @@ int EventLoop::Init(const char** syscall) {
   return 0;
 }
 
-int EventLoop::Add(int fd, uint32_t events, uint64_t tag) {
+int EventLoop::Add(int fd, uint32_t events, uint64_t tag) { return Control(EPOLL_CTL_ADD, fd, events, tag); }
+
+int EventLoop::Modify(int fd, uint32_t events, uint64_t tag) { return Control(EPOLL_CTL_MOD, fd, events, tag); }
+
+int EventLoop::Control(int op, int fd, uint32_t events, uint64_t tag) {
   struct epoll_event ev = {};
   ev.events = events;
   ev.data.u64 = tag;
-  return epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) < 0 ? errno : 0;
+  return epoll_ctl(epoll_.get(), op, fd, &ev) < 0 ? errno : 0;
 }
 
 void EventLoop::Remove(int fd) { epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr); }

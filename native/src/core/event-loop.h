@@ -18,6 +18,9 @@ class EventLoop {
   int fd() const { return epoll_.get(); }
   // 0 or an errno.
   int Add(int fd, uint32_t events, uint64_t tag);
+  // Changes what a watched fd is watched for, and its tag; 0 or an errno. The fd's current state is
+  // reported again (EPOLL_CTL_MOD polls it), so no edge is lost by turning an event off and on.
+  int Modify(int fd, uint32_t events, uint64_t tag);
   // Errors are ignored: the fd may not be watched (any more).
   void Remove(int fd);
   // epoll_wait; a wake-up is consumed here and not reported. -1 only when the epoll set is unusable.
@@ -26,6 +29,8 @@ class EventLoop {
   void Wake();
 
  private:
+  int Control(int op, int fd, uint32_t events, uint64_t tag);
+
   UniqueFd epoll_;
   UniqueFd wake_;
 };

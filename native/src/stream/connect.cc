@@ -104,7 +104,8 @@ void RelayLoop::Connect(Connection* c, uint64_t now) {
   if (c->racing > 0) {
     // The next address joins the race after the delay; the last one waits for the deadline.
     uint64_t at = c->address < addresses.size() && c->racing < kAttemptsMax ? now + kAttemptDelayMs : UINT64_MAX;
-    if (c->deadline) at = std::min(at, c->deadline);
+    // An attempt started at or past the deadline (the loop ran late) still gets a round to answer.
+    if (c->deadline) at = std::min(at, std::max(c->deadline, now + 1));
     if (at == UINT64_MAX) return ClearTimer(c);
     return SetTimer(c, at);
   }
@@ -155,8 +156,10 @@ void RelayLoop::ConnectFailed(Connection* c, uint64_t now) {
   event.listener = static_cast<int>(c->listener);
   event.err = c->error;
   event.syscall = c->syscall;
-  events_.PushCoalesced(event, now);
+  // Counted as failed before the client sees the reset, reported once the connection no longer
+  // counts as open: whoever hears of the failure finds the engine idle if it was the last one.
   Finish(c, "connect-failed", true);
+  events_.PushCoalesced(event, now);
 }
 
 void RelayLoop::SetTimer(Connection* c, uint64_t at) {

@@ -18,6 +18,11 @@ struct Socket {
   // May hold urgent data (EPOLLPRI, also seen while connecting): where splice stops short,
   // SIOCATMARK is asked. Urgent data there before the socket was watched is reported by epoll_ctl.
   bool urgent = false;
+  // What epoll reports on it besides errors (RelayLoop::Rewatch): input (EPOLLIN, EPOLLPRI,
+  // EPOLLRDHUP) not while its flow waits on the destination, output (EPOLLOUT) then only if a write
+  // waits on it.
+  bool watchingInput = true;
+  bool watchingOutput = true;
 };
 
 // One direction: bytes go from a socket into the pipe and from the pipe into the other socket.
@@ -103,6 +108,10 @@ inline bool Flushed(const Connection& c) {
   return c.headerSent == c.header.size() && c.up.full == 0 && c.down.full == 0 && !c.up.urgentHeld &&
          !c.down.urgentHeld;
 }
+
+// The flow holds bytes (or the urgent byte) the destination will not take now: reading more from
+// the source has to wait until it does.
+inline bool WaitsOnDestination(const Flow& f, const Socket& to) { return (f.full > 0 || f.urgentHeld) && !to.writable; }
 
 // Closes every fd of the connection; with `reset`, both peers see RST instead of FIN.
 void CloseConnection(Connection& c, bool reset);

@@ -29,7 +29,10 @@ constexpr int kEventBatch = 64;
 // Idle connections are looked for four times per timeout, at most once a second: a connection
 // lives at most a quarter (or a second) past its timeout, and no clock is read per chunk.
 constexpr uint64_t kSweepMaxMs = 1000;
-constexpr uint32_t kSocketEvents = EPOLLIN | EPOLLPRI | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+// Input: what Rewatch turns off while a socket's flow waits on its destination. Errors and hang-ups
+// are always reported, so a reset still ends the connection at once.
+constexpr uint32_t kInputEvents = EPOLLIN | EPOLLPRI | EPOLLRDHUP;
+constexpr uint32_t kSocketEvents = kInputEvents | EPOLLOUT | EPOLLET;
 
 }  // namespace
 
@@ -57,7 +60,11 @@ void RelayLoop::Run() {
   StartAdopted(NowMs());
   AdmitClients(NowMs());
   while (!stop_) {
-    int n = loop_.Wait(events, kEventBatch, Timeout(NowMs()));
+    int timeout = Timeout(NowMs());
+    int n = timeout == 0 ? 0 : Spin(events, spin_.Next(roundBytes_));
+    roundBytes_ = 0;
+    // A Stop() or export request whose wake-up the polling took is seen here, not slept through.
+    if (n == 0 && !stop_ && !exportRequested_) n = loop_.Wait(events, kEventBatch, timeout);
     if (n < 0) break;
     uint64_t now = NowMs();
     for (int i = 0; i < n; i++) {
@@ -93,6 +100,20 @@ void RelayLoop::Run() {
   if (export_) EndExport(NowMs());
   for (Connection* c : closed_) delete c;
   closed_.clear();
+}
+
+int RelayLoop::Spin(struct epoll_event* events, uint32_t us) {
+  if (us == 0) return 0;
+  uint64_t until = NowUs() + us;
+  do {
+    int n = loop_.Wait(events, kEventBatch, 0);
+    if (n != 0) {
+      if (n > 0) spin_.Hit();
+      return n;
+    }
+  } while (NowUs() < until && !stop_ && !exportRequested_);
+  spin_.Miss();
+  return 0;
 }
 
 int RelayLoop::Timeout(uint64_t now) {
@@ -168,7 +189,8 @@ void RelayLoop::Admit(UniqueFd fd, size_t listener, const SockAddr& peer, uint64
 }
 
 int RelayLoop::Watch(int fd, Connection* c, bool client) {
-  // Edge-triggered and never modified: no epoll_ctl per chunk, the Socket flags carry the state.
+  // Edge-triggered: no epoll_ctl per chunk, the Socket flags carry the state. Modified only when a
+  // flow starts or stops waiting on its destination (Rewatch).
   // EPOLLPRI: urgent data, where splice stops (Shovel).
   return loop_.Add(fd, kSocketEvents, reinterpret_cast<uintptr_t>(c) | (client ? kClientTag : kBackendTag));
 }
@@ -233,12 +255,35 @@ void RelayLoop::Relay(Connection* c, uint64_t now) {
     err = SendHeader(*c);
     if (err) return Fail(c, err, "send", false, now);
   }
+  uint64_t before = c->up.bytes + c->down.bytes;
   if (c->headerSent == c->header.size()) err = Shovel(c->up, c->client, c->backend, &failed, &moved);
   if (err == 0) err = Shovel(c->down, c->backend, c->client, &failed, &moved);
+  roundBytes_ += c->up.bytes + c->down.bytes - before;
   if (err) return Fail(c, err, "splice", failed == &c->client, now);
   if (moved) c->lastActive = now;
   if (c->up.shut && c->down.shut) return Finish(c, "done", false);
-  if (c->exporting && Flushed(*c)) Detach(c, now);
+  if (c->exporting && Flushed(*c)) return Detach(c, now);
+  err = Rewatch(c, true);
+  if (err == 0) err = Rewatch(c, false);
+  if (err) return Fail(c, err, "epoll_ctl", false, now);
+}
+
+int RelayLoop::Rewatch(Connection* c, bool client) {
+  Socket& s = client ? c->client : c->backend;
+  // Each segment that comes for a flow waiting on its destination would wake the loop for nothing:
+  // its input is not watched until the destination takes bytes again. Nor is its output then,
+  // unless a write waits on it (the mask change would report it writable, again for nothing).
+  bool input = client ? !WaitsOnDestination(c->up, c->backend) : !WaitsOnDestination(c->down, c->client);
+  bool output = input || !s.writable;
+  if (input == s.watchingInput && output == s.watchingOutput) return 0;
+  // What came while it was not watched is reported now (EPOLL_CTL_MOD polls the socket), urgent data
+  // included. A backend still registered under its Attempt's tag takes its own tag here.
+  uint32_t events = EPOLLET | (input ? kInputEvents : 0u) | (output ? static_cast<uint32_t>(EPOLLOUT) : 0u);
+  int err = loop_.Modify(s.fd.get(), events, reinterpret_cast<uintptr_t>(c) | (client ? kClientTag : kBackendTag));
+  if (err) return err;
+  s.watchingInput = input;
+  s.watchingOutput = output;
+  return 0;
 }
 
 void RelayLoop::SweepIdle(uint64_t now) {
@@ -251,12 +296,13 @@ void RelayLoop::SweepIdle(uint64_t now) {
 
 void RelayLoop::Fail(Connection* c, int err, const char* syscall, bool client, uint64_t now) {
   if (IsDisconnect(err)) return Finish(c, client ? "client-reset" : "backend-reset", true);
+  // Reported once the connection is closed and uncounted, as ConnectFailed does.
+  Finish(c, "error", true);
   RelayEventRecord event{RelayEventRecord::Type::kConnectionError};
   event.listener = static_cast<int>(c->listener);
   event.err = err;
   event.syscall = syscall;
   events_.PushCoalesced(event, now);
-  Finish(c, "error", true);
 }
 
 void RelayLoop::Finish(Connection* c, const char* reason, bool reset) {

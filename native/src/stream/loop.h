@@ -20,6 +20,7 @@
 #include "stream/event-queue.h"
 #include "stream/handover.h"
 #include "stream/options.h"
+#include "stream/spin-policy.h"
 
 namespace sockrelay {
 
@@ -48,6 +49,7 @@ class RelayLoop {
   void RequestExport(std::shared_ptr<ExportJob> job);
 
  private:
+  int Spin(struct epoll_event* events, uint32_t us);
   void OnListener(size_t listener, uint64_t now);
   void Admit(UniqueFd fd, size_t listener, const SockAddr& peer, uint64_t now);
   Connection* Link(size_t listener);
@@ -73,6 +75,7 @@ class RelayLoop {
   void SweepIdle(uint64_t now);
   int Timeout(uint64_t now);
   int Watch(int fd, Connection* c, bool client);
+  int Rewatch(Connection* c, bool client);
   int WatchAttempt(Attempt* a);
   void StartAdopted(uint64_t now);
   void AdmitClients(uint64_t now);
@@ -92,6 +95,9 @@ class RelayLoop {
   std::vector<ListenerCounters>& counters_;
   std::atomic<uint64_t>& nextId_;
   EventLoop loop_;
+  SpinPolicy spin_;
+  // Bytes relayed this round, either way, over all connections: whether the next wait polls first.
+  uint64_t roundBytes_ = 0;
   std::atomic<bool> stop_{false};
   uint64_t resumeAt_ = 0;
   uint64_t flushAt_ = UINT64_MAX;
