@@ -162,10 +162,10 @@ async function main(argv: string[]): Promise<number> {
   const config = buildConfig(cli.args[0], options);
   if (options.checkConfig) return ExitCode.ok;
   // The addon is the data plane: without it refuse to start (69), saying what builds it.
-  requireNative();
+  const binding = requireNative();
   const logger = createLogger(config.logLevel);
   logCodeCache(logger);
-  const signals = holdSignals(process, logger);
+  const signals = holdSignals(process, logger, process.env, binding.takeHangupsDuringExec());
   const running = {
     execPath: process.execPath,
     execArgv: process.execArgv,
@@ -194,10 +194,28 @@ async function main(argv: string[]): Promise<number> {
   });
 }
 
-/** A reload handler made on the first SIGHUP: its code (handover, exec) is not loaded at start. */
+/**
+ * A reload handler made on the first SIGHUP: its code (handover, exec) is not loaded at start.
+ * Once made, it decides about stops. A stop while it loads is shown to it first, so the SIGHUP
+ * that made it finds a stopping process and does not reload; the run loop drains either way.
+ */
 function onFirstUse(make: () => Promise<ReloadHandler>): ReloadHandler {
-  let handler: Promise<ReloadHandler> | undefined;
-  return (signal) => void (handler ??= make()).then((reload) => reload(signal));
+  let made: Promise<ReloadHandler> | undefined;
+  let reloader: ReloadHandler | undefined;
+  let stopWhileLoading: NodeJS.Signals | undefined;
+  const handler: ReloadHandler = (signal) => {
+    made ??= make().then((r) => {
+      if (stopWhileLoading) r.takeStop?.(stopWhileLoading);
+      return (reloader = r);
+    });
+    void made.then((reload) => reload(signal));
+  };
+  handler.takeStop = (signal) => {
+    if (reloader) return reloader.takeStop?.(signal) ?? false;
+    if (made) stopWhileLoading ??= signal;
+    return false;
+  };
+  return handler;
 }
 
 /** Socket-activated with a bad configuration: answer who waits before exiting (src/reload/answer-waiting.ts). */

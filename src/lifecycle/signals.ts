@@ -65,9 +65,16 @@ export function holdSignals(
   target: Pick<NodeJS.Process, 'on' | 'off'>,
   logger: Logger,
   env: NodeJS.ProcessEnv = process.env,
+  hangupsDuringExec = 0,
 ): HeldSignals {
   let reload: ReloadHandler | null = null;
   let heldReload: NodeJS.Signals | null = null;
+  // SIGHUPs the addon counted between a reload's exec and this program (native/src/js/exec.cc):
+  // one more reload, held like any other until the handler is plugged in once serving.
+  if (hangupsDuringExec > 0) {
+    heldReload = 'SIGHUP';
+    logger.info({ signals: hangupsDuringExec }, 'SIGHUP during the re-exec: reloading again');
+  }
   const onReload = (signal: NodeJS.Signals): void => {
     if (reload) return reload(signal);
     heldReload = signal;
@@ -86,8 +93,11 @@ export function holdSignals(
       if (stopToReplay !== null) {
         const replay = stopToReplay;
         stopToReplay = null;
-        logger.info({ signal: replay }, 'a stop arrived during the reload: stopping now');
-        setImmediate(() => filtered(replay));
+        // After the current turn: the program that subscribes is about to say it serves.
+        setImmediate(() => {
+          logger.info({ signal: replay }, 'a stop arrived during the reload: stopping now');
+          filtered(replay);
+        });
       }
       return stops;
     },

@@ -152,11 +152,5 @@ export function reloader(
     logger.info({ signal }, 'a stop during the reload: the new program stops once it serves');
     return true;
   };
-  // SIGHUPs that came while this program started from a reload's exec: one more reload.
-  const duringExec = binding.takeHangupsDuringExec();
-  if (duringExec > 0) {
-    logger.info({ signals: duringExec }, 'SIGHUP during the re-exec: reloading again');
-    setImmediate(() => handler('SIGHUP'));
-  }
   return handler;
 }
