@@ -199,13 +199,15 @@ async function main() {
 
   const info = machine();
   const samples = {};
+  // The same values by round, so each ratio is also taken round by round (paired), with its spread.
+  const byRound = {};
   const details = [];
   const errors = [];
   const warnings = [];
   const startedAt = new Date();
 
   const finish = (interrupted) => {
-    const rows = summarise(metrics, names, samples);
+    const rows = summarise(metrics, names, samples, byRound);
     const result = {
       startedAt: startedAt.toISOString(),
       seconds: Math.round((Date.now() - startedAt) / 1000),
@@ -286,6 +288,7 @@ async function main() {
             const r = await withTimeout(c.run(ctx, subject), s, what);
             for (const [id, v] of Object.entries(r.values)) {
               ((samples[id] ??= {})[subject.name] ??= []).push(...[v].flat());
+              (((byRound[id] ??= {})[subject.name] ??= {})[round] ??= []).push(...[v].flat());
             }
             if (r.details) details.push({ round, case: c.id, subject: subject.name, ...r.details });
             for (const w of r.warnings ?? [])
