@@ -9,3 +9,43 @@ export async function paired(round, [a, b]) {
   for (const v of order) out[v.key] = await v.run();
   return out;
 }
+
+/**
+ * The four rows of a feature's cost, measured as a pair of wrk runs (off, on): req/s each way, and
+ * the per-round ratios on ÷ off of req/s and of the proxy's CPU time per request.
+ */
+export function costMetrics(prefix, { off, on, feature }) {
+  return [
+    { id: `${prefix}-off`, label: off, unit: 'req/s', better: 'higher' },
+    { id: `${prefix}-on`, label: on, unit: 'req/s', better: 'higher' },
+    {
+      id: `${prefix}-ratio`,
+      label: `${feature} ÷ off, req/s (paired per round)`,
+      unit: '×',
+      better: 'higher',
+    },
+    {
+      id: `${prefix}-cpu-ratio`,
+      label: `${feature} ÷ off, proxy CPU per request (paired)`,
+      unit: '×',
+      better: 'lower',
+    },
+  ];
+}
+
+/** Those rows' values from one round's pair of wrkThrough results; `flag` names the on run's warnings. */
+export function costResult(prefix, { off, on }, flag) {
+  return {
+    values: {
+      [`${prefix}-off`]: off.rps,
+      [`${prefix}-on`]: on.rps,
+      [`${prefix}-ratio`]: on.rps / off.rps,
+      [`${prefix}-cpu-ratio`]: on.cpuUsPerReq / off.cpuUsPerReq,
+    },
+    details: {
+      errors: { off: off.errors, on: on.errors },
+      cpuUsPerReq: { off: off.cpuUsPerReq, on: on.cpuUsPerReq },
+    },
+    warnings: [...off.warnings, ...on.warnings.map((w) => `${flag}: ${w}`)],
+  };
+}

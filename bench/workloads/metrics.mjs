@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { wrkThrough } from './http.mjs';
-import { paired } from '../lib/paired.mjs';
+import { costMetrics, costResult, paired } from '../lib/paired.mjs';
 import { startScraper } from '../lib/scraper.mjs';
 import { HOST, freePort } from '../lib/net.mjs';
 
@@ -22,57 +22,23 @@ export function cases() {
     {
       id: 'metrics',
       subjects: (s) => s.name === 'sockrelay-splice',
-      metrics: [
-        {
-          id: 'metrics-off',
-          label: 'wrk keep-alive, 50 conns, metrics off',
-          unit: 'req/s',
-          better: 'higher',
-        },
-        {
-          id: 'metrics-on',
-          label: 'wrk keep-alive, 50 conns, metrics on, scraped 1/s',
-          unit: 'req/s',
-          better: 'higher',
-        },
-        {
-          id: 'metrics-ratio',
-          label: 'metrics on ÷ off, req/s (paired per round)',
-          unit: '×',
-          better: 'higher',
-        },
-        {
-          id: 'metrics-cpu-ratio',
-          label: 'metrics on ÷ off, proxy CPU per request (paired)',
-          unit: '×',
-          better: 'lower',
-        },
-      ],
+      metrics: costMetrics('metrics', {
+        off: 'wrk keep-alive, 50 conns, metrics off',
+        on: 'wrk keep-alive, 50 conns, metrics on, scraped 1/s',
+        feature: 'metrics on',
+      }),
       async run(ctx, subject) {
         const nginx = await ctx.nginx();
         const r = await paired(ctx.round, [
           { key: 'off', run: () => wrkThrough(ctx, subject, nginx.port) },
           { key: 'on', run: () => withMetrics(ctx, subject, nginx.port) },
         ]);
-        const warnings = [...r.off.warnings, ...r.on.warnings];
+        const cost = costResult('metrics', r, 'with metrics');
         const s = r.on.during;
         if (s.failed > 0 || s.scrapes === 0)
-          warnings.push(`${s.failed} of ${s.scrapes + s.failed} scrapes failed: ${s.lastError}`);
-        if (!r.on.textfile) warnings.push('no metrics textfile after the run');
-        return {
-          values: {
-            'metrics-off': r.off.rps,
-            'metrics-on': r.on.rps,
-            'metrics-ratio': r.on.rps / r.off.rps,
-            'metrics-cpu-ratio': r.on.cpuUsPerReq / r.off.cpuUsPerReq,
-          },
-          details: {
-            scrapes: s,
-            textfile: r.on.textfile,
-            cpuUsPerReq: { off: r.off.cpuUsPerReq, on: r.on.cpuUsPerReq },
-          },
-          warnings,
-        };
+          cost.warnings.push(`${s.failed} of ${s.scrapes + s.failed} scrapes failed: ${s.lastError}`);
+        if (!r.on.textfile) cost.warnings.push('no metrics textfile after the run');
+        return { ...cost, details: { ...cost.details, scrapes: s, textfile: r.on.textfile } };
       },
     },
   ];

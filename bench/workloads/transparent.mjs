@@ -4,7 +4,7 @@
 // (lib/transparent-net.mjs), so that only the flag differs. Runs if the build's --help offers
 // --transparent and the machine can make namespaces (root).
 import { wrkThrough } from './http.mjs';
-import { paired } from '../lib/paired.mjs';
+import { costMetrics, costResult, paired } from '../lib/paired.mjs';
 import { transparentNet, transparentNetUnavailable } from '../lib/transparent-net.mjs';
 
 export const name = 'transparent';
@@ -23,27 +23,11 @@ export function cases() {
     {
       id: 'transparent',
       subjects: (s) => s.name === 'sockrelay-splice',
-      metrics: [
-        {
-          id: 'tp-off',
-          label: 'wrk Connection: close, 50 conns, netns, not transparent',
-          unit: 'req/s',
-          better: 'higher',
-        },
-        {
-          id: 'tp-on',
-          label: 'wrk Connection: close, 50 conns, netns, --transparent',
-          unit: 'req/s',
-          better: 'higher',
-        },
-        { id: 'tp-ratio', label: 'transparent ÷ off, req/s (paired per round)', unit: '×', better: 'higher' },
-        {
-          id: 'tp-cpu-ratio',
-          label: 'transparent ÷ off, proxy CPU per request (paired)',
-          unit: '×',
-          better: 'lower',
-        },
-      ],
+      metrics: costMetrics('tp', {
+        off: 'wrk Connection: close, 50 conns, netns, not transparent',
+        on: 'wrk Connection: close, 50 conns, netns, --transparent',
+        feature: 'transparent',
+      }),
       async run(ctx, subject) {
         const net = await transparentNet(ctx);
         try {
@@ -52,19 +36,7 @@ export function cases() {
             { key: 'off', run: () => through([]) },
             { key: 'on', run: () => through(['--transparent']) },
           ]);
-          return {
-            values: {
-              'tp-off': r.off.rps,
-              'tp-on': r.on.rps,
-              'tp-ratio': r.on.rps / r.off.rps,
-              'tp-cpu-ratio': r.on.cpuUsPerReq / r.off.cpuUsPerReq,
-            },
-            details: {
-              errors: { off: r.off.errors, on: r.on.errors },
-              cpuUsPerReq: { off: r.off.cpuUsPerReq, on: r.on.cpuUsPerReq },
-            },
-            warnings: [...r.off.warnings, ...r.on.warnings.map((w) => `with --transparent: ${w}`)],
-          };
+          return costResult('tp', r, 'with --transparent');
         } finally {
           await net.stop();
         }
