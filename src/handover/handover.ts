@@ -5,10 +5,10 @@
  * Handing over: the engine stops, flushes into the kernel and gives up each
  * connection's two sockets; each goes into the store as two named fds or not
  * at all, set to reset their peer should the store ever close them (a stop, an
- * overflow): a cut stream never ends in a clean FIN. Adoption clears that. What does not fit, or what the store refuses, is relayed to its end
- * by a drainer: a native engine that adopts them and accepts nothing. What did
- * not flush never left its engine. Either way it
- * is drained as before, never dropped. UDP sessions go in as their upstream
+ * overflow): a cut stream never ends in a clean FIN. Adoption clears that.
+ * What does not fit, or what the store refuses, is relayed to its end by a
+ * drainer: a native engine that adopts them and accepts nothing. What did not
+ * flush never left its engine. Either way it is drained as before, never dropped. UDP sessions go in as their upstream
  * socket; one that cannot simply ends, and its client's next datagram opens a
  * new one.
  *
@@ -85,7 +85,7 @@ export async function handOver(
   };
 
   /** Best effort: a socket that refuses it travels all the same. The drainer's adoption clears it. */
-  const abortOnClose = (fds: number[]): true => {
+  const abortOnClose = (fds: number[]): void => {
     for (const fd of fds) {
       try {
         native.setAbortOnClose(fd, true);
@@ -93,7 +93,6 @@ export async function handOver(
         // Refused: this socket travels without the safety net.
       }
     }
-    return true;
   };
 
   // Every exported connection is either stored or relayed to its end by the drainer: never dropped.
@@ -108,13 +107,12 @@ export async function handOver(
       bytesIn: c.bytesIn,
       bytesOut: c.bytesOut,
     } as const;
-    const placed =
-      room >= 2 &&
-      abortOnClose([c.clientFd, c.backendFd]) &&
-      storeAll([
-        [encodeHandoverName({ ...common, role: 'client' }), c.clientFd],
-        [encodeHandoverName({ ...common, role: 'backend' }), c.backendFd],
-      ]);
+    if (room < 2) return void unplaced.push(c);
+    abortOnClose([c.clientFd, c.backendFd]);
+    const placed = storeAll([
+      [encodeHandoverName({ ...common, role: 'client' }), c.clientFd],
+      [encodeHandoverName({ ...common, role: 'backend' }), c.backendFd],
+    ]);
     if (!placed) return void unplaced.push(c);
     room -= 2;
     result.storedConnections++;
