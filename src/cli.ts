@@ -131,7 +131,7 @@ function program(): Command {
       'keep metrics in a node_exporter textfile, continued across activations',
     )
     .option('--access-log', 'log one line per finished connection or UDP session (like tcplog)')
-    .option('--pipe-size <BYTES>', 'splice pipe size per direction', DEFAULTS.pipeSize)
+    .option('--pipe-size <BYTES>', 'splice pipe size per direction, once bulk', DEFAULTS.pipeSize)
     .addOption(new Option('--log-level <LEVEL>', 'log level').choices(LOG_LEVELS).default(DEFAULTS.logLevel))
     .option(
       '--reload-env-file <PATH>',

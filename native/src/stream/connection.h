@@ -29,6 +29,8 @@ struct Socket {
 struct Flow {
   UniqueFd pipe[2];
   size_t size = 0;
+  // What the pipe grows to once the flow is bulk (connection.cc: Grow); 0 when it stays as it is.
+  size_t grow = 0;
   size_t full = 0;
   bool eof = false;
   bool shut = false;
@@ -92,7 +94,7 @@ struct Connection {
   Connection* next = nullptr;
 };
 
-// Creates both pipes and asks for `size` bytes each; 0 or an errno.
+// Creates both pipes: the kernel's size (or `size` if smaller), growing to `size` once bulk. 0 or an errno.
 int OpenPipes(Connection& c, int size);
 
 // Moves bytes until neither side can make progress; *moved is set when any did. 0, or an errno
