@@ -11,7 +11,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { buildConfig, DEFAULTS, type RawOptions } from './config/config.js';
 import { runDaemon } from './daemon.js';
 import { ExitCode, SockrelayError } from './errors.js';
-import { createLogger, LOG_LEVELS } from './logger.js';
+import { createLoggerOnFirstUse, LOG_LEVELS } from './logger.js';
 import { holdSignals } from './lifecycle/signals.js';
 import { fatalText } from './logging/journal-stream.js';
 import { loadNative, requireNative } from './native/binding.js';
@@ -163,8 +163,7 @@ async function main(argv: string[]): Promise<number> {
   if (options.checkConfig) return ExitCode.ok;
   // The addon is the data plane: without it refuse to start (69), saying what builds it.
   const binding = requireNative();
-  const logger = createLogger(config.logLevel);
-  logCodeCache(logger);
+  const logger = createLoggerOnFirstUse(config.logLevel);
   const signals = holdSignals(process, logger, process.env, binding.takeHangupsDuringExec());
   const running = {
     execPath: process.execPath,
@@ -181,6 +180,7 @@ async function main(argv: string[]): Promise<number> {
           (await import('./reload/reload.js')).reloader(running, serving, process.env, process.pid, logger),
         ),
       );
+      logCodeCache(logger);
       // Runs after the engines start (it loads node:inspector: milliseconds the first client need not wait).
       void closeUnrequestedInspector(logger);
     },
