@@ -16,7 +16,7 @@ import { holdSignals } from './lifecycle/signals.js';
 import { fatalText } from './logging/journal-stream.js';
 import { loadNative, requireNative } from './native/binding.js';
 import { PACKAGE_ROOT } from './package-files.js';
-import { logCodeCache } from './launch/code-cache-state.js';
+import { logCodeCache, startPathCompiled } from './launch/code-cache-state.js';
 import { EnvironmentCommand } from './operator/env-options.js';
 import { addOperatorCommands } from './operator/commands.js';
 import type { ReloadHandler } from './lifecycle/signals.js';
@@ -175,6 +175,7 @@ async function main(argv: string[]): Promise<number> {
   };
   return runDaemon(config, {
     onServing: (serving) => {
+      startPathCompiled();
       signals.setReload(
         onFirstUse(async () =>
           (await import('./reload/reload.js')).reloader(running, serving, process.env, process.pid, logger),
