@@ -9,6 +9,7 @@
 import { build } from 'esbuild';
 import { chmodSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const require = createRequire(import.meta.url);
@@ -65,6 +66,55 @@ module.exports = stand;`,
   },
 };
 
+/**
+ * Metrics (prom-client and its dependencies, a third of the code) live in a bundle of their own,
+ * dist/sockrelay-metrics.cjs, read and compiled only by a sockrelay that serves metrics: every
+ * other start reads, copies and checks that much less before its first client (src/launch/).
+ * The two bundles share one src/errors.ts, so that an error the metrics throw is still a
+ * SockrelayError to the CLI: the main bundle hands its module to the metrics bundle's factory.
+ */
+const METRICS_ENTRY = 'src/metrics/index.ts';
+const METRICS_BUNDLE = 'sockrelay-metrics.cjs';
+const SHARED = { errors: 'src/errors.ts' };
+const sharedPaths = new Map(Object.entries(SHARED).map(([name, file]) => [`${ROOT}${file}`, name]));
+
+/** In the main bundle: `import('../metrics/index.js')` loads the metrics bundle, handing it SHARED. */
+const metricsFromItsBundle = {
+  name: 'metrics-from-its-bundle',
+  setup(build) {
+    build.onResolve({ filter: /\/metrics\/index\.js$/ }, (args) =>
+      args.kind === 'dynamic-import' ? { path: 'metrics', namespace: 'metrics-bundle' } : undefined,
+    );
+    build.onResolve({ filter: new RegExp(`^\\./${METRICS_BUNDLE}$`) }, (args) => ({
+      path: args.path,
+      external: true,
+    }));
+    build.onLoad({ filter: /.*/, namespace: 'metrics-bundle' }, () => ({
+      contents: `module.exports = require('./${METRICS_BUNDLE}')({ ${Object.entries(SHARED)
+        .map(([name, file]) => `${name}: require(${JSON.stringify(ROOT + file)})`)
+        .join(', ')} });`,
+      loader: 'js',
+      resolveDir: ROOT,
+    }));
+  },
+};
+
+/** In the metrics bundle: the SHARED modules are the main bundle's, passed to its factory. */
+const sharedFromMainBundle = {
+  name: 'shared-from-main-bundle',
+  setup(build) {
+    build.onResolve({ filter: /^\.\.?\// }, (args) => {
+      const file = `${args.resolveDir}/${args.path}`.replace(/\.js$/, '.ts');
+      const name = sharedPaths.get(path.normalize(file));
+      return name ? { path: name, namespace: 'shared' } : undefined;
+    });
+    build.onLoad({ filter: /.*/, namespace: 'shared' }, (args) => ({
+      contents: `module.exports = __shared.${args.path};`,
+      loader: 'js',
+    }));
+  },
+};
+
 const common = {
   absWorkingDir: ROOT,
   bundle: true,
@@ -79,7 +129,7 @@ await build({
   ...common,
   entryPoints: ['src/cli.ts'],
   outfile: 'dist/sockrelay.cjs',
-  plugins: [lazyModules],
+  plugins: [lazyModules, metricsFromItsBundle],
   minify: true,
   // ASCII only, so the launcher can read it as latin1 (a one-byte string, no UTF-8 decoding).
   charset: 'ascii',
@@ -93,6 +143,21 @@ await build({
     js: '(function (exports, require, module, __filename, __dirname) {"use strict";var __bundleUrl=require("node:url").pathToFileURL(__filename).href;',
   },
   footer: { js: '})' },
+});
+
+await build({
+  ...common,
+  entryPoints: [METRICS_ENTRY],
+  outfile: `dist/${METRICS_BUNDLE}`,
+  plugins: [lazyModules, sharedFromMainBundle],
+  minify: true,
+  charset: 'ascii',
+  supported: { 'dynamic-import': false },
+  // A factory: the main bundle calls it once, with the modules the two share.
+  banner: {
+    js: 'module.exports = function (__shared) { var module = { exports: {} }, exports = module.exports;',
+  },
+  footer: { js: 'return module.exports; };' },
 });
 
 await build({
