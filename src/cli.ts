@@ -11,12 +11,12 @@ import { Command, CommanderError, Option } from 'commander';
 import { buildConfig, DEFAULTS, type RawOptions } from './config/config.js';
 import { runDaemon } from './daemon.js';
 import { ExitCode, SockrelayError } from './errors.js';
-import { createLogger, LOG_LEVELS } from './logger.js';
+import { createLoggerOnFirstUse, LOG_LEVELS } from './logger.js';
 import { holdSignals } from './lifecycle/signals.js';
 import { fatalText } from './logging/journal-stream.js';
 import { loadNative, requireNative } from './native/binding.js';
 import { PACKAGE_ROOT } from './package-files.js';
-import { logCodeCache } from './launch/code-cache-state.js';
+import { logCodeCache, startPathCompiled } from './launch/code-cache-state.js';
 import { EnvironmentCommand } from './operator/env-options.js';
 import { addOperatorCommands } from './operator/commands.js';
 import type { ReloadHandler } from './lifecycle/signals.js';
@@ -163,8 +163,7 @@ async function main(argv: string[]): Promise<number> {
   if (options.checkConfig) return ExitCode.ok;
   // The addon is the data plane: without it refuse to start (69), saying what builds it.
   const binding = requireNative();
-  const logger = createLogger(config.logLevel);
-  logCodeCache(logger);
+  const logger = createLoggerOnFirstUse(config.logLevel);
   const signals = holdSignals(process, logger, process.env, binding.takeHangupsDuringExec());
   const running = {
     execPath: process.execPath,
@@ -176,11 +175,13 @@ async function main(argv: string[]): Promise<number> {
   };
   return runDaemon(config, {
     onServing: (serving) => {
+      startPathCompiled();
       signals.setReload(
         onFirstUse(async () =>
           (await import('./reload/reload.js')).reloader(running, serving, process.env, process.pid, logger),
         ),
       );
+      logCodeCache(logger);
       // Runs after the engines start (it loads node:inspector: milliseconds the first client need not wait).
       void closeUnrequestedInspector(logger);
     },

@@ -58,8 +58,9 @@ export async function runDaemon(config: Config, deps: DaemonDeps): Promise<ExitC
     await resumeConnections(gathered, binding, plane, store, logger);
     const metrics = await startMetrics(config, metricsFds, plane, routed, deps.version, logger);
     // The engines start first: the first client (waiting since the activation) is relayed while
-    // the rest is said and set up.
+    // the rest is set up and said.
     const onStarted = (): void => {
+      deps.onServing?.({ binding, config, plane, sockets: gathered.sockets });
       logMachineLimits(
         {
           env: deps.env,
@@ -71,7 +72,6 @@ export async function runDaemon(config: Config, deps: DaemonDeps): Promise<ExitC
         logger,
       );
       logStarted(routed, backends, unusedRoutes, config, nofile, logger);
-      deps.onServing?.({ binding, config, plane, sockets: gathered.sockets });
     };
     await serveUntilDone(binding, config, plane, store, metrics, { ...deps, onStarted });
     return ExitCode.ok;

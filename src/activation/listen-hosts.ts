@@ -6,10 +6,10 @@
  * listened on (`localhost:8000` → `[::1]:8000` and `127.0.0.1:8000`), the way a name in a web
  * server's listen directive works.
  */
-import { isIP } from 'node:net';
 import { formatSocketAddress, resolveAddress, type Lookup } from '../backend/resolve.js';
 import { parseAddress, type AddressSpec } from '../config/address.js';
 import { ConfigError, UsageError } from '../errors.js';
+import { ipVersion } from '../config/ip-literal.js';
 
 /** A --listen address; `datagram` when it was written `udp:…`. */
 export type ListenSpec = AddressSpec & { datagram?: boolean };
@@ -35,7 +35,7 @@ export function parseListen(text: string): ListenSpec {
 export async function resolveListenHosts(specs: ListenSpec[], lookup?: Lookup): Promise<ListenTarget[]> {
   const targets: ListenTarget[] = [];
   for (const spec of specs) {
-    if (spec.kind === 'unix' || isIP(spec.host)) {
+    if (spec.kind === 'unix' || ipVersion(spec.host)) {
       targets.push({ spec, name: spec.text });
       continue;
     }

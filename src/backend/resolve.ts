@@ -7,11 +7,11 @@
  * (./re-resolve.ts).
  */
 import { lookup } from 'node:dns/promises';
-import { isIP } from 'node:net';
 import type { AddressSpec } from '../config/address.js';
 import { ConfigError } from '../errors.js';
 import type { EngineBackend } from '../engine/types.js';
 import type { SocketAddress } from '../native/binding.js';
+import { ipVersion } from '../config/ip-literal.js';
 
 export type Lookup = (host: string) => Promise<Array<{ address: string; family: number }>>;
 
@@ -22,7 +22,7 @@ export async function resolveAddress(
   resolve: Lookup = systemLookup,
 ): Promise<SocketAddress[]> {
   if (spec.kind === 'unix') return [{ family: 'unix', path: spec.path, abstract: spec.abstract }];
-  const literal = isIP(spec.host);
+  const literal = ipVersion(spec.host);
   if (literal) return [{ family: literal === 6 ? 'inet6' : 'inet', address: spec.host, port: spec.port }];
   let results: Array<{ address: string; family: number }>;
   try {
@@ -64,7 +64,7 @@ export async function resolveBackend(
   resolve: Lookup = systemLookup,
 ): Promise<EngineBackend> {
   const addresses = await resolveAddress(spec, resolve);
-  if (spec.kind === 'unix' || isIP(spec.host)) return { spec: spec.text, addresses };
+  if (spec.kind === 'unix' || ipVersion(spec.host)) return { spec: spec.text, addresses };
   return { spec: spec.text, addresses, refresh: () => resolveAddress(spec, resolve) };
 }
 

@@ -5,8 +5,8 @@
  *   /path          a unix socket in the file system
  *   @name          a unix socket in the abstract namespace
  */
-import { isIP } from 'node:net';
 import { UsageError } from '../errors.js';
+import { ipVersion } from './ip-literal.js';
 
 export type AddressSpec =
   | { kind: 'inet'; host: string; port: number; text: string }
@@ -40,7 +40,7 @@ export function parseAddress(
     if (close < 0 || text[close + 1] !== ':') bad('is not [IPv6]:PORT');
     host = text.slice(1, close);
     portText = text.slice(close + 2);
-    if (isIP(host) !== 6) bad('has no valid IPv6 address between the brackets');
+    if (ipVersion(host) !== 6) bad('has no valid IPv6 address between the brackets');
   } else {
     const colon = text.lastIndexOf(':');
     if (colon < 0) bad('is not HOST:PORT, [IPv6]:PORT, /path or @abstract');

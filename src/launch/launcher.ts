@@ -16,7 +16,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { Script } from 'node:vm';
 import { checkCodeCache, encodeCodeCache } from './code-cache.js';
-import { setCodeCacheState, type CodeCacheState } from './code-cache-state.js';
+import { setCodeCacheState, whenStartPathCompiled, type CodeCacheState } from './code-cache-state.js';
 
 const BUNDLE = join(__dirname, 'sockrelay.cjs');
 const CODE_CACHE = `${BUNDLE}.cache`;
@@ -45,8 +45,16 @@ setCodeCacheState(cache.data && script.cachedDataRejected ? 'rejected by V8' : c
 const writeTo = process.env.SOCKRELAY_CODE_CACHE_WRITE;
 if (writeTo) {
   delete process.env.SOCKRELAY_CODE_CACHE_WRITE;
-  // At exit, so the cache holds every function the run compiled, not only the top level.
-  process.once('exit', () => writeFileSync(writeTo, encodeCodeCache(bundle, script.createCachedData())));
+  // Once the engines serve (code-cache-state.ts), so that the cache holds the functions the start
+  // compiled, not only the top level; at exit if the run never got there.
+  let written = false;
+  const write = (): void => {
+    if (written) return;
+    written = true;
+    writeFileSync(writeTo, encodeCodeCache(bundle, script.createCachedData()));
+  };
+  whenStartPathCompiled(write);
+  process.once('exit', write);
 }
 
 const module = { exports: {} };

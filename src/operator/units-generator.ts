@@ -7,9 +7,9 @@
  *
  * Pure text: nothing here touches the file system, so what is printed and what is written agree.
  */
-import { isIP } from 'node:net';
 import { parseAddress } from '../config/address.js';
 import { UsageError } from '../errors.js';
+import { ipVersion } from '../config/ip-literal.js';
 
 export interface UnitsRequest {
   listen: string[];
@@ -43,7 +43,7 @@ const PLAIN_SETTINGS: ReadonlyArray<[string, string]> = [['SOCKRELAY_EXIT_IDLE_T
 function listenAddress(text: string): { text: string; port: number | undefined; anyV6: boolean } {
   const spec = parseAddress(text, '--listen');
   if (spec.kind === 'unix') return { text, port: undefined, anyV6: false };
-  if (isIP(spec.host) === 0)
+  if (ipVersion(spec.host) === 0)
     throw new UsageError(
       'ERR_BAD_ADDRESS',
       `--listen: '${text}' needs an IP address: systemd binds no host names`,

@@ -1,14 +1,18 @@
-// Builds what `sockrelay` runs: dist/sockrelay.cjs, every module of src/cli.ts and its dependencies
+// Builds what `sockrelay` runs: dist/sockrelay.cjs, the modules of src/cli.ts and its dependencies
 // in one minified CommonJS file (one file to read and compile instead of a graph of ~100 modules to
 // resolve, link and evaluate), and dist/launch.cjs, the launcher that runs it with the V8 code cache
 // (src/launch/launcher.ts; the cache itself: src/packaging/code-cache.mjs).
 //
-// CommonJS, because only a classic script can be compiled with cached data on Node 20 (vm.Script);
-// modules that sockrelay imports lazily (metrics, UDP, handover, operator commands) stay in the same
-// file, wrapped so that their code runs only when the import() does.
+// CommonJS, because only a classic script can be compiled with cached data on Node 20 (vm.Script).
+// Every byte of the main bundle is read, copied and checked on every socket-activated start, so
+// what the start never runs is kept out of it: pino (made after the engines start) and the metrics
+// are bundles of their own, loaded on first use; the other modules sockrelay imports lazily (UDP,
+// handover, reload, operator commands) are small and stay in the main file, wrapped so that their
+// code runs only when the import() does.
 import { build } from 'esbuild';
 import { chmodSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const require = createRequire(import.meta.url);
@@ -36,6 +40,42 @@ const UNUSED_MODULES = ['thread-stream'];
  */
 const KNOWN_EXPORTS = { worker_threads: { isMainThread: true } };
 
+/**
+ * A module that stands in for `real` until first used: its exports are listed now, so that named
+ * imports resolve, and reading one (or calling the module) loads `real` then. `known` are exports
+ * whose values are known at build time and need no load.
+ */
+function standIn(real, exports, known = {}) {
+  return `let loaded;
+const load = () => (loaded ??= require(${JSON.stringify(real)}));
+const stand = function (...params) { return load()(...params); };
+for (const key of ${JSON.stringify(Object.keys(exports))})
+  Object.defineProperty(stand, key, { enumerable: true, configurable: true, get: () => load()[key] });
+Object.defineProperties(stand, Object.getOwnPropertyDescriptors(${JSON.stringify(known)}));
+module.exports = stand;`;
+}
+
+/**
+ * pino is made when the daemon first logs, after the engines start (src/logger.ts): it and its
+ * dependencies (a quarter of what is left) are a bundle of their own, dist/sockrelay-pino.cjs,
+ * which a stand-in in the main bundle loads then. The start neither reads nor evaluates them.
+ */
+const PINO_BUNDLE = 'sockrelay-pino.cjs';
+const pinoFromItsBundle = {
+  name: 'pino-from-its-bundle',
+  setup(build) {
+    build.onResolve({ filter: /^pino$/ }, () => ({ path: 'pino', namespace: 'pino-bundle' }));
+    build.onResolve({ filter: new RegExp(`^\\./${PINO_BUNDLE}$`) }, (args) => ({
+      path: args.path,
+      external: true,
+    }));
+    build.onLoad({ filter: /.*/, namespace: 'pino-bundle' }, () => ({
+      contents: standIn(`./${PINO_BUNDLE}`, require('pino')),
+      loader: 'js',
+    }));
+  },
+};
+
 const lazyModules = {
   name: 'lazy-modules',
   setup(build) {
@@ -45,21 +85,63 @@ const lazyModules = {
         ? { path: args.path, external: true }
         : { path: args.path.replace(/^node:/, ''), namespace: 'lazy-builtin' },
     );
-    // Its exports are listed now, so that named imports resolve; each one loads the module when read.
     build.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (args) => ({
-      contents: `let loaded;
-const load = () => (loaded ??= require('node:${args.path}'));
-const stand = function (...params) { return load()(...params); };
-for (const key of ${JSON.stringify(Object.keys(require(args.path)))})
-  Object.defineProperty(stand, key, { enumerable: true, configurable: true, get: () => load()[key] });
-Object.defineProperties(stand, Object.getOwnPropertyDescriptors(${JSON.stringify(KNOWN_EXPORTS[args.path] ?? {})}));
-module.exports = stand;`,
+      contents: standIn(`node:${args.path}`, require(args.path), KNOWN_EXPORTS[args.path]),
       loader: 'js',
     }));
     const unused = new RegExp(`^(${UNUSED_MODULES.join('|')})$`);
     build.onResolve({ filter: unused }, (args) => ({ path: args.path, namespace: 'unused-module' }));
     build.onLoad({ filter: /.*/, namespace: 'unused-module' }, (args) => ({
       contents: `module.exports = function () { throw new Error('${args.path} is not in the sockrelay bundle'); };`,
+      loader: 'js',
+    }));
+  },
+};
+
+/**
+ * Metrics (prom-client and its dependencies, a third of the code) live in a bundle of their own,
+ * dist/sockrelay-metrics.cjs, read and compiled only by a sockrelay that serves metrics: every
+ * other start reads, copies and checks that much less before its first client (src/launch/).
+ * The two bundles share one src/errors.ts, so that an error the metrics throw is still a
+ * SockrelayError to the CLI: the main bundle hands its module to the metrics bundle's factory.
+ */
+const METRICS_ENTRY = 'src/metrics/index.ts';
+const METRICS_BUNDLE = 'sockrelay-metrics.cjs';
+const SHARED = { errors: 'src/errors.ts' };
+const sharedPaths = new Map(Object.entries(SHARED).map(([name, file]) => [`${ROOT}${file}`, name]));
+
+/** In the main bundle: `import('../metrics/index.js')` loads the metrics bundle, handing it SHARED. */
+const metricsFromItsBundle = {
+  name: 'metrics-from-its-bundle',
+  setup(build) {
+    build.onResolve({ filter: /\/metrics\/index\.js$/ }, (args) =>
+      args.kind === 'dynamic-import' ? { path: 'metrics', namespace: 'metrics-bundle' } : undefined,
+    );
+    build.onResolve({ filter: new RegExp(`^\\./${METRICS_BUNDLE}$`) }, (args) => ({
+      path: args.path,
+      external: true,
+    }));
+    build.onLoad({ filter: /.*/, namespace: 'metrics-bundle' }, () => ({
+      contents: `module.exports = require('./${METRICS_BUNDLE}')({ ${Object.entries(SHARED)
+        .map(([name, file]) => `${name}: require(${JSON.stringify(ROOT + file)})`)
+        .join(', ')} });`,
+      loader: 'js',
+      resolveDir: ROOT,
+    }));
+  },
+};
+
+/** In the metrics bundle: the SHARED modules are the main bundle's, passed to its factory. */
+const sharedFromMainBundle = {
+  name: 'shared-from-main-bundle',
+  setup(build) {
+    build.onResolve({ filter: /^\.\.?\// }, (args) => {
+      const file = `${args.resolveDir}/${args.path}`.replace(/\.js$/, '.ts');
+      const name = sharedPaths.get(path.normalize(file));
+      return name ? { path: name, namespace: 'shared' } : undefined;
+    });
+    build.onLoad({ filter: /.*/, namespace: 'shared' }, (args) => ({
+      contents: `module.exports = __shared.${args.path};`,
       loader: 'js',
     }));
   },
@@ -79,7 +161,7 @@ await build({
   ...common,
   entryPoints: ['src/cli.ts'],
   outfile: 'dist/sockrelay.cjs',
-  plugins: [lazyModules],
+  plugins: [lazyModules, metricsFromItsBundle, pinoFromItsBundle],
   minify: true,
   // ASCII only, so the launcher can read it as latin1 (a one-byte string, no UTF-8 decoding).
   charset: 'ascii',
@@ -93,6 +175,30 @@ await build({
     js: '(function (exports, require, module, __filename, __dirname) {"use strict";var __bundleUrl=require("node:url").pathToFileURL(__filename).href;',
   },
   footer: { js: '})' },
+});
+
+await build({
+  ...common,
+  entryPoints: [require.resolve('pino')],
+  outfile: `dist/${PINO_BUNDLE}`,
+  plugins: [lazyModules],
+  minify: true,
+  charset: 'ascii',
+});
+
+await build({
+  ...common,
+  entryPoints: [METRICS_ENTRY],
+  outfile: `dist/${METRICS_BUNDLE}`,
+  plugins: [lazyModules, sharedFromMainBundle],
+  minify: true,
+  charset: 'ascii',
+  supported: { 'dynamic-import': false },
+  // A factory: the main bundle calls it once, with the modules the two share.
+  banner: {
+    js: 'module.exports = function (__shared) { var module = { exports: {} }, exports = module.exports;',
+  },
+  footer: { js: 'return module.exports; };' },
 });
 
 await build({

@@ -1,6 +1,7 @@
 // Makes dist/sockrelay.cjs.cache, the V8 code cache the launcher (src/launch/launcher.ts) compiles
 // the bundle with, by running sockrelay as users do: it starts, proxies one connection and exits on
-// SIGTERM, then writes the cache of everything that run compiled (SOCKRELAY_CODE_CACHE_WRITE).
+// SIGTERM. The launcher writes the cache once the engines serve (SOCKRELAY_CODE_CACHE_WRITE): what
+// the start path compiled, which is what a socket-activated start needs before its first client.
 // It runs at build time (`npm ci`'s prepare, and prepack, so the tarball ships it) with the Node
 // that builds; a user's different Node rejects it and sockrelay compiles from source as before.
 // Without a cache sockrelay only starts slower, so a failure here warns and leaves none.

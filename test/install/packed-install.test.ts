@@ -19,7 +19,7 @@ const N_API_ENTRY = 'napi_register_module_v1';
 const SHIPPED = [
   /^package\/(package\.json|README\.md|LICENSE)$/,
   /^package\/dist\/.+\.(js|d\.ts)$/,
-  /^package\/dist\/(launch|sockrelay)\.cjs$/,
+  /^package\/dist\/(launch|sockrelay|sockrelay-metrics|sockrelay-pino)\.cjs$/,
   /^package\/dist\/sockrelay\.cjs\.cache$/,
   /^package\/dist\/sockrelay\.8$/,
   /^package\/native\/binding\.gyp$/,
@@ -58,6 +58,8 @@ describe('the packed tarball, installed globally without a compiler', () => {
     const needed = [
       'package/dist/launch.cjs',
       'package/dist/sockrelay.cjs',
+      'package/dist/sockrelay-metrics.cjs',
+      'package/dist/sockrelay-pino.cjs',
       'package/dist/sockrelay.cjs.cache',
       'package/dist/index.d.ts',
       'package/native/prebuilds/linux-x64/sockrelay.glibc.node',
@@ -129,6 +131,20 @@ describe('the packed tarball, installed globally without a compiler', () => {
 
   it('proxies a connection under systemd-socket-activate and tells READY=1 to NOTIFY_SOCKET', async () => {
     await proxyThroughInstalled();
+  });
+
+  it('loads its metrics from their own bundle: a run with --metrics-textfile leaves the counters', async () => {
+    const textfile = join(dir.path, 'sockrelay.prom');
+    const child = spawn(
+      sockrelay,
+      ['--listen', '127.0.0.1:0', '--exit-idle-time=200ms', '--metrics-textfile', textfile, '127.0.0.1:1'],
+      { env: userEnv(), stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const [code] = (await once(child, 'exit')) as [number | null];
+    expect({ code, stderr: stderr.match(/^sockrelay: .*$/m)?.[0] }).toEqual({ code: 0, stderr: undefined });
+    expect(readFileSync(textfile, 'utf8')).toMatch(/^sockrelay_info\{.*engine="splice".*\} 1$/m);
   });
 
   it('ships an aarch64 arm64 prebuild (and an x86-64 x64 one) exporting the N-API entry point', async () => {

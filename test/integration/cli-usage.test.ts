@@ -1,5 +1,6 @@
 /** Bad input: one clear line on stderr, a distinct exit code, never a stack trace. */
 import { spawnSync } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { CLI, runCliSync } from '../helpers/proxy.js';
 
@@ -73,6 +74,28 @@ describe('sockrelay command line', () => {
     const { code, stderr } = run(['--listen', '192.0.2.1:1', '127.0.0.1:80']);
     expect(code).toBe(71);
     expect(stderr).toMatch(/--listen 192\.0\.2\.1:1: cannot listen \(EADDRNOTAVAIL\)/);
+  });
+
+  it('exits 71 when the metrics endpoint cannot listen: the metrics bundle throws the CLI its own error', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (taken.address() as AddressInfo).port;
+      const { code, stderr } = run([
+        '--listen',
+        '127.0.0.1:0',
+        '--metrics-listen',
+        `127.0.0.1:${port}`,
+        '127.0.0.1:80',
+      ]);
+      expect(stderr).toMatch(
+        new RegExp(`^sockrelay: metrics: cannot listen on 127\\.0\\.0\\.1:${port} \\(EADDRINUSE\\)$`, 'm'),
+      );
+      expect(stderr).not.toMatch(/internal error|\n\s+at /);
+      expect(code).toBe(71);
+    } finally {
+      taken.close();
+    }
   });
 
   it('prints help with examples, and the version, exiting 0', () => {

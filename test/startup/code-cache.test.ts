@@ -7,7 +7,15 @@
  * so the checkout's own dist/ is never touched.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,10 +24,11 @@ import { dial, echo, sendAndCollect, startServer, tempDir } from '../helpers/net
 import { watchProcess, type LogLine } from '../helpers/proxy.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const SHIPPED = ['launch.cjs', 'sockrelay.cjs', 'sockrelay.cjs.cache'];
+/** The launcher, the bundles (main, pino, metrics) and the main bundle's cache. */
+const SHIPPED = readdirSync(join(ROOT, 'dist')).filter((file) => /\.cjs(\.cache)?$/.test(file));
 const STARTED = 'sockrelay started';
 
-/** The package as installed: package.json, the launcher, bundle and cache, and the addon. */
+/** The package as installed: package.json, the launcher, bundles and cache, and the addon. */
 function packageCopy(dir: string): { dist: string; cache: string; bundle: string } {
   const dist = join(dir, 'dist');
   mkdirSync(dist, { recursive: true });
