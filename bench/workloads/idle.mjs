@@ -1,4 +1,6 @@
-// Idle memory: VmRSS of the proxy process with 1 and with N idle connections through it.
+// Idle memory: VmRSS of the proxy process with 1 and with N idle connections through it, each read
+// once the proxy has settled (see settledRssKiB): a proxy that finishes its start-up after it
+// serves (sockrelay loads its logger then) must not have that counted per connection.
 // The connections (and the sink they reach) live in a helper process with a raised fd limit; the
 // proxy gets the same raised limit and a connection cap above N. That is a favour to
 // systemd-socket-proxyd, which never raises its soft limit (1024) and caps at 256 by default.
@@ -62,6 +64,22 @@ function talk(helper) {
   };
 }
 
+/** RSS once it has read the same SETTLED_READS times in a row, POLL_MS apart (at most SETTLE_MAX_MS). */
+const POLL_MS = 100;
+const SETTLED_READS = 3;
+const SETTLE_MAX_MS = 3000;
+async function settledRssKiB(pid) {
+  let last = rssKiB(pid);
+  let same = 1;
+  for (let waited = 0; same < SETTLED_READS && waited < SETTLE_MAX_MS; waited += POLL_MS) {
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    const now = rssKiB(pid);
+    same = now === last ? same + 1 : 1;
+    last = now;
+  }
+  return last;
+}
+
 async function measure(ctx, subject, n) {
   const fdLimit = ctx.subjectOpts.fdLimit;
   const argv = [process.execPath, HELPER];
@@ -80,9 +98,9 @@ async function measure(ctx, subject, n) {
     gone.catch(() => {});
     await Promise.race([io.ask(`open ${proxy.port} 1`, 10_000), gone]);
     const proc = comm(proxy.pid);
-    const rss1 = rssKiB(proxy.pid);
+    const rss1 = await settledRssKiB(proxy.pid);
     await Promise.race([io.ask(`open ${proxy.port} ${n}`, 90_000), gone]);
-    const rssN = rssKiB(proxy.pid);
+    const rssN = await settledRssKiB(proxy.pid);
     if (rss1 === null || rssN === null) {
       throw new Error(`proxy pid ${proxy.pid} is gone`);
     }
