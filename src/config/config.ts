@@ -82,7 +82,7 @@ export const DEFAULTS = {
   keepalive: '5min',
   udpSessionTimeout: '30s',
   udpSessionsMax: '4096',
-  pipeSize: '1M',
+  pipeSize: '256K',
   logLevel: 'info',
 } as const;
 
