@@ -61,20 +61,26 @@ module.exports = stand;`;
  * which a stand-in in the main bundle loads then. The start neither reads nor evaluates them.
  */
 const PINO_BUNDLE = 'sockrelay-pino.cjs';
-const pinoFromItsBundle = {
-  name: 'pino-from-its-bundle',
-  setup(build) {
-    build.onResolve({ filter: /^pino$/ }, () => ({ path: 'pino', namespace: 'pino-bundle' }));
-    build.onResolve({ filter: new RegExp(`^\\./${PINO_BUNDLE}$`) }, (args) => ({
-      path: args.path,
-      external: true,
-    }));
-    build.onLoad({ filter: /.*/, namespace: 'pino-bundle' }, () => ({
-      contents: standIn(`./${PINO_BUNDLE}`, require('pino')),
-      loader: 'js',
-    }));
-  },
-};
+
+/**
+ * In the main bundle: an import that `filter` matches (and `accepts`) becomes `contents`, code
+ * that requires dist/`file`, a bundle of its own, at run time.
+ */
+function fromItsBundle(file, filter, contents, accepts = () => true) {
+  return {
+    name: `from-${file}`,
+    setup(build) {
+      build.onResolve({ filter }, (args) => (accepts(args) ? { path: file, namespace: file } : undefined));
+      build.onResolve({ filter: new RegExp(`^\\./${file.replaceAll('.', '\\.')}$`) }, (args) => ({
+        path: args.path,
+        external: true,
+      }));
+      build.onLoad({ filter: /.*/, namespace: file }, () => ({ contents, loader: 'js', resolveDir: ROOT }));
+    },
+  };
+}
+
+const pinoFromItsBundle = fromItsBundle(PINO_BUNDLE, /^pino$/, standIn(`./${PINO_BUNDLE}`, require('pino')));
 
 const lazyModules = {
   name: 'lazy-modules',
@@ -111,25 +117,14 @@ const SHARED = { errors: 'src/errors.ts' };
 const sharedPaths = new Map(Object.entries(SHARED).map(([name, file]) => [`${ROOT}${file}`, name]));
 
 /** In the main bundle: `import('../metrics/index.js')` loads the metrics bundle, handing it SHARED. */
-const metricsFromItsBundle = {
-  name: 'metrics-from-its-bundle',
-  setup(build) {
-    build.onResolve({ filter: /\/metrics\/index\.js$/ }, (args) =>
-      args.kind === 'dynamic-import' ? { path: 'metrics', namespace: 'metrics-bundle' } : undefined,
-    );
-    build.onResolve({ filter: new RegExp(`^\\./${METRICS_BUNDLE}$`) }, (args) => ({
-      path: args.path,
-      external: true,
-    }));
-    build.onLoad({ filter: /.*/, namespace: 'metrics-bundle' }, () => ({
-      contents: `module.exports = require('./${METRICS_BUNDLE}')({ ${Object.entries(SHARED)
-        .map(([name, file]) => `${name}: require(${JSON.stringify(ROOT + file)})`)
-        .join(', ')} });`,
-      loader: 'js',
-      resolveDir: ROOT,
-    }));
-  },
-};
+const metricsFromItsBundle = fromItsBundle(
+  METRICS_BUNDLE,
+  /\/metrics\/index\.js$/,
+  `module.exports = require('./${METRICS_BUNDLE}')({ ${Object.entries(SHARED)
+    .map(([name, file]) => `${name}: require(${JSON.stringify(ROOT + file)})`)
+    .join(', ')} });`,
+  (args) => args.kind === 'dynamic-import',
+);
 
 /** In the metrics bundle: the SHARED modules are the main bundle's, passed to its factory. */
 const sharedFromMainBundle = {
@@ -157,14 +152,14 @@ const common = {
   legalComments: 'none',
 };
 
+/** What sockrelay runs: minified, ASCII only (the launcher reads it as latin1, a one-byte string). */
+const minified = { ...common, minify: true, charset: 'ascii' };
+
 await build({
-  ...common,
+  ...minified,
   entryPoints: ['src/cli.ts'],
   outfile: 'dist/sockrelay.cjs',
   plugins: [lazyModules, metricsFromItsBundle, pinoFromItsBundle],
-  minify: true,
-  // ASCII only, so the launcher can read it as latin1 (a one-byte string, no UTF-8 decoding).
-  charset: 'ascii',
   // import() of Node's own modules becomes a require: a vm.Script has no loader for import().
   supported: { 'dynamic-import': false },
   // import.meta.url is the bundle's own URL; src/package-files.ts sits at the same depth as it.
@@ -178,21 +173,17 @@ await build({
 });
 
 await build({
-  ...common,
+  ...minified,
   entryPoints: [require.resolve('pino')],
   outfile: `dist/${PINO_BUNDLE}`,
   plugins: [lazyModules],
-  minify: true,
-  charset: 'ascii',
 });
 
 await build({
-  ...common,
+  ...minified,
   entryPoints: [METRICS_ENTRY],
   outfile: `dist/${METRICS_BUNDLE}`,
   plugins: [lazyModules, sharedFromMainBundle],
-  minify: true,
-  charset: 'ascii',
   supported: { 'dynamic-import': false },
   // A factory: the main bundle calls it once, with the modules the two share.
   banner: {
