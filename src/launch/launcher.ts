@@ -47,10 +47,8 @@ if (writeTo) {
   delete process.env.SOCKRELAY_CODE_CACHE_WRITE;
   // Once the engines serve (code-cache-state.ts), so that the cache holds the functions the start
   // compiled, not only the top level; at exit if the run never got there.
-  let written = false;
   const write = (): void => {
-    if (written) return;
-    written = true;
+    process.off('exit', write);
     writeFileSync(writeTo, encodeCodeCache(bundle, script.createCachedData()));
   };
   whenStartPathCompiled(write);
