@@ -7,6 +7,7 @@
         "src/core/address.cc",
         "src/core/errno-kind.cc",
         "src/core/event-loop.cc",
+        "src/core/exec-signals.cc",
         "src/core/proxy-header.cc",
         "src/core/transparent.cc",
         "src/dgram/events.cc",

@@ -164,7 +164,9 @@ async function main(argv: string[]): Promise<number> {
   // The addon is the data plane: without it refuse to start (69), saying what builds it.
   const binding = requireNative();
   const logger = createLoggerOnFirstUse(config.logLevel);
-  const signals = holdSignals(process, logger, process.env, binding.takeHangupsDuringExec());
+  const signals = holdSignals(process, logger, process.env, (signal) =>
+    binding.takeSignalsDuringExec(signal),
+  );
   const running = {
     execPath: process.execPath,
     execArgv: process.execArgv,

@@ -54,6 +54,13 @@ export interface HeldSignals {
 
 type Listener = (signal: NodeJS.Signals) => void;
 
+/**
+ * How many of a signal reached this program between the reload's exec that started it and now
+ * (counted by the addon, native/src/core/exec-signals.h); resets the count. Asked once the
+ * program's own listener is in place, so none falls between the count and the listener.
+ */
+export type SignalsDuringExec = (signal: 'SIGHUP' | 'SIGTERM' | 'SIGINT') => number;
+
 const isStopSignal = (v: string | undefined): v is NodeJS.Signals =>
   v !== undefined && SIGNAL_ACTIONS[v as NodeJS.Signals] === 'stop';
 
@@ -65,16 +72,10 @@ export function holdSignals(
   target: Pick<NodeJS.Process, 'on' | 'off'>,
   logger: Logger,
   env: NodeJS.ProcessEnv = process.env,
-  hangupsDuringExec = 0,
+  duringExec: SignalsDuringExec = () => 0,
 ): HeldSignals {
   let reload: ReloadHandler | null = null;
   let heldReload: NodeJS.Signals | null = null;
-  // SIGHUPs the addon counted between a reload's exec and this program (native/src/js/exec.cc):
-  // one more reload, held like any other until the handler is plugged in once serving.
-  if (hangupsDuringExec > 0) {
-    heldReload = 'SIGHUP';
-    logger.info({ signals: hangupsDuringExec }, 'SIGHUP during the re-exec: reloading again');
-  }
   const onReload = (signal: NodeJS.Signals): void => {
     if (reload) return reload(signal);
     heldReload = signal;
@@ -84,15 +85,18 @@ export function holdSignals(
   const passedStop = env[STOP_AFTER_RELOAD];
   delete env[STOP_AFTER_RELOAD];
   let stopToReplay = isStopSignal(passedStop) ? passedStop : null;
+  let stopReplayed = false;
   const wrapped = new Map<Listener, Listener>();
   const stops: HeldSignals['stops'] = {
     on(signal: NodeJS.Signals, listener: Listener) {
       const filtered: Listener = (s) => void (reload?.takeStop?.(s) || listener(s));
       wrapped.set(listener, filtered);
       target.on(signal, filtered);
-      if (stopToReplay !== null) {
+      // A stop during the exec that started this program, counted until this listener took over.
+      if (isStopSignal(signal) && duringExec(signal as 'SIGTERM' | 'SIGINT') > 0) stopToReplay ??= signal;
+      if (stopToReplay !== null && !stopReplayed) {
         const replay = stopToReplay;
-        stopToReplay = null;
+        stopReplayed = true;
         // After the current turn: the program that subscribes is about to say it serves.
         setImmediate(() => {
           logger.info({ signal: replay }, 'a stop arrived during the reload: stopping now');
@@ -116,6 +120,13 @@ export function holdSignals(
     const listener = action === 'reload' ? onReload : onIgnored;
     target.on(signal, listener);
     installed.push([signal, listener]);
+  }
+  // SIGHUPs between a reload's exec and the listener just installed: one more reload, held like any
+  // other until the handler is plugged in once serving.
+  const hangupsDuringExec = duringExec('SIGHUP');
+  if (hangupsDuringExec > 0) {
+    heldReload = 'SIGHUP';
+    logger.info({ signals: hangupsDuringExec }, 'SIGHUP during the re-exec: reloading again');
   }
   return {
     setReload: (handler) => {

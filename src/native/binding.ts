@@ -78,10 +78,17 @@ export interface NativeBinding {
    */
   execve(path: string, argv: string[], env: string[], fds: number[]): never;
   /**
-   * SIGHUPs that reached this program between the reload's exec that started it and its own
-   * SIGHUP listener (counted by the addon, preloaded for that), and resets the count.
+   * From now until the exec, SIGHUP, SIGTERM and SIGINT wait for the next program instead of going
+   * to this one's listeners (whose loop will not run again). Call it on the main thread before the
+   * reload's last turn of the event loop; releaseSignalsForExec() undoes it when the exec is off.
    */
-  takeHangupsDuringExec(): number;
+  holdSignalsForExec(): void;
+  releaseSignalsForExec(): void;
+  /**
+   * How many of the signal reached this program between the reload's exec that started it and now
+   * (counted by the addon, preloaded for that: native/src/core/exec-signals.h); resets the count.
+   */
+  takeSignalsDuringExec(signal: 'SIGHUP' | 'SIGTERM' | 'SIGINT'): number;
   /** A bound (and for streams listening) nonblocking, CLOEXEC socket: what systemd would pass us. */
   listenSocket(address: SocketAddress, options: { type: 'stream' | 'dgram'; backlog?: number }): number;
   /** Resolves with the fds that are readable (a client waits), [] after `timeoutMs`. Never reads them. */

@@ -9,10 +9,11 @@
  * Order: check the new configuration (refuse the reload, keep serving, say why); tell systemd
  * RELOADING=1; export (flushing what is in the pipes); exec. The new program sends READY=1.
  *
- * Signals meanwhile: a SIGHUP is logged (one reload at a time); one during the exec itself is
- * counted by the addon and reloads the new program once it serves (native/src/js/exec.cc). A stop
- * (SIGTERM, SIGINT) before the export abandons the reload and the run loop drains as usual; after
- * it, the reload takes the stop and passes it to the new program, which drains once it serves.
+ * Signals meanwhile: a SIGHUP is logged (one reload at a time). A stop (SIGTERM, SIGINT) before
+ * the export abandons the reload and the run loop drains as usual; after it, the reload takes the
+ * stop and passes it to the new program, which drains once it serves. During the exec itself the
+ * addon holds them (native/src/core/exec-signals.h): a SIGHUP reloads the new program once it
+ * serves, a stop stops it then.
  */
 import type { InheritedSocket } from '../activation/inherited-socket.js';
 import type { Config } from '../config/config.js';
@@ -107,20 +108,31 @@ export function reloader(
       { connections: result.storedConnections, sessions: result.storedSessions, program: next.argv.slice(1) },
       're-executing with the live connections',
     );
-    const execEnv: Record<string, string> = {
-      ...next.env,
-      LISTEN_PID: String(pid),
-      LISTEN_FDS: String(fds.length),
-    };
-    execEnv.LISTEN_FDNAMES = names.join(':');
-    delete execEnv.LISTEN_PIDFDID;
-    if (stopForNext !== null) execEnv[STOP_AFTER_RELOAD] = stopForNext;
-    binding.execve(
-      next.path,
-      next.argv,
-      Object.entries(execEnv).map(([k, v]) => `${k}=${v}`),
-      fds,
-    );
+    // From here a signal waits for the next program. A full turn of the loop (its poll included)
+    // first delivers the ones already on their way to this program's listeners: a stop heard then is
+    // taken as usual. One setImmediate is not enough: queued from an I/O callback it runs in the same
+    // turn, before the poll reads libuv's signal pipe again.
+    binding.holdSignalsForExec();
+    try {
+      for (let i = 0; i < 2; i++) await new Promise((resolve) => setImmediate(resolve));
+      const execEnv: Record<string, string> = {
+        ...next.env,
+        LISTEN_PID: String(pid),
+        LISTEN_FDS: String(fds.length),
+      };
+      execEnv.LISTEN_FDNAMES = names.join(':');
+      delete execEnv.LISTEN_PIDFDID;
+      if (stopForNext !== null) execEnv[STOP_AFTER_RELOAD] = stopForNext;
+      binding.execve(
+        next.path,
+        next.argv,
+        Object.entries(execEnv).map(([k, v]) => `${k}=${v}`),
+        fds,
+      );
+    } catch (err) {
+      binding.releaseSignalsForExec();
+      throw err;
+    }
   }
 
   const handler: ReloadHandler = (signal) => {

@@ -71,4 +71,35 @@ describe('holdSignals', () => {
     expect(target.listenerCount('SIGTERM')).toBe(0);
     held.release();
   });
+
+  it('counts the signals of the exec only once its own listener has them, and stops for one that came then', async () => {
+    const target = new EventEmitter();
+    const asked: Array<[string, number]> = [];
+    const counts: Record<string, number> = { SIGHUP: 2, SIGTERM: 0, SIGINT: 1 };
+    const duringExec = (signal: 'SIGHUP' | 'SIGTERM' | 'SIGINT') => {
+      asked.push([signal, target.listenerCount(signal)]);
+      const n = counts[signal]!;
+      counts[signal] = 0;
+      return n;
+    };
+    const { lines, logger } = capture();
+    const held = holdSignals(target as unknown as NodeJS.Process, logger, {}, duringExec);
+    const heard: string[] = [];
+    const runLoop = (signal: NodeJS.Signals) => void heard.push(signal);
+    held.stops.on('SIGTERM', runLoop);
+    held.stops.on('SIGINT', runLoop);
+    const reloads: string[] = [];
+    held.setReload((signal) => reloads.push(signal));
+    await new Promise((r) => setImmediate(r));
+    // Each asked with its listener in place: nothing can fall between the count and the listener.
+    expect(asked).toEqual([
+      ['SIGHUP', 1],
+      ['SIGTERM', 1],
+      ['SIGINT', 1],
+    ]);
+    expect(reloads).toEqual(['SIGHUP']);
+    expect(heard).toEqual(['SIGINT']); // one stop, replayed once
+    expect(lines.map((l) => l.msg)).toContain('a stop arrived during the reload: stopping now');
+    held.release();
+  });
 });

@@ -2,12 +2,26 @@
  * Signals that arrive while a reload (SIGHUP) re-executes the process, outside systemd (--listen):
  * more SIGHUPs must not kill it, and a stop must still stop it, draining the live stream.
  */
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { useCleanups } from '../helpers/cleanups.js';
 import { collect, dial, echo, freePort, randomBytes, sha256, startServer } from '../helpers/net.js';
 import { runCli, type RunningProcess } from '../helpers/proxy.js';
 
 const HALF = 256 * 1024;
+
+/** The C library this very process runs with: a preload any Node program takes without change. */
+const libc = () =>
+  readFileSync('/proc/self/maps', 'utf8')
+    .split('\n')
+    .map((line) => line.split(/\s+/)[5] ?? '')
+    .find((file) => /\/libc\.so\.6$/.test(file))!;
+
+/** Whether `pid` now runs the program a reload exec'd: only that one has LISTEN_FDS in its environment. */
+const execd = (pid: number) =>
+  readFileSync(`/proc/${pid}/environ`, 'latin1')
+    .split('\0')
+    .some((v) => v.startsWith('LISTEN_FDS='));
 
 describe('signals during a reload', () => {
   const cleanups = useCleanups();
@@ -74,6 +88,32 @@ describe('signals during a reload', () => {
     // And it still stops as asked, whatever reload the flood left under way.
     proxy.child.kill('SIGTERM');
     expect(await proxy.exited).toBe(0);
+  });
+
+  // Failed before: a stop in the old program's last moments went to a listener whose loop never ran
+  // again (lost: the process served on), and one in the new program's start-up ended it at once
+  // (killed by the signal), cutting the stream it had been handed.
+  it.each([
+    ['SIGTERM', 'as the old program says it re-executes', {}],
+    ['SIGTERM', 'once the new program runs', {}],
+    ['SIGINT', 'once the new program runs', {}],
+    ['SIGTERM', 'once the new program runs, with an LD_PRELOAD of its own', { LD_PRELOAD: libc() }],
+  ])('a %s sent %s stops the new program once it serves, draining', async (signal, when, env) => {
+    const { proxy, finish } = await proxyWithStream(env);
+    const pid = proxy.child.pid!;
+    proxy.child.kill('SIGHUP');
+    await proxy.log.waitFor('re-executing with the live connections');
+    // Seen as soon as the exec is done, long before the new program listens (Node's start-up alone
+    // takes tens of milliseconds).
+    if (when.startsWith('once'))
+      await expect.poll(() => execd(pid), { interval: 1, timeout: 15_000 }).toBe(true);
+    proxy.child.kill(signal as NodeJS.Signals);
+    await finish();
+    expect(await proxy.exited).toBe(0);
+    expect(count(proxy, 'sockrelay started')).toBe(2);
+    // Held for the new program, not heard by a listener it had by then.
+    expect(count(proxy, 'a stop arrived during the reload: stopping now')).toBe(1);
+    expect(proxy.log.lines.find((l) => l.msg === 'sockrelay stopped')?.reason).toBe(signal);
   });
 
   // Failed before: the stop drained while the reload went on, and the new program served on.

@@ -1,16 +1,8 @@
 // execve(2) in place, for reload: the process keeps its pid (systemd's MainPID) and becomes a fresh
 // program that finds `fds` as LISTEN_FDS at 3, 4, … . Node 20 has no process.execve.
 //
-// A SIGHUP during the exec must not kill the process. Across execve a handler falls back to the
-// default (terminate), and Node's start-up unblocks every signal and turns SIG_IGN back into
-// SIG_DFL, long before JavaScript can listen. It keeps a handler it finds installed, though. So the
-// exec blocks SIGHUP (a blocked signal stays pending across execve) and preloads this very addon
-// into the new program (LD_PRELOAD), whose constructor below installs a handler that only counts,
-// before Node starts. Node then unblocks SIGHUP into that handler, and later replaces it with its
-// own once JavaScript listens; takeHangupsDuringExec() tells the new program how many came in
-// between, to be treated as a reload request once it serves. SIGTERM has no such way through:
-// Node installs its own exit handler for it at start-up, whatever was there.
-#include <dlfcn.h>
+// Signals that come meanwhile (a SIGHUP, or a stop) neither end the process nor get lost: see
+// core/exec-signals.h. The new program takes them with takeSignalsDuringExec() once it listens.
 #include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
@@ -25,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "core/exec-signals.h"
 #include "core/fd-flags.h"
 #include "js/errors.h"
 #include "js/modules.h"
@@ -33,40 +26,6 @@ namespace sockrelay {
 namespace {
 
 constexpr int kListenFdsStart = 3;
-// Set by Execve for the new program only; the constructor removes it (and LD_PRELOAD) at once.
-constexpr const char* kHoldHangups = "SOCKRELAY_EXEC_HOLD_SIGHUP";
-
-std::atomic<int> hangupsDuringExec{0};
-static_assert(std::atomic<int>::is_always_lock_free, "the handler must be async-signal-safe");
-
-void CountHangup(int) { hangupsDuringExec.fetch_add(1, std::memory_order_relaxed); }
-
-// Runs when the library is loaded: preloaded by the exec (before Node's main), or required as usual
-// (then nothing is asked of it). No other environment is touched: children never see the preload.
-__attribute__((constructor)) void HoldHangupsFromExec() {
-  if (getenv(kHoldHangups) == nullptr) return;
-  unsetenv(kHoldHangups);
-  unsetenv("LD_PRELOAD");
-  struct sigaction action = {};
-  action.sa_handler = CountHangup;
-  sigemptyset(&action.sa_mask);
-  action.sa_flags = SA_RESTART;
-  sigaction(SIGHUP, &action, nullptr);
-}
-
-// "LD_PRELOAD=<this library>" and the marker, unless the program already has a preload of its own
-// (then it gets none of ours, and a SIGHUP during the exec is as dangerous as before).
-void AddHangupHold(std::vector<std::string>& envp) {
-  for (const std::string& var : envp)
-    if (var.rfind("LD_PRELOAD=", 0) == 0) return;
-  Dl_info self;
-  char path[PATH_MAX];
-  if (dladdr(reinterpret_cast<void*>(&CountHangup), &self) == 0 || self.dli_fname == nullptr ||
-      realpath(self.dli_fname, path) == nullptr)
-    return;
-  envp.push_back(std::string("LD_PRELOAD=") + path);
-  envp.push_back(std::string(kHoldHangups) + "=1");
-}
 
 bool StringArray(Napi::Env env, Napi::Value value, std::vector<std::string>& out) {
   if (!value.IsArray()) return false;
@@ -126,7 +85,9 @@ Napi::Value Execve(const Napi::CallbackInfo& info) {
     }
     copies.push_back(copy);
   }
-  // Past this point Node's own descriptors at 3… are gone: there is no way back but exec.
+  // Past this point Node's own descriptors at 3… are gone: there is no way back but exec. Signals
+  // wait for the new program from here at the latest (the caller holds them earlier).
+  HoldSignalsForExec();
   for (int i = 0; i < count; i++) {
     // dup2 leaves the new fd without FD_CLOEXEC: exactly these cross the exec.
     if (dup2(copies[i], kListenFdsStart + i) < 0) {
@@ -136,30 +97,44 @@ Napi::Value Execve(const Napi::CallbackInfo& info) {
   }
   // Node may have marked stdio close-on-exec; the new program logs to the same stderr.
   for (int fd = 0; fd < kListenFdsStart; fd++) SetCloexec(fd, false);
-  AddHangupHold(envp);
+  AddExecSignalHold(envp);
   std::vector<char*> cargv = CArray(argv), cenv = CArray(envp);
-  // From here a SIGHUP to this thread waits for the new program's handler. (One taken by another
-  // thread of ours meanwhile goes to libuv, and is lost with it: this is a reload already.)
-  sigset_t hangup;
-  sigemptyset(&hangup);
-  sigaddset(&hangup, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &hangup, nullptr);
   execve(path.c_str(), cargv.data(), cenv.data());
   std::fprintf(stderr, "sockrelay: reload: execve %s failed (%s)\n", path.c_str(), std::strerror(errno));
   _exit(71);
 }
 
-// How many SIGHUPs came between the exec that started this program and JavaScript's own listener
-// (and resets the count): each was a reload request.
-Napi::Value TakeHangupsDuringExec(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), hangupsDuringExec.exchange(0));
+// holdSignalsForExec(), releaseSignalsForExec(): see core/exec-signals.h.
+Napi::Value HoldSignals(const Napi::CallbackInfo& info) {
+  HoldSignalsForExec();
+  return info.Env().Undefined();
+}
+
+Napi::Value ReleaseSignals(const Napi::CallbackInfo& info) {
+  ReleaseSignalsForExec();
+  return info.Env().Undefined();
+}
+
+// takeSignalsDuringExec(name): how many of SIGHUP, SIGTERM or SIGINT reached this program between
+// the reload's exec that started it and now; resets the count.
+Napi::Value TakeSignals(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string name = info.Length() > 0 && info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
+  int signal = name == "SIGHUP" ? SIGHUP : name == "SIGTERM" ? SIGTERM : name == "SIGINT" ? SIGINT : 0;
+  if (signal == 0) {
+    Napi::TypeError::New(env, "takeSignalsDuringExec('SIGHUP' | 'SIGTERM' | 'SIGINT')").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  return Napi::Number::New(env, TakeSignalsDuringExec(signal));
 }
 
 }  // namespace
 
 void InitExec(Napi::Env env, Napi::Object exports) {
   exports.Set("execve", Napi::Function::New(env, Execve, "execve"));
-  exports.Set("takeHangupsDuringExec", Napi::Function::New(env, TakeHangupsDuringExec, "takeHangupsDuringExec"));
+  exports.Set("holdSignalsForExec", Napi::Function::New(env, HoldSignals, "holdSignalsForExec"));
+  exports.Set("releaseSignalsForExec", Napi::Function::New(env, ReleaseSignals, "releaseSignalsForExec"));
+  exports.Set("takeSignalsDuringExec", Napi::Function::New(env, TakeSignals, "takeSignalsDuringExec"));
 }
 
 }  // namespace sockrelay
