@@ -125,6 +125,8 @@ void AddExecSignalHold(std::vector<std::string>& envp) {
   if (dladdr(reinterpret_cast<void*>(&Count), &self) == 0 || self.dli_fname == nullptr ||
       realpath(self.dli_fname, path) == nullptr)
     return;
+  // LD_PRELOAD separates entries with ':' and ' ': such a path cannot be preloaded (no hold then).
+  if (std::string(path).find_first_of(": ") != std::string::npos) return;
   std::string preload = std::string("LD_PRELOAD=") + path;
   for (std::string& var : envp) {
     if (var.rfind("LD_PRELOAD=", 0) != 0) continue;
