@@ -31,6 +31,10 @@ import {
  * consistent gain. Again with pipes that grow to 1M, three runs (10, 10, 14 paired rounds), two ÷
  * one: 4 streams 1.03, 1.07, 0.99 forward and 1.02, 1.06, 1.01 reverse; 1 stream 0.97 to 1.03;
  * keep-alive 1.09, 0.99 and churn 1.04, 1.01 (two runs); each within its rounds' spread of ±15%.
+ * Those runs may have put all four streams on one thread (EPOLLEXCLUSIVE wakes whichever loop waits
+ * first, and it accepts a batch), so a third try handed each accepted connection to the loop with the
+ * fewest: two ÷ one, 8 and 10 paired rounds, 4 streams 1.02 and 0.99 forward, 1.04 and 1.01
+ * reverse; 1 stream 0.99 to 1.08. Not kept: no gain to carry the code for.
  * The native engine stays correct with more, sharing the listeners with EPOLLEXCLUSIVE.
  */
 const DEFAULT_THREADS = 1;
