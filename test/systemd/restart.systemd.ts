@@ -88,6 +88,39 @@ describe.each(VERSIONS)('systemd %s: restart, reload and stop of live traffic', 
     expect((await c.show('sockrelay.socket', 'ActiveState')).ActiveState).toBe('active');
   });
 
+  // Failed before: the stop reached the new program before it listened, and Node's start-up ended
+  // it at once (killed by SIGTERM): the stream was reset without being drained.
+  it('a SIGTERM that lands while a reload re-executes is carried out by the new program: it drains and exits 0', async () => {
+    journalOnFailure(booted, 'sockrelay.service');
+    const { c } = booted;
+    const { end } = await tenMegabytes(async () => {
+      const pid = (await c.show('sockrelay.service', 'MainPID')).MainPID!;
+      // Waits in the container for the exec (only the new program's environment carries the hold's
+      // marker) and stops it at once, during its start-up.
+      const stopper = c.exec([
+        'timeout',
+        '20',
+        'sh',
+        '-c',
+        `while ! grep -qz '^SOCKRELAY_EXEC_HOLD_SIGNALS=' /proc/${pid}/environ; do :; done; kill -TERM ${pid}`,
+      ]);
+      await c.systemctl('reload', 'sockrelay.service');
+      expect((await stopper).code).toBe(0);
+      await expect
+        .poll(async () => (await c.show('sockrelay.service', 'ActiveState')).ActiveState, { timeout: 20_000 })
+        .toBe('inactive');
+    });
+    // Drained until --shutdown-timeout, like any stop: the 10 MB outlast it.
+    expect(end).toMatchObject({ end: 'error', code: 'ECONNRESET', intact: true });
+    expect(await c.show('sockrelay.service', 'ExecMainCode', 'ExecMainStatus', 'Result')).toEqual({
+      ExecMainCode: '1', // exited, not killed
+      ExecMainStatus: '0',
+      Result: 'success',
+    });
+    const journal = await c.journal('-u', 'sockrelay.service', '-o', 'cat');
+    expect(journal).toContain('"msg":"a stop arrived during the reload: stopping now"');
+  });
+
   it('without the stop hook a restart drains, and the stream it cannot finish ends in a reset, not EOF', async () => {
     journalOnFailure(booted, 'sockrelay.service');
     const { c } = booted;
