@@ -26,36 +26,24 @@ export interface InheritedSocket {
 /** Families sockrelay relays; anything else (netlink, packet, …) the addon reports as 'unknown'. */
 const PROXIED_FAMILIES: ReadonlySet<SocketFamily> = new Set(['inet', 'inet6', 'unix']);
 
-/**
- * A stream socket that neither listens nor has a peer (bound, or never used) is no Accept=yes
- * connection. Only TCP can be told apart here (an unnamed unix peer also reads as ''), and only
- * with the addon: /proc/net gives no peer.
- */
-function isUnconnected(info: FdInfo, peerKnown: boolean): boolean {
-  return (
-    peerKnown &&
-    info.type === 'stream' &&
-    !info.listening &&
-    info.family.startsWith('inet') &&
-    !info.peerAddress
-  );
-}
+/** A stream socket that neither listens nor has a peer (bound, or never used) is no Accept=yes connection. */
+const isUnconnected = (info: FdInfo): boolean => info.type === 'stream' && !info.listening && !info.connected;
 
-function describe(info: FdInfo, peerKnown: boolean): string {
+function describe(info: FdInfo): string {
   if (!info.isSocket) return `a ${info.fileType}, not a socket`;
   const type = info.type === 'dgram' ? 'datagram' : info.type;
   if (info.family === 'unknown') return `a ${type} socket of a family other than inet, inet6 and unix`;
   const article = info.family.startsWith('inet') ? 'an' : 'a';
-  if (isUnconnected(info, peerKnown))
+  if (isUnconnected(info))
     return `${article} ${info.family} stream socket that neither listens nor is connected`;
   return `${article} ${info.family} ${type} socket${info.listening ? ' (listening)' : ''}`;
 }
 
-function roleOf(info: FdInfo, peerKnown: boolean): SocketRole | null {
+function roleOf(info: FdInfo): SocketRole | null {
   if (!info.isSocket) return null;
   if (info.type === 'stream') {
     if (info.listening) return 'stream-listener';
-    return isUnconnected(info, peerKnown) ? null : 'stream-connection';
+    return isUnconnected(info) ? null : 'stream-connection';
   }
   if (info.type === 'dgram' && PROXIED_FAMILIES.has(info.family)) return 'datagram';
   return null;
@@ -79,11 +67,11 @@ export function adoptInheritedSockets(
         },
       );
     }
-    const role = roleOf(info, native !== null);
+    const role = roleOf(info);
     if (role === null || !supportedRoles.has(role)) {
       throw new ConfigError(
         'ERR_UNSUPPORTED_FD',
-        `fd ${fd} (${name}) is ${describe(info, native !== null)}, which sockrelay ${role ? 'was not built to handle here' : 'cannot proxy'}`,
+        `fd ${fd} (${name}) is ${describe(info)}, which sockrelay ${role ? 'was not built to handle here' : 'cannot proxy'}`,
       );
     }
     native.setFdFlags(fd, { nonblock: true, cloexec: true });

@@ -31,8 +31,8 @@ export interface FdInfo {
   localAddress: string;
   /** Port for inet/inet6, else 0. */
   localPort: number;
-  /** getpeername for connected sockets, '' otherwise. */
-  peerAddress: string;
+  /** Whether the socket has a peer (getpeername succeeds), named or not. */
+  connected: boolean;
 }
 
 /** A backend address resolved in TypeScript, as the engine connects to it. */

@@ -3,8 +3,8 @@
 under the activation protocol: LISTEN_FDS=1 and LISTEN_PID set to this pid, which exec keeps.
 
 usage: exec-with-socket.py KIND COMMAND [ARG...]
-KIND: netlink (a bound NETLINK_ROUTE datagram socket) or tcp-unconnected (a bound TCP socket that
-neither listens nor is connected).
+KIND: netlink (a bound NETLINK_ROUTE datagram socket), tcp-unconnected or unix-unconnected (a bound
+TCP or unix stream socket that neither listens nor is connected).
 """
 import os
 import socket
@@ -17,6 +17,9 @@ if kind == "netlink":
 elif kind == "tcp-unconnected":
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
+elif kind == "unix-unconnected":
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(f"\0sockrelay-test-unconnected-{os.getpid()}")
 else:
     sys.exit(f"unknown kind {kind}")
 

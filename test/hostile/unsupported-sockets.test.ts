@@ -1,7 +1,7 @@
 /**
  * Sockets sockrelay cannot serve are refused at start (exit 78, one line naming the fd), not
- * served as something they are not: a netlink socket is no UDP socket, and a TCP socket that
- * neither listens nor is connected is no Accept=yes connection.
+ * served as something they are not: a netlink socket is no UDP socket, and a TCP or unix stream
+ * socket that neither listens nor is connected is no Accept=yes connection.
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -29,6 +29,12 @@ describe('inherited sockets sockrelay cannot serve', () => {
     [
       'tcp-unconnected',
       /^sockrelay: fd 3 \(unknown\) is an inet stream socket that neither listens nor is connected, which sockrelay cannot proxy\n$/,
+    ],
+    // Failed before: a unix peer's address can be empty, so only TCP was told apart; this one was
+    // taken for an Accept=yes connection.
+    [
+      'unix-unconnected',
+      /^sockrelay: fd 3 \(unknown\) is a unix stream socket that neither listens nor is connected, which sockrelay cannot proxy\n$/,
     ],
   ])('refuses a %s socket with exit 78 and one line naming the fd', (kind, message) => {
     const { code, stderr } = runWith(kind);

@@ -87,6 +87,19 @@ describe('systemd integration', () => {
     await activator.log.waitForRaw(/Child \d+ died with code 0/);
   });
 
+  it('proxies an Accept=yes connection on a unix socket, whose client has no name', async () => {
+    const backend = await backendWith(echo);
+    const dir = tempDir();
+    cleanups.push(() => dir.remove());
+    const path = join(dir.path, 'inetd.sock');
+    const activator = await underSocketActivate(['-a', '-l', path], [backend.address]);
+    cleanups.push(() => activator.stop());
+    const { received, error } = await sendAndCollect(dial(path), Buffer.from('inetd style, unnamed peer'));
+    expect(error).toBeNull();
+    expect(received.toString()).toBe('inetd style, unnamed peer');
+    await activator.log.waitForRaw(/Child \d+ died with code 0/);
+  });
+
   it('serves TCP and UDP from one activation (mixed LISTEN_FDS) and is idle only when both are', async () => {
     const tcpBackend = await backendWith(echo);
     const udpBackend = await echoBackend('udp4', '127.0.0.1', 'tag');

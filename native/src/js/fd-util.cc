@@ -88,7 +88,7 @@ Napi::Value FdInfo(const Napi::CallbackInfo& info) {
   out.Set("listening", false);
   out.Set("localAddress", "");
   out.Set("localPort", 0);
-  out.Set("peerAddress", "");
+  out.Set("connected", false);
   if (!isSocket) return out;
 
   int type = 0, domain = 0, accepting = 0;
@@ -111,9 +111,8 @@ Napi::Value FdInfo(const Napi::CallbackInfo& info) {
     }
   }
   len = sizeof addr;
-  if (getpeername(fd, reinterpret_cast<struct sockaddr*>(&addr), &len) == 0) {
-    out.Set("peerAddress", FormatAddress(addr, len));
-  }
+  // A peer, even an unnamed unix one (whose address is empty): getpeername fails only unconnected.
+  out.Set("connected", getpeername(fd, reinterpret_cast<struct sockaddr*>(&addr), &len) == 0);
   return out;
 }
 
