@@ -52,12 +52,13 @@ void ForwardToExecThread(int signal) {
   errno = saved;
 }
 
-void InstallForHeld(void (*handler)(int), bool keepReplaced) {
+// `previous`, when given, receives the handlers replaced, by signal number.
+void InstallForHeld(void (*handler)(int), struct sigaction* previous) {
   struct sigaction action = {};
   action.sa_handler = handler;
   sigemptyset(&action.sa_mask);
   action.sa_flags = SA_RESTART;
-  for (int signal : kHeld) RealSigaction()(signal, &action, keepReplaced ? &replaced[signal] : nullptr);
+  for (int signal : kHeld) RealSigaction()(signal, &action, previous ? &previous[signal] : nullptr);
 }
 
 sigset_t HeldSet() {
@@ -96,7 +97,7 @@ __attribute__((constructor)) void HoldSignalsFromExec() {
   keepExitHandlerOut[SIGINT] = true;
   // Node keeps a handler it finds installed (it resets only SIG_IGN), and unblocks the signals the
   // old program left pending: they come here.
-  InstallForHeld(Count, false);
+  InstallForHeld(Count, nullptr);
 }
 
 }  // namespace
@@ -107,7 +108,7 @@ void HoldSignalsForExec() {
   sigset_t held = HeldSet();
   // Blocked before the handler is in place, so it never runs on this thread (it would resend forever).
   pthread_sigmask(SIG_BLOCK, &held, nullptr);
-  InstallForHeld(ForwardToExecThread, true);
+  InstallForHeld(ForwardToExecThread, replaced);
 }
 
 void ReleaseSignalsForExec() {
