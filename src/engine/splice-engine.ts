@@ -1,5 +1,5 @@
 /**
- * The stream engine: the native relay (native/src/relay-*.cc) behind the Engine contract.
+ * The stream engine: the native relay (native/src/stream/) behind the Engine contract.
  *
  * All the work happens on the addon's epoll thread; this class only translates. Listeners
  * that share a backend object share one native backend entry, listener indices become labels,
@@ -24,24 +24,7 @@ import {
   type HandoverConnection,
 } from './types.js';
 
-/**
- * One epoll thread. On this 2-core machine a second one did not pay: iperf3 with 4 streams ran at
- * the same rate (the box is CPU-bound on client, server and proxy together). Issue 15 measured it
- * again, 10 paired rounds: two threads ÷ one 1.05x forward, 0.95x reverse, spreads of ±20%, no
- * consistent gain. Again with pipes that grow to 1M, three runs (10, 10, 14 paired rounds), two ÷
- * one: 4 streams 1.03, 1.07, 0.99 forward and 1.02, 1.06, 1.01 reverse; 1 stream 0.97 to 1.03;
- * keep-alive 1.09, 0.99 and churn 1.04, 1.01 (two runs); each within its rounds' spread of ±15%.
- * Those runs may have put all four streams on one thread (EPOLLEXCLUSIVE wakes whichever loop waits
- * first, and it accepts a batch), so a third try handed each accepted connection to the loop with the
- * fewest: two ÷ one, 8 and 10 paired rounds, 4 streams 1.02 and 0.99 forward, 1.04 and 1.01
- * reverse; 1 stream 0.99 to 1.08. Not kept: no gain to carry the code for.
- * The native engine stays correct with more, sharing the listeners with EPOLLEXCLUSIVE.
- */
-const DEFAULT_THREADS = 1;
-
 export interface SpliceEngineOptions extends EngineOptions {
-  /** Epoll threads; the listeners are shared between them. */
-  threads?: number;
   /** How often a backend name is resolved again (src/backend/re-resolve.ts); 30 s by default. */
   backendRefreshMs?: number;
 }
@@ -89,7 +72,6 @@ export class SpliceEngine extends EventEmitter implements Engine {
         connectionsMax: this.connectionsMax,
         pipeSize: options.pipeSize,
         connectTimeoutMs: options.connectTimeoutMs,
-        threads: options.threads ?? DEFAULT_THREADS,
         connectionIdleTimeoutMs: options.connectionIdleTimeoutMs ?? 0,
         keepaliveMs: options.keepaliveMs ?? 0,
         connectionEvents: options.connectionEvents,

@@ -118,8 +118,6 @@ export interface RelayEngineOptions {
   pipeSize: number;
   /** Give up connecting to a backend after this many ms (0 = one attempt through each address, no retry). */
   connectTimeoutMs: number;
-  /** Number of epoll threads (>= 1). */
-  threads: number;
   /** Close a relaying connection after this many ms without a byte either way; 0 or absent: never. */
   connectionIdleTimeoutMs?: number;
   /** TCP keepalive on both sockets as Node's setKeepAlive(true, ms) sets it; 0 or absent: off. */
@@ -208,7 +206,7 @@ export interface RelayEngineNative {
    * good: the engine then only relays the connections it adopted (the drainer of a handover).
    */
   stopAccepting(): void;
-  /** Close every open connection (reset), join threads. Idempotent. */
+  /** Close every open connection (reset), join the thread. Idempotent. */
   destroy(): void;
   /**
    * Replace the addresses of backend `index` (of options.backends), before or after start(): the

@@ -1,6 +1,6 @@
 /**
  * The splice engine on real loopback sockets: byte integrity, half-close, resets, backend
- * faults beyond the contract suite (test/engine/contract.test.ts): threads, the fd budget,
+ * faults beyond the contract suite (test/engine/contract.test.ts): the fd budget,
  * EMFILE, teardown, argument errors; the idle timeout, keepalive (seen through `ss`), pipes that
  * grow only for bulk data, and handing live connections to the next engine. Listening sockets come
  * from the addon's listenSocket(), exactly like the fds systemd hands over.
@@ -169,17 +169,6 @@ function freePort(): number {
 }
 
 describe.skipIf(!available)('splice engine', () => {
-  it('serves the same with two epoll threads sharing the listener', async () => {
-    const { port: backendPort } = await startServer(echo);
-    const { engine, port } = startEngine([inet(backendPort)], { threads: 2, connectionsMax: 50 });
-    const payloads = Array.from({ length: 200 }, () => randomBytes(16 * 1024));
-    const results = await Promise.all(payloads.map((p) => exchange(dial(port), p)));
-    results.forEach(({ received }, i) => expect(sha256(received)).toBe(sha256(payloads[i]!)));
-    await expect.poll(() => engine.active() === 0, { timeout: 5000 }).toBe(true);
-    expect(engine.stats().listeners[0]!.accepted).toBe(200);
-    expect(engine.tryStop()).toBe(true);
-  });
-
   it('retries a refusing backend until the deadline, then gives up', async () => {
     const { engine, port } = startEngine([inet(freePort())], { connectTimeoutMs: 300 });
     const started = Date.now();
@@ -301,7 +290,6 @@ describe.skipIf(!available)('splice engine', () => {
           connectionsMax: 1,
           pipeSize: 0,
           connectTimeoutMs: 0,
-          threads: 1,
           connectionEvents: false,
           ...patch,
         },
@@ -838,7 +826,7 @@ const backend = net.createServer((s) => s.pipe(s)).listen(0, '127.0.0.1', () => 
   const engine = new b.RelayEngine({
     listeners: [{ fd, backend: 0 }],
     backends: [[{ family: 'inet', address: '127.0.0.1', port: backend.address().port }]],
-    connectionsMax: 10, pipeSize: 65536, connectTimeoutMs: 0, threads: 2, connectionEvents: true,
+    connectionsMax: 10, pipeSize: 65536, connectTimeoutMs: 0, connectionEvents: true,
   }, () => {});
   engine.start();
   const client = net.connect(b.fdinfo(fd).localPort, '127.0.0.1');
@@ -864,7 +852,7 @@ const fd = b.listenSocket({ family: 'inet', address: '127.0.0.1', port: 0 }, { t
 const engine = new b.RelayEngine({
   listeners: [{ fd, backend: 0 }],
   backends: [[{ family: 'inet', address: '127.0.0.1', port: 1 }]],
-  connectionsMax: 10, pipeSize: 65536, connectTimeoutMs: 0, threads: 1, connectionEvents: false,
+  connectionsMax: 10, pipeSize: 65536, connectTimeoutMs: 0, connectionEvents: false,
 }, () => { throw new Error('listener threw'); });
 engine.start();
 net.connect(b.fdinfo(fd).localPort, '127.0.0.1').on('error', () => {});
@@ -880,7 +868,7 @@ const fd = b.listenSocket({ family: 'inet', address: '127.0.0.1', port: 0 }, { t
 const engine = new b.RelayEngine({
   listeners: [{ fd, backend: 0 }],
   backends: [[{ family: 'inet', address: '127.0.0.1', port: Number(process.argv[3]) }]],
-  connectionsMax: 10, pipeSize: 65536, connectTimeoutMs: 300, threads: 1, connectionEvents: true,
+  connectionsMax: 10, pipeSize: 65536, connectTimeoutMs: 300, connectionEvents: true,
 }, (events) => { for (const event of events) send({ event }); });
 engine.start();
 send({ port: b.fdinfo(fd).localPort });
@@ -901,7 +889,7 @@ backend.listen(0, '127.0.0.1', () => {
   const engine = new b.RelayEngine({
     listeners: [{ fd, backend: 0 }],
     backends: [[{ family: 'inet', address: '127.0.0.1', port: backend.address().port }]],
-    connectionsMax: 100, pipeSize: 65536, connectTimeoutMs: 0, threads: 1, connectionEvents: false,
+    connectionsMax: 100, pipeSize: 65536, connectTimeoutMs: 0, connectionEvents: false,
   }, (events) => { for (const event of events) send({ event }); });
   engine.start();
   const port = b.fdinfo(fd).localPort;

@@ -116,7 +116,6 @@ describe('a backend name resolved again', () => {
         connectionsMax: 8,
         pipeSize: 65536,
         connectTimeoutMs: 0,
-        threads: 1,
         connectionEvents: false,
       },
       () => undefined,

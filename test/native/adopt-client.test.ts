@@ -38,7 +38,6 @@ describe('RelayEngine#adoptClient', () => {
       connectionsMax: 8,
       pipeSize: 0,
       connectTimeoutMs: 1000,
-      threads: 1,
       connectionEvents: false,
     });
     acceptor.start();
@@ -61,7 +60,6 @@ describe('RelayEngine#adoptClient', () => {
       connectionsMax: 8,
       pipeSize: 0,
       connectTimeoutMs: 5000,
-      threads: 1,
       connectionEvents: false,
     });
   }

@@ -42,7 +42,6 @@ describe('a drainer engine (stopAccepting() before start())', () => {
       connectionsMax: 8,
       pipeSize: 0,
       connectTimeoutMs: 1000,
-      threads: 1,
       connectionEvents: false,
     };
 

@@ -27,7 +27,7 @@ await new Promise((resolve) => backend.once('listening', resolve));
 const fd = native.listenSocket(inet(0), { type: 'stream' });
 const engine = new native.RelayEngine(
   { listeners: [{ fd, backend: 0 }], backends: [[inet(backend.address().port)]], connectionsMax: 8,
-    pipeSize: 0, connectTimeoutMs: 1000, threads: 1, connectionEvents: false },
+    pipeSize: 0, connectTimeoutMs: 1000, connectionEvents: false },
   (events) => {
     if (events.some((e) => e.type === 'busy')) throw new Error('stream listener threw');
   },

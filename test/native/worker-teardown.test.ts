@@ -49,7 +49,7 @@ let busy;
 const isBusy = new Promise((resolve) => (busy = resolve));
 const engine = new native.RelayEngine(
   { listeners: [{ fd, backend: 0 }], backends: [[inet(backend.address().port)]], connectionsMax: 8,
-    pipeSize: 0, connectTimeoutMs: 1000, threads: 2, connectionEvents: true },
+    pipeSize: 0, connectTimeoutMs: 1000, connectionEvents: true },
   (events) => { if (events.some((e) => e.type === 'open')) busy(); },
 );
 engine.start();

@@ -95,11 +95,10 @@ bool ReadRelayConfig(Napi::Value value, RelayConfig* config) {
     config->listeners.push_back({static_cast<int>(fd), static_cast<size_t>(backend), proxyProtocol, transparent});
   }
 
-  double connectionsMax, pipeSize, connectTimeoutMs, threads, idleTimeoutMs = 0, keepaliveMs = 0;
+  double connectionsMax, pipeSize, connectTimeoutMs, idleTimeoutMs = 0, keepaliveMs = 0;
   if (!ReadInt(o, "connectionsMax", 1, UINT32_MAX, &connectionsMax, "options.") ||
       !ReadInt(o, "pipeSize", 0, INT32_MAX, &pipeSize, "options.") ||
       !ReadInt(o, "connectTimeoutMs", 0, 1e12, &connectTimeoutMs, "options.") ||
-      !ReadInt(o, "threads", 1, 64, &threads, "options.") ||
       !ReadOptionalInt(o, "connectionIdleTimeoutMs", 0, 1e12, &idleTimeoutMs, "options.") ||
       !ReadOptionalInt(o, "keepaliveMs", 0, 1e12, &keepaliveMs, "options."))
     return false;
@@ -108,7 +107,6 @@ bool ReadRelayConfig(Napi::Value value, RelayConfig* config) {
   config->connectionsMax = static_cast<uint32_t>(connectionsMax);
   config->pipeSize = static_cast<int>(pipeSize);
   config->connectTimeoutMs = static_cast<uint64_t>(connectTimeoutMs);
-  config->threads = static_cast<unsigned>(threads);
   config->connectionEvents = o.Get("connectionEvents").ToBoolean();
   return ReadBounds(o, "connectBounds", &config->connectBounds) &&
          ReadBounds(o, "durationBounds", &config->durationBounds);

@@ -9,9 +9,9 @@ namespace sockrelay {
 
 AcceptGate::AcceptGate(const RelayConfig& config, EventSink& events) : config_(config), events_(events) {}
 
-void AcceptGate::AddLoop(int epollFd) {
+void AcceptGate::SetLoop(int epollFd) {
   std::lock_guard<std::mutex> lock(mutex_);
-  epolls_.push_back(epollFd);
+  epoll_ = epollFd;
 }
 
 int AcceptGate::Open() {
@@ -20,8 +20,7 @@ int AcceptGate::Open() {
   int err = Sync();
   if (err == 0) return 0;
   accepting_ = false;
-  for (int epollFd : epolls_)
-    for (const auto& listener : config_.listeners) epoll_ctl(epollFd, EPOLL_CTL_DEL, listener.fd, nullptr);
+  for (const auto& listener : config_.listeners) epoll_ctl(epoll_, EPOLL_CTL_DEL, listener.fd, nullptr);
   return err;
 }
 
@@ -91,7 +90,7 @@ void AcceptGate::Shutdown() {
   stoppedByTry_ = false;
   accepting_ = false;
   Sync();
-  epolls_.clear();
+  epoll_ = -1;
 }
 
 uint32_t AcceptGate::open() {
@@ -102,17 +101,14 @@ uint32_t AcceptGate::open() {
 int AcceptGate::Sync() {
   bool want = accepting_ && pausedUntil_ == 0 && open_ < config_.connectionsMax;
   if (want == watched_) return 0;
-  // Several loops share a listener: EPOLLEXCLUSIVE wakes one of them per connection, not all.
-  uint32_t events = epolls_.size() > 1 ? EPOLLIN | EPOLLEXCLUSIVE : EPOLLIN;
-  for (int epollFd : epolls_) {
-    for (size_t i = 0; i < config_.listeners.size(); i++) {
-      struct epoll_event ev = {};
-      ev.events = events;
-      ev.data.u64 = (static_cast<uint64_t>(i) << 2) | kListenerTag;
-      int r = want ? epoll_ctl(epollFd, EPOLL_CTL_ADD, config_.listeners[i].fd, &ev)
-                   : epoll_ctl(epollFd, EPOLL_CTL_DEL, config_.listeners[i].fd, nullptr);
-      if (r < 0 && want && errno != EEXIST) return errno;
-    }
+  if (epoll_ < 0) return 0;
+  for (size_t i = 0; i < config_.listeners.size(); i++) {
+    struct epoll_event ev = {};
+    ev.events = EPOLLIN;
+    ev.data.u64 = (static_cast<uint64_t>(i) << 2) | kListenerTag;
+    int r = want ? epoll_ctl(epoll_, EPOLL_CTL_ADD, config_.listeners[i].fd, &ev)
+                 : epoll_ctl(epoll_, EPOLL_CTL_DEL, config_.listeners[i].fd, nullptr);
+    if (r < 0 && want && errno != EEXIST) return errno;
   }
   watched_ = want;
   return 0;

@@ -2,7 +2,7 @@
 //
 // Accepting, the open-connection count, the cap, the EMFILE pause and tryStop() all meet here under
 // one mutex, so "stop if nothing is open" cannot race with an accept on another thread, and busy/idle
-// events come out in the order the count moved. Closing the gate removes the listeners from every
+// events come out in the order the count moved. Closing the gate removes the listeners from the
 // loop's epoll: clients then wait in the kernel's backlog instead of being accepted and dropped.
 #pragma once
 #include <sys/socket.h>
@@ -22,7 +22,8 @@ class AcceptGate {
  public:
   AcceptGate(const RelayConfig& config, EventSink& events);
 
-  void AddLoop(int epollFd);
+  // The loop's epoll, which watches the listeners while the gate is open.
+  void SetLoop(int epollFd);
   // Starts accepting; 0 or the errno of the epoll_ctl that failed.
   int Open();
   // Accepts one client of `listener` if the gate is open: its socket, or none with *err set (EAGAIN
@@ -39,7 +40,7 @@ class AcceptGate {
   // source or none, so a source stopped before another refused must take clients again. 0 or errno.
   int ResumeAfterTryStop();
   void StopAccepting();
-  // Stops accepting for good and forgets the loops, whose epolls are about to close.
+  // Stops accepting for good and forgets the loop, whose epoll is about to close.
   void Shutdown();
   uint32_t open();
 
@@ -52,7 +53,7 @@ class AcceptGate {
   const RelayConfig& config_;
   EventSink& events_;
   std::mutex mutex_;
-  std::vector<int> epolls_;
+  int epoll_ = -1;
   bool accepting_ = false;
   bool watched_ = false;
   bool stoppedByTry_ = false;

@@ -53,19 +53,9 @@ void CloseHanded(std::vector<HandedConnection>& list, bool reset) {
   list.clear();
 }
 
-ExportJob::ExportJob(size_t parts, uint64_t timeoutMs, Done done)
-    : remaining_(parts), timeoutMs_(timeoutMs), done_(std::move(done)) {}
+ExportJob::ExportJob(uint64_t timeoutMs, Done done) : timeoutMs_(timeoutMs), done_(std::move(done)) {}
 
-void ExportJob::Complete(std::vector<HandedConnection> part) {
-  std::vector<HandedConnection> all;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    all_.insert(all_.end(), std::make_move_iterator(part.begin()), std::make_move_iterator(part.end()));
-    if (--remaining_ > 0) return;
-    all = std::move(all_);
-  }
-  done_(std::move(all));
-}
+void ExportJob::Complete(std::vector<HandedConnection> detached) { done_(std::move(detached)); }
 
 void RelayLoop::RequestExport(std::shared_ptr<ExportJob> job) {
   {
@@ -169,6 +159,8 @@ void RelayLoop::UnwatchAdopted(Connection& c, bool reset) {
 }
 
 void RelayLoop::AddAdopted(HandedConnection handed) { adopted_.push_back(std::move(handed)); }
+
+std::vector<HandedConnection> RelayLoop::TakeAdopted() { return std::exchange(adopted_, {}); }
 
 void RelayLoop::AddClient(AcceptedClient client) { clients_.push_back(std::move(client)); }
 

@@ -1,4 +1,4 @@
-// One epoll thread of the relay engine: accepts from the listeners the gate lets it watch, connects
+// The epoll thread of the relay engine: accepts from the listeners the gate lets it watch, connects
 // to backends (every address, retrying with backoff until the deadline) and shovels bytes.
 //
 // Its methods live in three files: loop.cc (the loop, accept and relaying), connect.cc (connecting
@@ -41,11 +41,13 @@ class RelayLoop {
   // Before the thread starts: a client accepted elsewhere, admitted from Run() on as if accepted here.
   // The caller has already counted it as open at the gate.
   void AddClient(AcceptedClient client);
+  // Before the thread starts: gives back what AddAdopted() took.
+  std::vector<HandedConnection> TakeAdopted();
   // The thread body; returns after Stop(), having reset every connection it owned.
   void Run();
   // Any thread.
   void Stop();
-  // Any thread: starts this loop's share of `job`. The loop completes it, even when stopped first.
+  // Any thread: starts `job`. The loop completes it, even when stopped first.
   void RequestExport(std::shared_ptr<ExportJob> job);
 
  private:

@@ -28,7 +28,6 @@ struct RelayConfig {
   uint32_t connectionsMax = 256;
   int pipeSize = 0;
   uint64_t connectTimeoutMs = 0;
-  unsigned threads = 1;
   // A relaying connection with no byte either way for this long is closed; 0: never.
   uint64_t idleTimeoutMs = 0;
   // TCP keepalive idle time on both sockets of a connection; 0: keepalive off.

@@ -22,6 +22,7 @@ RelayCore::RelayCore(RelayConfig config)
     if (!config_.connectBounds.empty()) k.connectTime = std::make_unique<Histogram>(config_.connectBounds);
     if (!config_.durationBounds.empty()) k.duration = std::make_unique<Histogram>(config_.durationBounds);
   }
+  loop_ = std::make_unique<RelayLoop>(config_, backends_, gate_, events_, counters_, nextId_);
 }
 
 RelayCore::~RelayCore() { Shutdown(); }
@@ -30,37 +31,23 @@ int RelayCore::Start(const char** syscall) {
   std::lock_guard<std::mutex> lock(lifecycle_);
   if (started_ || shutdown_) return 0;
   started_ = true;
-  for (unsigned i = 0; i < config_.threads; i++) {
-    auto loop = std::make_unique<RelayLoop>(config_, backends_, gate_, events_, counters_, nextId_);
-    int err = loop->Init(syscall);
-    if (err) return err;
-    gate_.AddLoop(loop->epollFd());
-    loops_.push_back(std::move(loop));
-  }
-  // Spread over the loops before their threads start, which is all the synchronisation they need.
-  for (size_t i = 0; i < adopted_.size(); i++) loops_[i % loops_.size()]->AddAdopted(std::move(adopted_[i]));
-  adopted_.clear();
-  for (size_t i = 0; i < clients_.size(); i++) loops_[i % loops_.size()]->AddClient(std::move(clients_[i]));
-  clients_.clear();
-  int err = neverAccept_ ? 0 : gate_.Open();
+  int err = loop_->Init(syscall);
+  if (err) return err;
+  gate_.SetLoop(loop_->epollFd());
+  err = neverAccept_ ? 0 : gate_.Open();
   if (err) return *syscall = "epoll_ctl", err;
 
-  // Signals belong to Node's main thread; the loops only ever see them as EINTR otherwise.
+  // Signals belong to Node's main thread; the loop only ever sees them as EINTR otherwise.
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
-  for (auto& loop : loops_) {
-    pthread_t thread;
-    err = pthread_create(&thread, nullptr, RunLoop, loop.get());
-    if (err) break;
-    threads_.push_back(thread);
-  }
+  err = pthread_create(&thread_, nullptr, RunLoop, loop_.get());
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   if (err) {
     gate_.StopAccepting();
-    StopThreads();
     return *syscall = "pthread_create", err;
   }
+  running_ = true;
   return 0;
 }
 
@@ -76,12 +63,10 @@ void RelayCore::Shutdown() {
   shutdown_ = true;
   events_.Close();
   gate_.StopAccepting();
-  StopThreads();
+  StopThread();
   gate_.Shutdown();
-  loops_.clear();
   // Adopted by an engine that never started: destroy() resets every open connection.
-  CloseHanded(adopted_, true);
-  clients_.clear();
+  loop_.reset();
 }
 
 int RelayCore::AdoptConnection(HandedConnection&& handed) {
@@ -89,7 +74,7 @@ int RelayCore::AdoptConnection(HandedConnection&& handed) {
   if (started_ || shutdown_) return EALREADY;
   // Open from now on, like an accepted connection: tryStop() refuses, busy is emitted.
   counters_[handed.listener].active++;
-  adopted_.push_back(std::move(handed));
+  loop_->AddAdopted(std::move(handed));
   gate_.AddOpen();
   return 0;
 }
@@ -98,7 +83,7 @@ int RelayCore::AdoptClient(size_t listener, UniqueFd client) {
   std::lock_guard<std::mutex> lock(lifecycle_);
   if (started_ || shutdown_) return EALREADY;
   // Open from now on, as if the gate had accepted it; the loop counts it for its listener.
-  clients_.push_back({listener, std::move(client)});
+  loop_->AddClient({listener, std::move(client)});
   gate_.AddOpen();
   return 0;
 }
@@ -112,24 +97,25 @@ int RelayCore::ExportConnections(uint64_t timeoutMs, ExportJob::Done done) {
     busy->store(false);
     done(std::move(list));
   };
-  if (threads_.empty()) {
+  if (!running_) {
     // Never started (or already shut down): what was adopted goes back untouched.
-    for (const HandedConnection& h : adopted_) {
+    std::vector<HandedConnection> adopted = loop_ ? loop_->TakeAdopted() : std::vector<HandedConnection>();
+    for (const HandedConnection& h : adopted) {
       counters_[h.listener].active--;
       gate_.Release();
     }
-    finish(std::exchange(adopted_, {}));
+    finish(std::move(adopted));
     return 0;
   }
-  auto job = std::make_shared<ExportJob>(loops_.size(), timeoutMs, std::move(finish));
-  for (auto& loop : loops_) loop->RequestExport(job);
+  loop_->RequestExport(std::make_shared<ExportJob>(timeoutMs, std::move(finish)));
   return 0;
 }
 
-void RelayCore::StopThreads() {
-  for (size_t i = 0; i < threads_.size(); i++) loops_[i]->Stop();
-  for (pthread_t thread : threads_) pthread_join(thread, nullptr);
-  threads_.clear();
+void RelayCore::StopThread() {
+  if (!running_) return;
+  loop_->Stop();
+  pthread_join(thread_, nullptr);
+  running_ = false;
 }
 
 }  // namespace sockrelay

@@ -1,4 +1,4 @@
-// The relay engine without JavaScript: configuration, counters, gate, event queue and the threads.
+// The relay engine without JavaScript: configuration, counters, gate, event queue and its thread.
 #pragma once
 #include <pthread.h>
 
@@ -25,7 +25,7 @@ class RelayCore {
 
   // 0, or an errno with *syscall naming the call that failed (nothing is left running then).
   int Start(const char** syscall);
-  // Stops accepting, resets every connection, joins the threads. Idempotent, any thread but a loop's.
+  // Stops accepting, resets every connection, joins the thread. Idempotent, any thread but the loop's.
   void Shutdown();
   // Before Start(): relay this connection, handed over by a previous instance, as an open one of its
   // listener. The core owns the fds from here. 0, or EALREADY once started (the fds left in `handed`).
@@ -49,7 +49,7 @@ class RelayCore {
   EventSink& events() { return events_; }
 
  private:
-  void StopThreads();
+  void StopThread();
 
   RelayConfig config_;
   BackendTable backends_;
@@ -57,10 +57,9 @@ class RelayCore {
   EventSink events_;
   AcceptGate gate_;
   std::atomic<uint64_t> nextId_{0};
-  std::vector<std::unique_ptr<RelayLoop>> loops_;
-  std::vector<pthread_t> threads_;
-  std::vector<HandedConnection> adopted_;
-  std::vector<AcceptedClient> clients_;
+  std::unique_ptr<RelayLoop> loop_;
+  pthread_t thread_{};
+  bool running_ = false;
   std::shared_ptr<std::atomic<bool>> exportBusy_ = std::make_shared<std::atomic<bool>>(false);
   std::mutex lifecycle_;
   bool started_ = false;
