@@ -1,13 +1,13 @@
-// What the UDP relay tells JavaScript, and its warnings put through the Coalescer, so that a flood of
-// failures is not a flood of events: per kind, the first goes out at once, the rest of that second as
-// one count.
+// What the UDP relay tells JavaScript, through the relays' one event sink (core/event-sink.h), and
+// its warnings put through the sink's coalescing, so that a flood of failures is not a flood of
+// events: per kind, the first goes out at once, the rest of that second as one count.
 #pragma once
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "core/address.h"
-#include "core/coalescer.h"
+#include "core/event-sink.h"
 
 namespace sockrelay {
 
@@ -41,21 +41,17 @@ struct UdpEvent {
   const char* ending = "";
 };
 
-// Appends to the batch still waiting for JavaScript. busy/idle pairs collapse (busy, idle, busy is
-// busy): they reach JavaScript at one instant anyway, and a blocked event loop must not let a client
-// hammering a dead backend grow the batch by two events per datagram.
-void AppendUdpEvents(std::vector<UdpEvent>* pending, std::vector<UdpEvent>&& events);
+using UdpEventSink = EventSink<UdpEvent>;
 
 class UdpWarnings {
  public:
+  explicit UdpWarnings(UdpEventSink& sink) : sink_(sink) {}
   void SessionError(const SockAddr& client, int err, const char* syscall, uint64_t nowMs);
   void Dropped(int reason, uint64_t count, uint64_t nowMs);
   void SocketError(int err, const char* syscall, uint64_t nowMs);
-  // Moves the warnings that are due into `out`; returns ms until the next is due, or -1 for none.
-  int64_t Flush(uint64_t nowMs, std::vector<UdpEvent>* out);
 
  private:
-  Coalescer<UdpEvent> coalescer_;
+  UdpEventSink& sink_;
 };
 
 }  // namespace sockrelay

@@ -15,21 +15,26 @@
 #include "core/proxy-header.h"
 
 namespace sockrelay {
+namespace {
+// After an unexpected error on the inherited socket, rest instead of spinning on it.
+constexpr uint64_t kListenPauseMs = 100;
+}  // namespace
 
 void UdpCore::OnListenReadable(uint64_t now) {
-  std::lock_guard<std::mutex> lock(acceptMu_);
-  if (!accepting_ || listenPausedUntil_ != 0) return;
-  batch_->PrepareRecv(true);
-  int n = recvmmsg(config_.fd, batch_->in, kUdpBatch, MSG_DONTWAIT, nullptr);
-  if (n < 0) {
-    int err = errno;
-    // ICMP errors queued on the socket, reported once and harmless: carry on.
-    if (IsTransient(err) || IsDisconnect(err)) return;
-    warnings_.SocketError(err, "recvmmsg", now);
-    PauseListen(now);
-    return;
-  }
-  for (int k = 0; k < n; k++) ForwardToBackend(k, now);
+  gate_.Admit([this, now] {
+    batch_->PrepareRecv(true);
+    int n = recvmmsg(config_.fd, batch_->in, kUdpBatch, MSG_DONTWAIT, nullptr);
+    if (n < 0) {
+      int err = errno;
+      // ICMP errors queued on the socket, reported once and harmless: carry on.
+      if (IsTransient(err) || IsDisconnect(err)) return;
+      warnings_.SocketError(err, "recvmmsg", now);
+      // Rest instead of spinning on a socket that fails this way.
+      gate_.Pause(now + kListenPauseMs);
+      return;
+    }
+    for (int k = 0; k < n; k++) ForwardToBackend(k, now);
+  });
 }
 
 void UdpCore::ForwardToBackend(int k, uint64_t now) {

@@ -49,7 +49,6 @@ std::vector<UdpHandoverSession> UdpCore::ExportSessions() {
   sessions_.ForEach([&all](UdpSession* s) { all.push_back(s); });
   std::vector<UdpHandoverSession> out;
   out.reserve(all.size());
-  std::vector<UdpEvent> events;
   UdpEvent failed(UdpEvent::Type::kSessionError);
   // Most recently active first: an instance with a lower sessionsMax keeps the liveliest.
   for (auto it = all.rbegin(); it != all.rend(); ++it) {
@@ -74,10 +73,9 @@ std::vector<UdpHandoverSession> UdpCore::ExportSessions() {
     sessions_.Remove(s);
   }
   counters_.sessionsActive.store(sessions_.size(), std::memory_order_relaxed);
-  if (failed.count > 0) events.push_back(failed);
-  if (!out.empty() && sessions_.size() == 0) events.push_back(UdpEvent(UdpEvent::Type::kIdle));
-  // The thread flushes its own events before it lets go of workMu_, so these arrive after them.
-  if (!events.empty()) Publish(std::move(events));
+  if (failed.count > 0) events_.Push(failed);
+  // Released only now, so that the failure is told before the idle it may end in.
+  for (size_t i = 0; i < out.size(); i++) gate_.Release();
   return out;
 }
 
@@ -87,7 +85,6 @@ std::vector<UdpAdoptFailure> UdpCore::AdoptSessions(const std::vector<UdpAdoptRe
   results.reserve(requests.size());
   std::unordered_set<int> taken;
   sessions_.ForEach([&taken](UdpSession* s) { taken.insert(s->fd.get()); });
-  bool wasIdle = sessions_.size() == 0;
   uint64_t now = NowMs();
   for (const UdpAdoptRequest& request : requests) {
     int fd = request.fd;
@@ -103,14 +100,10 @@ std::vector<UdpAdoptFailure> UdpCore::AdoptSessions(const std::vector<UdpAdoptRe
       if (result.kind != UdpAdoptFailure::Kind::kNone && !notOpen) UniqueFd refused(fd);
       if (!notOpen) taken.insert(fd);
     }
+    if (result.kind == UdpAdoptFailure::Kind::kNone) gate_.AddOpen();
     results.push_back(std::move(result));
   }
   counters_.sessionsActive.store(sessions_.size(), std::memory_order_relaxed);
-  if (wasIdle && sessions_.size() > 0) {
-    std::vector<UdpEvent> busy;
-    busy.push_back(UdpEvent(UdpEvent::Type::kBusy));
-    Publish(std::move(busy));
-  }
   return results;
 }
 

@@ -2,7 +2,6 @@
 #include "dgram/relay.h"
 
 #include <fcntl.h>
-#include <signal.h>
 #include <sys/epoll.h>
 
 #include <cerrno>
@@ -17,8 +16,6 @@
 namespace sockrelay {
 
 namespace {
-// After an unexpected error on the inherited socket, rest instead of spinning on it.
-constexpr uint64_t kListenPauseMs = 100;
 constexpr int kEpollEvents = 64;
 
 // The epoll tag of the inherited socket; every other tag is a UdpSession*.
@@ -29,27 +26,19 @@ uint64_t SessionTag(UdpSession* s) { return reinterpret_cast<uintptr_t>(s); }
 }  // namespace
 
 UdpCore::UdpCore(UdpRelayConfig config)
-    : config_(std::move(config)), batch_(new UdpBatch), loopGuard_(config_.backends) {}
+    : config_(std::move(config)),
+      // sessionsMax does not close the gate: a new client's datagrams are read, dropped and counted.
+      gate_(UINT32_MAX, [this](bool on) { return WatchSocket(on); },
+            [this](bool busy) { events_.Push(UdpEvent(busy ? UdpEvent::Type::kBusy : UdpEvent::Type::kIdle)); }),
+      batch_(new UdpBatch),
+      loopGuard_(config_.backends) {}
 
 UdpCore::~UdpCore() { Shutdown(); }
 
-void UdpCore::SetNotify(std::function<void()> notify) {
-  std::lock_guard<std::mutex> lock(eventsMu_);
-  notify_ = std::move(notify);
-}
-
-void UdpCore::Publish(std::vector<UdpEvent>&& events) {
-  std::lock_guard<std::mutex> lock(eventsMu_);
-  // Only the first batch since the last Take() schedules a call: however slow the JS loop, one
-  // call drains them all.
-  bool schedule = pending_.empty();
-  AppendUdpEvents(&pending_, std::move(events));
-  if (schedule && !pending_.empty() && notify_) notify_();
-}
-
-std::vector<UdpEvent> UdpCore::Take() {
-  std::lock_guard<std::mutex> lock(eventsMu_);
-  return std::exchange(pending_, {});
+int UdpCore::WatchSocket(bool on) {
+  if (!on) return loop_.Remove(config_.fd), 0;
+  int err = loop_.Add(config_.fd, EPOLLIN, kListenTag);
+  return err == EEXIST ? 0 : err;
 }
 
 int UdpCore::Init(const char** syscall) {
@@ -68,71 +57,27 @@ int UdpCore::Init(const char** syscall) {
   if (int err = SetNonblock(fd)) return fail("fcntl", err);
   if (int err = EnableUdpPktinfo(fd, family_)) return fail("setsockopt", err);
   if (int err = loop_.Init(syscall)) return err;
-  if (int err = loop_.Add(fd, EPOLLIN, kListenTag)) return fail("epoll_ctl", err);
+  if (int err = gate_.Open()) return fail("epoll_ctl", err);
   socket_.reset(fd);
   return 0;
 }
 
 int UdpCore::Start() {
-  if (started_ || destroyed_) return 0;
-  // The relay thread must not take the process's signals: Node handles them on its own thread.
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  int err = pthread_create(&thread_, nullptr, ThreadMain, this);
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  if (err == 0) started_ = true;
-  return err;
+  if (destroyed_) return 0;
+  return thread_.Start("sockrelay-udp", ThreadMain, this);
 }
 
-void* UdpCore::ThreadMain(void* self) {
-  pthread_setname_np(pthread_self(), "sockrelay-udp");
-  static_cast<UdpCore*>(self)->Run();
-  return nullptr;
-}
-
-bool UdpCore::TryStop() {
-  std::lock_guard<std::mutex> lock(acceptMu_);
-  if (counters_.sessionsActive.load(std::memory_order_relaxed) > 0) return false;
-  stoppedByTry_ = accepting_;
-  StopAcceptingLocked();
-  return true;
-}
-
-int UdpCore::ResumeAfterTryStop() {
-  std::lock_guard<std::mutex> lock(acceptMu_);
-  if (!stoppedByTry_ || !socket_) return 0;
-  stoppedByTry_ = false;
-  accepting_ = true;
-  // While paused after an error, Housekeep adds the socket back when the pause ends.
-  if (listenPausedUntil_ != 0) return 0;
-  if (int err = loop_.Add(config_.fd, EPOLLIN, kListenTag)) {
-    accepting_ = false;
-    return err;
-  }
-  return 0;
-}
-
-void UdpCore::StopAccepting() {
-  std::lock_guard<std::mutex> lock(acceptMu_);
-  stoppedByTry_ = false;
-  StopAcceptingLocked();
-}
-
-void UdpCore::StopAcceptingLocked() {
-  if (!accepting_) return;
-  accepting_ = false;
-  // Fails with ENOENT while paused after an error; either way the fd is no longer watched.
-  if (socket_) loop_.Remove(config_.fd);
-}
+void UdpCore::ThreadMain(void* self) { static_cast<UdpCore*>(self)->Run(); }
 
 void UdpCore::Shutdown() {
   if (destroyed_) return;
   destroyed_ = true;
+  events_.Close();
+  gate_.Shutdown();
   stopping_.store(true, std::memory_order_release);
-  if (started_) {
+  if (thread_.running()) {
     loop_.Wake();
-    pthread_join(thread_, nullptr);
+    thread_.Join();
   }
   sessions_.Clear();
   socket_.Close();
@@ -182,7 +127,7 @@ UdpSession* UdpCore::OpenSession(const SockAddr& client, uint64_t now) {
   }
   counters_.sessionsTotal.fetch_add(1, std::memory_order_relaxed);
   counters_.sessionsActive.store(sessions_.size(), std::memory_order_relaxed);
-  if (sessions_.size() == 1) events_.push_back(UdpEvent(UdpEvent::Type::kBusy));
+  gate_.AddOpen();
   return s;
 }
 
@@ -194,18 +139,12 @@ void UdpCore::CloseSession(UdpSession* s, const char* ending) {
     event.bytesOut = s->bytesOut;
     event.durationMs = NowMs() - s->openedMs;
     event.ending = ending;
-    events_.push_back(std::move(event));
+    events_.Push(std::move(event));
   }
   // Closing also drops the fd from the epoll set: it is the only reference to the socket.
   sessions_.Remove(s);
   counters_.sessionsActive.store(sessions_.size(), std::memory_order_relaxed);
-  if (sessions_.size() == 0) events_.push_back(UdpEvent(UdpEvent::Type::kIdle));
-}
-
-void UdpCore::PauseListen(uint64_t now) {
-  // Called with acceptMu_ held.
-  listenPausedUntil_ = now + kListenPauseMs;
-  loop_.Remove(config_.fd);
+  gate_.Release();
 }
 
 void UdpCore::Drop(int reason, uint64_t count) { dropsPending_[reason] += count; }
@@ -227,16 +166,9 @@ int UdpCore::Housekeep(uint64_t now) {
       CloseSession(s, "idle-timeout");
     }
   }
-  {
-    std::lock_guard<std::mutex> lock(acceptMu_);
-    if (listenPausedUntil_ != 0) {
-      if (now >= listenPausedUntil_) {
-        listenPausedUntil_ = 0;
-        if (accepting_) loop_.Add(config_.fd, EPOLLIN, kListenTag);
-      } else {
-        consider(static_cast<int64_t>(listenPausedUntil_ - now));
-      }
-    }
+  if (uint64_t pausedUntil = gate_.pausedUntil()) {
+    if (now >= pausedUntil) gate_.Resume(now);
+    else consider(static_cast<int64_t>(pausedUntil - now));
   }
   for (int r = 0; r < kDropReasonCount; r++) {
     if (dropsPending_[r] == 0) continue;
@@ -244,11 +176,8 @@ int UdpCore::Housekeep(uint64_t now) {
     warnings_.Dropped(r, dropsPending_[r], now);
     dropsPending_[r] = 0;
   }
-  consider(warnings_.Flush(now, &events_));
-  if (!events_.empty()) {
-    Publish(std::move(events_));
-    events_.clear();
-  }
+  uint64_t flushAt = events_.Flush(now);
+  if (flushAt != UINT64_MAX) consider(static_cast<int64_t>(flushAt > now ? flushAt - now : 0));
   sessions_.Reap();
   return next > INT_MAX ? INT_MAX : static_cast<int>(next);
 }

@@ -1,8 +1,8 @@
 // The UDP relay's data path: one epoll thread that moves datagrams between the inherited socket and
 // the per-client upstream sockets with recvmmsg/sendmmsg, and never calls into JavaScript. Counters are
-// atomics read on demand; events queue here, batched once per epoll wakeup, until Take().
+// atomics read on demand; events queue in the sink until Take(). The thread, the stop gate and the
+// event sink are the ones the stream relay runs on (core/).
 #pragma once
-#include <pthread.h>
 #include <sys/socket.h>
 
 #include <atomic>
@@ -15,6 +15,8 @@
 
 #include "core/event-loop.h"
 #include "core/proxy-header.h"
+#include "core/relay-thread.h"
+#include "core/stop-gate.h"
 #include "core/unique-fd.h"
 #include "dgram/events.h"
 #include "dgram/handover.h"
@@ -57,21 +59,21 @@ class UdpCore {
   // fd; on failure returns an errno and the syscall that failed, and the fd is left to the caller.
   int Init(const char** syscall);
   // `notify` runs (on any thread, never blocking) when events wait for Take() where none did.
-  void SetNotify(std::function<void()> notify);
-  std::vector<UdpEvent> Take();
+  void SetNotify(std::function<void()> notify) { events_.SetNotify(std::move(notify)); }
+  std::vector<UdpEvent> Take() { return events_.Take(); }
   int Start();
   // Stops reading the inherited socket if no session is open, atomically with session creation.
-  bool TryStop();
+  bool TryStop() { return gate_.TryStop(); }
   // Undoes a TryStop() that succeeded, unless StopAccepting() came since: the idle exit stops every
   // source or none. 0 or the errno of epoll_ctl.
-  int ResumeAfterTryStop();
+  int ResumeAfterTryStop() { return gate_.ResumeAfterTryStop(); }
   // Stops reading the inherited socket: later datagrams stay queued for the next instance, while open
   // sessions still carry replies back until they time out.
-  void StopAccepting();
+  void StopAccepting() { gate_.StopAccepting(); }
   // Joins the thread and closes every socket, the inherited one included. Idempotent; JS thread.
   void Shutdown();
   const UdpCounters& counters() const { return counters_; }
-  bool started() const { return started_; }
+  bool started() const { return thread_.running(); }
 
   // Handover (udp-handover.cc). Stops accepting, then detaches every session, most recently active
   // first: each leaves as a dup of its upstream socket with its addresses, and the relay closes its own
@@ -82,7 +84,7 @@ class UdpCore {
   std::vector<UdpAdoptFailure> AdoptSessions(const std::vector<UdpAdoptRequest>& requests);
 
  private:
-  static void* ThreadMain(void* self);
+  static void ThreadMain(void* self);
   void Run();
   void OnListenReadable(uint64_t now);
   void ForwardToBackend(int k, uint64_t now);
@@ -93,12 +95,9 @@ class UdpCore {
   uint64_t SendToClient(int count);  // returns the bytes sent
   UdpSession* OpenSession(const SockAddr& client, uint64_t now);
   void CloseSession(UdpSession* s, const char* ending = "backend-error");
-  void PauseListen(uint64_t now);
+  int WatchSocket(bool on);
   int Housekeep(uint64_t now);
-  void StopAcceptingLocked();
   void Drop(int reason, uint64_t count = 1);
-  // Queues events for Take(): any thread.
-  void Publish(std::vector<UdpEvent>&& events);
   // One adoption: checks, in this order, that the request names a socket the relay may take, that its
   // addresses parse, that the socket is a connected datagram socket, and that a session is free.
   UdpAdoptFailure AdoptOne(const UdpAdoptRequest& request, uint64_t now);
@@ -111,8 +110,11 @@ class UdpCore {
   SockAddr local_;
   UniqueFd socket_;
   EventLoop loop_;
-  pthread_t thread_{};
-  bool started_ = false;
+  UdpEventSink events_;
+  // Reading the inherited socket and creating sessions happen under the gate, so TryStop sees a
+  // settled count.
+  StopGate gate_;
+  RelayThread thread_;
   bool destroyed_ = false;
   std::atomic<bool> stopping_{false};
 
@@ -120,24 +122,13 @@ class UdpCore {
   // JavaScript thread sees the sessions between two rounds, never in the middle of one.
   std::mutex workMu_;
 
-  // Held while reading the inherited socket and creating sessions, so TryStop sees a settled count.
-  std::mutex acceptMu_;
-  bool accepting_ = true;
-  bool stoppedByTry_ = false;
-  uint64_t listenPausedUntil_ = 0;
-
   // Owned by the thread, or by whoever holds workMu_.
   std::unique_ptr<UdpBatch> batch_;
   unsigned char proxyHeader_[kProxyHeaderMax];
   UdpSessionTable sessions_;
   UdpLoopGuard loopGuard_;
-  UdpWarnings warnings_;
-  std::vector<UdpEvent> events_;
+  UdpWarnings warnings_{events_};
   uint64_t dropsPending_[kDropReasonCount] = {};
-
-  std::mutex eventsMu_;
-  std::function<void()> notify_;
-  std::vector<UdpEvent> pending_;
 };
 
 }  // namespace sockrelay

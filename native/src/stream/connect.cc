@@ -159,7 +159,7 @@ void RelayLoop::ConnectFailed(Connection* c, uint64_t now) {
   // Counted as failed before the client sees the reset, reported once the connection no longer
   // counts as open: whoever hears of the failure finds the engine idle if it was the last one.
   Finish(c, "connect-failed", true);
-  events_.PushCoalesced(event, now);
+  PushCoalesced(events_, event, now);
 }
 
 void RelayLoop::SetTimer(Connection* c, uint64_t at) {

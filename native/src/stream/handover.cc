@@ -97,7 +97,7 @@ void RelayLoop::Detach(Connection* c, uint64_t now) {
     event.listener = static_cast<int>(c->listener);
     event.err = err;
     event.syscall = "fcntl";
-    events_.PushCoalesced(event, now);
+    PushCoalesced(events_, event, now);
     c->exporting = false;
     c->up.paused = c->down.paused = false;
     exporting_--;
@@ -177,7 +177,7 @@ void RelayLoop::AdmitClients(uint64_t now) {
       event.listener = static_cast<int>(client.listener);
       event.err = err;
       event.syscall = "fcntl";
-      events_.PushCoalesced(event, now);
+      PushCoalesced(events_, event, now);
       client.fd.Reset();
       gate_.Release();
       continue;

@@ -21,7 +21,7 @@ constexpr uint64_t kBackendTag = 2;
 // An Attempt of stream/connection.h, not a Connection.
 constexpr uint64_t kAttemptTag = 3;
 constexpr uint64_t kTagMask = 3;
-static_assert(AcceptGate::kListenerTag == 1, "listener tag must not collide");
+static_assert(RelayLoop::kListenerTag == 1, "listener tag must not collide");
 
 constexpr uint64_t kAcceptPauseMs = 100;
 constexpr int kAcceptBatch = 64;
@@ -36,7 +36,7 @@ constexpr uint32_t kSocketEvents = kInputEvents | EPOLLOUT | EPOLLET;
 
 }  // namespace
 
-RelayLoop::RelayLoop(const RelayConfig& config, const BackendTable& backends, AcceptGate& gate, EventSink& events,
+RelayLoop::RelayLoop(const RelayConfig& config, const BackendTable& backends, StopGate& gate, RelayEventSink& events,
                      std::vector<ListenerCounters>& counters, std::atomic<uint64_t>& nextId)
     : config_(config), backends_(backends), gate_(gate), events_(events), counters_(counters), nextId_(nextId) {
   if (config_.idleTimeoutMs) sweepEveryMs_ = std::max<uint64_t>(1, std::min(config_.idleTimeoutMs / 4, kSweepMaxMs));
@@ -70,7 +70,7 @@ void RelayLoop::Run() {
     for (int i = 0; i < n; i++) {
       uint64_t data = events[i].data.u64;
       uint64_t tag = data & kTagMask;
-      if (tag == AcceptGate::kListenerTag) {
+      if (tag == kListenerTag) {
         OnListener(data >> 2, now);
       } else if (tag == kAttemptTag) {
         OnAttempt(reinterpret_cast<Attempt*>(data & ~kTagMask), events[i].events, now);
@@ -128,8 +128,14 @@ int RelayLoop::Timeout(uint64_t now) {
 void RelayLoop::OnListener(size_t listener, uint64_t now) {
   for (int i = 0; i < kAcceptBatch; i++) {
     SockAddr peer;
-    int err = 0;
-    UniqueFd fd = gate_.Accept(listener, &peer, &err);
+    int err = EAGAIN;
+    UniqueFd fd;
+    gate_.Admit([&] {
+      peer.len = sizeof peer.ss;
+      fd.reset(accept4(config_.listeners[listener].fd, peer.get(), &peer.len, SOCK_NONBLOCK | SOCK_CLOEXEC));
+      if (fd) gate_.AddOpen();
+      else err = errno;
+    });
     if (fd) {
       Admit(std::move(fd), listener, peer, now);
       continue;
@@ -144,7 +150,7 @@ void RelayLoop::OnListener(size_t listener, uint64_t now) {
     event.listener = static_cast<int>(listener);
     event.err = err;
     event.syscall = "accept4";
-    events_.PushCoalesced(event, now);
+    PushCoalesced(events_, event, now);
     return;
   }
 }
@@ -302,7 +308,7 @@ void RelayLoop::Fail(Connection* c, int err, const char* syscall, bool client, u
   event.listener = static_cast<int>(c->listener);
   event.err = err;
   event.syscall = syscall;
-  events_.PushCoalesced(event, now);
+  PushCoalesced(events_, event, now);
 }
 
 void RelayLoop::Finish(Connection* c, const char* reason, bool reset) {

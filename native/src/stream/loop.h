@@ -15,9 +15,9 @@
 
 #include "core/event-loop.h"
 #include "stream/backend-table.h"
-#include "stream/accept-gate.h"
 #include "stream/connection.h"
-#include "stream/event-queue.h"
+#include "core/stop-gate.h"
+#include "stream/events.h"
 #include "stream/handover.h"
 #include "stream/options.h"
 #include "stream/spin-policy.h"
@@ -26,7 +26,7 @@ namespace sockrelay {
 
 class RelayLoop {
  public:
-  RelayLoop(const RelayConfig& config, const BackendTable& backends, AcceptGate& gate, EventSink& events,
+  RelayLoop(const RelayConfig& config, const BackendTable& backends, StopGate& gate, RelayEventSink& events,
             std::vector<ListenerCounters>& counters, std::atomic<uint64_t>& nextId);
   ~RelayLoop();
   RelayLoop(const RelayLoop&) = delete;
@@ -43,6 +43,9 @@ class RelayLoop {
   void AddClient(AcceptedClient client);
   // Before the thread starts: gives back what AddAdopted() took.
   std::vector<HandedConnection> TakeAdopted();
+  // epoll data of a listener: its index, tagged so the loop can tell it from a connection.
+  static constexpr uint64_t kListenerTag = 1;
+
   // The thread body; returns after Stop(), having reset every connection it owned.
   void Run();
   // Any thread.
@@ -92,8 +95,8 @@ class RelayLoop {
   // This loop's copy of backends_, and the version it is.
   BackendTable::Snapshot backendLists_;
   uint64_t backendsVersion_ = UINT64_MAX;
-  AcceptGate& gate_;
-  EventSink& events_;
+  StopGate& gate_;
+  RelayEventSink& events_;
   std::vector<ListenerCounters>& counters_;
   std::atomic<uint64_t>& nextId_;
   EventLoop loop_;

@@ -1,6 +1,6 @@
 #include "stream/relay.h"
 
-#include <signal.h>
+#include <sys/epoll.h>
 
 #include <cerrno>
 
@@ -9,15 +9,27 @@
 namespace sockrelay {
 namespace {
 
-void* RunLoop(void* loop) {
-  static_cast<RelayLoop*>(loop)->Run();
-  return nullptr;
+void RunLoop(void* loop) { static_cast<RelayLoop*>(loop)->Run(); }
+
+// Puts the listeners into the loop's epoll, or takes them out.
+int WatchListeners(const RelayConfig& config, int epollFd, bool on) {
+  for (size_t i = 0; i < config.listeners.size(); i++) {
+    struct epoll_event ev = {};
+    ev.events = EPOLLIN;
+    ev.data.u64 = (static_cast<uint64_t>(i) << 2) | RelayLoop::kListenerTag;
+    int r = on ? epoll_ctl(epollFd, EPOLL_CTL_ADD, config.listeners[i].fd, &ev)
+               : epoll_ctl(epollFd, EPOLL_CTL_DEL, config.listeners[i].fd, nullptr);
+    if (r < 0 && on && errno != EEXIST) return errno;
+  }
+  return 0;
 }
 
 }  // namespace
 
 RelayCore::RelayCore(RelayConfig config)
-    : config_(std::move(config)), backends_(config_.backends), counters_(config_.listeners.size()), gate_(config_, events_) {
+    : config_(std::move(config)), backends_(config_.backends), counters_(config_.listeners.size()),
+      gate_(config_.connectionsMax, [this](bool on) { return WatchListeners(config_, loop_->epollFd(), on); },
+            [this](bool busy) { events_.Push({busy ? RelayEventRecord::Type::kBusy : RelayEventRecord::Type::kIdle}); }) {
   for (ListenerCounters& k : counters_) {
     if (!config_.connectBounds.empty()) k.connectTime = std::make_unique<Histogram>(config_.connectBounds);
     if (!config_.durationBounds.empty()) k.duration = std::make_unique<Histogram>(config_.durationBounds);
@@ -33,21 +45,13 @@ int RelayCore::Start(const char** syscall) {
   started_ = true;
   int err = loop_->Init(syscall);
   if (err) return err;
-  gate_.SetLoop(loop_->epollFd());
   err = neverAccept_ ? 0 : gate_.Open();
   if (err) return *syscall = "epoll_ctl", err;
-
-  // Signals belong to Node's main thread; the loop only ever sees them as EINTR otherwise.
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  err = pthread_create(&thread_, nullptr, RunLoop, loop_.get());
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  err = thread_.Start("sockrelay-tcp", RunLoop, loop_.get());
   if (err) {
     gate_.StopAccepting();
     return *syscall = "pthread_create", err;
   }
-  running_ = true;
   return 0;
 }
 
@@ -97,7 +101,7 @@ int RelayCore::ExportConnections(uint64_t timeoutMs, ExportJob::Done done) {
     busy->store(false);
     done(std::move(list));
   };
-  if (!running_) {
+  if (!thread_.running()) {
     // Never started (or already shut down): what was adopted goes back untouched.
     std::vector<HandedConnection> adopted = loop_ ? loop_->TakeAdopted() : std::vector<HandedConnection>();
     for (const HandedConnection& h : adopted) {
@@ -112,10 +116,9 @@ int RelayCore::ExportConnections(uint64_t timeoutMs, ExportJob::Done done) {
 }
 
 void RelayCore::StopThread() {
-  if (!running_) return;
+  if (!thread_.running()) return;
   loop_->Stop();
-  pthread_join(thread_, nullptr);
-  running_ = false;
+  thread_.Join();
 }
 
 }  // namespace sockrelay

@@ -1,15 +1,14 @@
 // The relay engine without JavaScript: configuration, counters, gate, event queue and its thread.
 #pragma once
-#include <pthread.h>
-
 #include <atomic>
 #include <memory>
 #include <mutex>
 #include <vector>
 
-#include "stream/accept-gate.h"
 #include "stream/backend-table.h"
-#include "stream/event-queue.h"
+#include "core/relay-thread.h"
+#include "core/stop-gate.h"
+#include "stream/events.h"
 #include "stream/handover.h"
 #include "stream/loop.h"
 #include "stream/options.h"
@@ -45,8 +44,8 @@ class RelayCore {
   const RelayConfig& config() const { return config_; }
   BackendTable& backends() { return backends_; }
   const std::vector<ListenerCounters>& counters() const { return counters_; }
-  AcceptGate& gate() { return gate_; }
-  EventSink& events() { return events_; }
+  StopGate& gate() { return gate_; }
+  RelayEventSink& events() { return events_; }
 
  private:
   void StopThread();
@@ -54,12 +53,11 @@ class RelayCore {
   RelayConfig config_;
   BackendTable backends_;
   std::vector<ListenerCounters> counters_;
-  EventSink events_;
-  AcceptGate gate_;
+  RelayEventSink events_;
+  StopGate gate_;
   std::atomic<uint64_t> nextId_{0};
   std::unique_ptr<RelayLoop> loop_;
-  pthread_t thread_{};
-  bool running_ = false;
+  RelayThread thread_;
   std::shared_ptr<std::atomic<bool>> exportBusy_ = std::make_shared<std::atomic<bool>>(false);
   std::mutex lifecycle_;
   bool started_ = false;
