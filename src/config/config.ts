@@ -6,7 +6,7 @@
 import { UsageError } from '../errors.js';
 import { LOG_LEVELS, type LogLevel } from '../logger.js';
 import { PROXY_PROTOCOL_VERSIONS, type ProxyProtocolVersion } from '../proxy-protocol/version.js';
-import { parseListen, type ListenSpec } from '../activation/listen-hosts.js';
+import { parseListen, type ListenSpec } from './listen.js';
 import { parseAddress, type AddressSpec } from './address.js';
 import {
   KEEPALIVE_LIMIT,

@@ -7,6 +7,12 @@ import { readFileSync } from 'node:fs';
 import { UsageError } from '../errors.js';
 import { formatTimeSpan } from './time-span.js';
 
+/**
+ * Metrics connections at once: the scrape server closes more as they arrive, and the fd budget
+ * (src/engine/fd-budget.ts) reserves them up front.
+ */
+export const METRICS_CONNECTIONS_MAX = 16;
+
 export interface SpanLimit {
   maxMs: number;
   /** How the limit reads in the error message, and why it is there. */

@@ -7,12 +7,13 @@
  * LimitNOFILE=128 took every fd and TCP accepts failed with EMFILE for as long as they stayed.
  */
 import { readdirSync } from 'node:fs';
+import { METRICS_CONNECTIONS_MAX } from '../config/limits.js';
 import type { EngineOptions } from './types.js';
 
 /** Fds kept free for logs, timers, the notify socket and the like. */
 const FD_RESERVE = 32;
-/** Metrics connections at once (the scrape server closes more as they arrive); reserved up front. */
-export const METRICS_CONNECTIONS_MAX = 16;
+export { METRICS_CONNECTIONS_MAX };
+
 /** Client, backend and a pipe each way. */
 export const FDS_PER_CONNECTION = 6;
 /** The upstream socket. */

@@ -11,7 +11,7 @@
  */
 import type { IncomingMessage, Server, ServerOptions, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { METRICS_CONNECTIONS_MAX } from '../engine/fd-budget.js';
+import { METRICS_CONNECTIONS_MAX } from '../config/limits.js';
 
 /** Answers pending on one connection past which it is closed. */
 export const PIPELINED_MAX = 4;
