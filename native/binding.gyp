@@ -21,6 +21,7 @@
         "src/dgram/loop-guard.cc",
         "src/dgram/session.cc",
         "src/js/addon.cc",
+        "src/js/args.cc",
         "src/js/address.cc",
         "src/js/dgram-handover.cc",
         "src/js/dgram-options.cc",

@@ -9,11 +9,20 @@
 import { lookup } from 'node:dns/promises';
 import type { AddressSpec } from '../config/address.js';
 import { ConfigError } from '../errors.js';
-import type { EngineBackend } from '../engine/types.js';
 import type { SocketAddress } from '../native/binding.js';
 import { ipVersion } from '../config/ip-literal.js';
 
 export type Lookup = (host: string) => Promise<Array<{ address: string; family: number }>>;
+
+/** A backend as the engines take it (src/engine/types.ts): what the user wrote and where it is. */
+export interface EngineBackend {
+  /** As the user wrote it, for logs. */
+  spec: string;
+  /** Resolved addresses, raced in order (Happy Eyeballs). */
+  addresses: SocketAddress[];
+  /** For a name: resolves it again (src/backend/re-resolve.ts says when); throws when it cannot. */
+  refresh?: () => Promise<SocketAddress[]>;
+}
 
 const systemLookup: Lookup = (host) => lookup(host, { all: true, order: 'verbatim' });
 

@@ -12,7 +12,7 @@ import { shareFdBudget } from '../engine/fd-budget.js';
 import { SpliceEngine } from '../engine/splice-engine.js';
 import type { Engine, EngineBackend, EngineListener, EngineOptions, EngineStats } from '../engine/types.js';
 import type { HandoverTargets } from '../handover/handover.js';
-import { engineSource, udpSource, type ActivitySource } from '../lifecycle/activity-source.js';
+import type { ActivitySource } from '../lifecycle/activity-source.js';
 import type { Logger } from '../logger.js';
 import { logEngineAccess, logRelayAccess } from '../logging/access-log.js';
 import type { NativeBinding, NofileLimit } from '../native/binding.js';
@@ -118,17 +118,17 @@ export async function buildDataPlane(
   if (plane.listeners.length > 0) {
     plane.engine = new SpliceEngine(binding, { ...settings, listeners: plane.listeners });
     plane.engines.push(plane.engine);
-    plane.sources.push(engineSource(plane.engine));
+    plane.sources.push(plane.engine);
   }
   const accepted = withRole('stream-connection').map((r) => engineListener(r, backends));
   const acceptedEngine = plane.servesAccepted
-    ? relayAcceptedConnections(binding, { ...settings, listeners: accepted })
+    ? relayAcceptedConnections(binding, { ...settings, id: 'accepted', listeners: accepted })
     : null;
   if (acceptedEngine) {
     plane.engines.push(acceptedEngine);
-    plane.sources.push(engineSource(acceptedEngine, 'accepted'));
+    plane.sources.push(acceptedEngine);
   }
-  plane.sources.push(...plane.relays.map(udpSource));
+  plane.sources.push(...plane.relays);
   return plane;
 }
 
@@ -139,13 +139,12 @@ export function handoverTargets(binding: NativeBinding, plane: DataPlane): Hando
     listenerLabels: plane.listeners.map((l) => l.label),
     relays: plane.relays,
     drainer: (connections) => {
-      let engine: Engine;
-      try {
-        engine = adoptingEngine(binding, { ...plane.settings, listeners: plane.listeners }, connections);
-      } catch (err) {
-        for (const c of connections) for (const fd of [c.clientFd, c.backendFd]) binding.close(fd);
-        throw err;
-      }
+      // The fds are adoptingEngine's from this call on, taken or refused: it closes what it cannot take.
+      const engine: Engine = adoptingEngine(
+        binding,
+        { ...plane.settings, id: 'drainer', listeners: plane.listeners },
+        connections,
+      );
       try {
         engine.start();
       } catch (err) {

@@ -6,7 +6,7 @@
 import type { Config } from '../config/config.js';
 import type { FdStore } from '../handover/fd-store.js';
 import type { RunBusctl, UnitJob } from '../handover/systemd-job.js';
-import { engineSource, type ActivitySource } from '../lifecycle/activity-source.js';
+import type { ActivitySource } from '../lifecycle/activity-source.js';
 import type { Clock } from '../lifecycle/idle-monitor.js';
 import { Notifier, notifyTargetFromEnv } from '../lifecycle/notify.js';
 import { runUntilDone } from '../lifecycle/run-loop.js';
@@ -76,7 +76,7 @@ function handoverToStore(
       { ...result, capacity: store.capacity, from },
       'handed over to the fd store',
     );
-    return drainer ? [engineSource(drainer, 'drainer')] : [];
+    return drainer ? [drainer] : [];
   };
 }
 

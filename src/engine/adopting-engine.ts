@@ -8,14 +8,29 @@ import type { NativeBinding } from '../native/binding.js';
 import { SpliceEngine } from './splice-engine.js';
 import type { EngineOptions, HandoverConnection } from './types.js';
 
-/** An engine relaying `connections` (their `listener` indexes `options.listeners`) once started. */
+/**
+ * An engine relaying `connections` (their `listener` indexes `options.listeners`) once started. The
+ * fds are this function's from the call on, as they are the addon's: when it throws, it has closed
+ * every one of them.
+ */
 export function adoptingEngine(
   binding: NativeBinding,
   options: EngineOptions,
   connections: HandoverConnection[],
 ): SpliceEngine {
-  const engine = new SpliceEngine(binding, options);
+  let engine: SpliceEngine;
+  try {
+    engine = new SpliceEngine(binding, options);
+  } catch (err) {
+    for (const c of connections) for (const fd of [c.clientFd, c.backendFd]) binding.close(fd);
+    throw err;
+  }
   engine.stopAccepting();
-  engine.adoptConnections(connections);
+  try {
+    engine.adoptConnections(connections);
+  } catch (err) {
+    engine.destroy(); // resets what it adopted; the refused fds are closed already
+    throw err;
+  }
   return engine;
 }

@@ -39,9 +39,11 @@ export class SpliceEngine extends EventEmitter implements Engine {
   private readonly refreshers: BackendRefresher[] = [];
   private exporting: Promise<unknown> = Promise.resolve();
   readonly connectionsMax: number;
+  readonly id: string;
 
   constructor(binding: NativeBinding, options: SpliceEngineOptions) {
     super();
+    this.id = options.id ?? 'tcp';
     const backendIndex = new Map<EngineBackend, number>();
     const backends: SocketAddress[][] = [];
     const refresherIndex = new Map<EngineBackend, BackendRefresher>();
@@ -84,6 +86,14 @@ export class SpliceEngine extends EventEmitter implements Engine {
 
   override on<E extends keyof EngineEvents>(event: E, listener: EngineEvents[E]): this {
     return super.on(event, listener);
+  }
+
+  onBusy(listener: () => void): void {
+    this.on('busy', listener);
+  }
+
+  onIdle(listener: () => void): void {
+    this.on('idle', listener);
   }
 
   start(): void {
@@ -129,10 +139,20 @@ export class SpliceEngine extends EventEmitter implements Engine {
     return exported;
   }
 
+  /**
+   * Every connection is given, even after one is refused: each call makes its fds the addon's,
+   * taken or refused, so none is left without an owner. The first refusal is thrown at the end.
+   */
   adoptConnections(connections: HandoverConnection[]): void {
+    let refusal: unknown = null;
     for (const c of connections) {
-      this.native.adoptConnection(c.listener, c.clientFd, c.backendFd, c.bytesIn, c.bytesOut);
+      try {
+        this.native.adoptConnection(c.listener, c.clientFd, c.backendFd, c.bytesIn, c.bytesOut);
+      } catch (err) {
+        refusal ??= err;
+      }
     }
+    if (refusal !== null) throw refusal;
   }
 
   /** Before start(): a client socket accepted elsewhere, connected like one accepted on `listener`. */

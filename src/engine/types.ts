@@ -15,8 +15,14 @@
  * - `tryStop()` is atomic with accept: it stops only if nothing is open, so a
  *   client is never accepted and then dropped by an idle exit.
  */
-import type { SocketAddress } from '../native/binding.js';
+import type { EngineBackend } from '../backend/resolve.js';
+import type { ActivitySource } from '../lifecycle/activity-source.js';
+import type { CloseReason, HandoverConnection, RelayListenerStats } from '../native/binding.js';
+
+export type { HandoverConnection, HistogramSnapshot } from '../native/binding.js';
 import type { ProxyProtocolVersion } from '../proxy-protocol/version.js';
+
+export type { EngineBackend } from '../backend/resolve.js';
 
 export interface EngineListener {
   /** Listening stream socket fd (inherited or self-bound). The engine never closes it. */
@@ -35,16 +41,9 @@ export interface EngineListener {
   transparent?: boolean;
 }
 
-export interface EngineBackend {
-  /** As the user wrote it, for logs. */
-  spec: string;
-  /** Resolved addresses, raced in order (Happy Eyeballs). */
-  addresses: SocketAddress[];
-  /** For a name: resolves it again (src/backend/re-resolve.ts says when); throws when it cannot. */
-  refresh?: () => Promise<SocketAddress[]>;
-}
-
 export interface EngineOptions {
+  /** As an activity source, for logs and the idle monitor; 'tcp' by default. */
+  id?: string;
   listeners: EngineListener[];
   connectionsMax: number;
   pipeSize: number;
@@ -59,39 +58,14 @@ export interface EngineOptions {
   fdLimit?: number;
 }
 
-/**
- * A histogram kept by the engine in native memory and read at scrape time,
- * so no JavaScript runs per connection to feed metrics.
- */
-export interface HistogramSnapshot {
-  /** Upper bounds in seconds, ascending, without +Inf. */
-  bounds: readonly number[];
-  /** Observations per bucket (not cumulative); one more entry than bounds: the last is +Inf. */
-  counts: number[];
-  /** Sum of observations, seconds. */
-  sum: number;
-  count: number;
-}
-
 /** Buckets the engine keeps: 0.5 ms to 60 s for connect latency, 10 ms to 1 day for durations. */
 export const CONNECT_SECONDS_BOUNDS = [
   0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
 ];
 export const DURATION_SECONDS_BOUNDS = [0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600, 14400, 86400];
 
-export interface ListenerStats {
+export interface ListenerStats extends RelayListenerStats {
   label: string;
-  bytesIn: bigint;
-  bytesOut: bigint;
-  accepted: number;
-  active: number;
-  failedRefused: number;
-  failedTimeout: number;
-  failedOther: number;
-  /** Time from accept to a connected backend, for connections that got one. */
-  connectSeconds?: HistogramSnapshot;
-  /** Time from accept to close, for closed connections. */
-  durationSeconds?: HistogramSnapshot;
 }
 
 export interface EngineStats {
@@ -108,7 +82,7 @@ export interface EngineEvents {
     listener: string;
     bytesIn: number;
     bytesOut: number;
-    reason: string;
+    reason: CloseReason;
     durationMs: number;
   }) => void;
   connectFailed: (info: {
@@ -128,26 +102,7 @@ export interface EngineEvents {
   backendResolveError: (info: { backend: string; message: string }) => void;
 }
 
-/**
- * A live connection handed from one instance to the next through systemd's fd
- * store. Only the two sockets travel: before export the engine stops reading
- * and flushes everything it holds into the kernel's socket buffers, so no byte
- * is in user space or in a pipe. Half-close state needs no record: a socket
- * that delivered EOF delivers it again, and a repeated shutdown(SHUT_WR) is
- * harmless, so the next instance rediscovers it.
- */
-export interface HandoverConnection {
-  /** Index into EngineOptions.listeners of the listener that accepted it. */
-  listener: number;
-  /** Connected sockets, dup'd: they belong to the caller after export. */
-  clientFd: number;
-  backendFd: number;
-  /** Bytes already forwarded, so the connection's counters carry on. */
-  bytesIn: bigint;
-  bytesOut: bigint;
-}
-
-export interface Engine {
+export interface Engine extends ActivitySource {
   /** The connection cap in force: connectionsMax, lowered to fit the fd limit. */
   readonly connectionsMax: number;
   start(): void;

@@ -4,24 +4,13 @@
  *   127.0.0.1:40312 web -> 127.0.0.1:8080 in=5 out=1024 12.3ms eof
  *
  * The same facts ride along as fields (client, listener, backend, bytesIn, bytesOut, durationMs,
- * end) for whoever reads the JSON. The engine only produces its per-connection open and close
+ * end) for whoever reads the JSON. `end` is the relays' own close reason (CloseReason in
+ * src/native/binding.ts), the same words for TCP and UDP. The engine only produces its per-connection open and close
  * events when asked (EngineOptions.connectionEvents), so with the log off nothing here runs.
  */
 import type { Engine } from '../engine/types.js';
 import type { Logger } from '../logger.js';
 import type { UdpRelay } from '../udp/index.js';
-
-/** The engine's close reasons, as the access log words them. */
-const ENDINGS: Readonly<Record<string, string>> = {
-  done: 'eof',
-  'client-reset': 'reset-by-client',
-  'client-abort': 'reset-by-client',
-  'backend-reset': 'reset-by-backend',
-  'connect-failed': 'connect-failed',
-  'idle timeout': 'idle-timeout',
-  destroyed: 'shutdown',
-  error: 'error',
-};
 
 export interface AccessRecord {
   client: string;
@@ -64,7 +53,7 @@ export function logEngineAccess(
       bytesIn: c.bytesIn,
       bytesOut: c.bytesOut,
       durationMs: Math.round(c.durationMs * 10) / 10,
-      end: ENDINGS[c.reason] ?? c.reason,
+      end: c.reason,
     });
   });
 }

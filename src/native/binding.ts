@@ -1,8 +1,19 @@
 /**
  * The native addon's whole surface, declared in one place; `./load.ts` loads it.
  *
- * Argument errors from the addon are `TypeError`s; system errors are `Error`s
- * carrying `{ code, errno, syscall }` like Node's own.
+ * Argument errors from the addon are thrown like Node's own (native/src/js/args.h): a `TypeError`
+ * with code `ERR_INVALID_ARG_TYPE` or `ERR_INVALID_ARG_VALUE`, and for an fd that is not an integer
+ * from 0 a `RangeError` with code `ERR_OUT_OF_RANGE`. System errors are `Error`s carrying
+ * `{ code, errno, syscall }`.
+ *
+ * Ownership: an fd given to the addon (a UDP relay's socket, an adopted connection, client or
+ * session) is the addon's from that call on, taken or refused: a refused one is closed by the addon,
+ * so the caller never closes it again. A stream listener is lent: the engine watches it, the caller
+ * keeps and closes it.
+ *
+ * Destroy: both relays' destroy() resets what is open, joins the thread and ends the events; stats()
+ * still reads the last counters, active counts are 0 and tryStop() is true; start() and adoption
+ * throw an Error with code `ERR_RELAY_DESTROYED`.
  */
 
 // Callers take the loader from here, next to the types it returns.
@@ -94,6 +105,7 @@ export interface NativeBinding {
   /** Resolves with the fds that are readable (a client waits), [] after `timeoutMs`. Never reads them. */
   waitReadable(fds: number[], timeoutMs: number): Promise<number[]>;
   RelayEngine: RelayEngineConstructor;
+  UdpRelay: UdpRelayConstructor;
 }
 
 /* ---------- the native stream relay engine (splice) ---------- */
@@ -130,11 +142,16 @@ export interface RelayEngineOptions {
   durationBounds?: readonly number[];
 }
 
-/** A histogram read from native memory; counts are per bucket, the last one past every bound. */
-export interface RelayHistogram {
-  bounds: number[];
+/**
+ * A histogram kept by the engine in native memory and read at scrape time, so no JavaScript runs per
+ * connection to feed metrics.
+ */
+export interface HistogramSnapshot {
+  /** Upper bounds in seconds, ascending, without +Inf. */
+  bounds: readonly number[];
+  /** Observations per bucket (not cumulative); one more entry than bounds: the last is +Inf. */
   counts: number[];
-  /** Seconds. */
+  /** Sum of observations, seconds. */
   sum: number;
   count: number;
 }
@@ -150,16 +167,30 @@ export interface RelayListenerStats {
   failedRefused: number;
   failedTimeout: number;
   failedOther: number;
-  /** Present when RelayEngineOptions.connectBounds was given. */
-  connectSeconds?: RelayHistogram;
-  /** Present when RelayEngineOptions.durationBounds was given. */
-  durationSeconds?: RelayHistogram;
+  /** Accept to a connected backend; present when RelayEngineOptions.connectBounds was given. */
+  connectSeconds?: HistogramSnapshot;
+  /** Accept to close; present when RelayEngineOptions.durationBounds was given. */
+  durationSeconds?: HistogramSnapshot;
 }
 
 export interface RelayStats {
   active: number;
   listeners: RelayListenerStats[];
 }
+
+/**
+ * Why a connection or session ended, in both relays' words (native/src/core/close-reason.h): the
+ * access log writes them as they are.
+ */
+export type CloseReason =
+  | 'eof'
+  | 'reset-by-client'
+  | 'reset-by-backend'
+  | 'connect-failed'
+  | 'idle-timeout'
+  | 'backend-error'
+  | 'shutdown'
+  | 'error';
 
 /**
  * Batched through one thread-safe function. 'connect-failed', 'accept-error' and 'connection-error'
@@ -176,7 +207,7 @@ export type RelayEvent =
       listener: number;
       bytesIn: number;
       bytesOut: number;
-      reason: string;
+      reason: CloseReason;
       /** From accept to close. */
       durationMs: number;
     }
@@ -218,11 +249,11 @@ export interface RelayEngineNative {
    * whose pipes empty within `timeoutMs`; the others (and those still connecting) stay. The fds
    * are dup'd and belong to the caller. Throws EBUSY while another export runs.
    */
-  exportConnections(timeoutMs: number): Promise<RelayHandedConnection[]>;
+  exportConnections(timeoutMs: number): Promise<HandoverConnection[]>;
   /**
    * Before start(): relay a connection a previous instance handed over, as an open connection of
-   * `listener`, its counters carrying on from bytesIn/bytesOut. The engine owns the fds from here.
-   * Throws EALREADY once started.
+   * `listener`, its counters carrying on from bytesIn/bytesOut. The engine owns the fds from here,
+   * also when it throws (EALREADY once started, or an argument error): it has closed them then.
    */
   adoptConnection(
     listener: number,
@@ -235,16 +266,25 @@ export interface RelayEngineNative {
    * Before start(): a client socket accepted elsewhere (an Accept=yes connection) takes `listener`'s
    * accept path: the engine connects its backend (every address, retries until the deadline) and
    * sends the listener's PROXY header. The engine owns the fd from here, also when it throws
-   * EALREADY (once started); after a TypeError it stays the caller's.
+   * (EALREADY once started, or an argument error): it has closed it then.
    */
   adoptClient(listener: number, clientFd: number): void;
 }
 
-export interface RelayHandedConnection {
-  /** Index into RelayEngineOptions.listeners. */
+/**
+ * A live connection handed from one instance to the next through systemd's fd store. Only the two
+ * sockets travel: before export the engine stops reading and flushes everything it holds into the
+ * kernel's socket buffers, so no byte is in user space or in a pipe. Half-close state needs no
+ * record: a socket that delivered EOF delivers it again, and a repeated shutdown(SHUT_WR) is
+ * harmless, so the next instance rediscovers it.
+ */
+export interface HandoverConnection {
+  /** Index into the engine's listeners of the one that accepted it. */
   listener: number;
+  /** Connected sockets, dup'd: they belong to the caller after export. */
   clientFd: number;
   backendFd: number;
+  /** Bytes already forwarded, so the connection's counters carry on. */
   bytesIn: bigint;
   bytesOut: bigint;
 }
@@ -268,7 +308,10 @@ export type UdpDropReason =
   | 'would-loop';
 
 export interface UdpRelayNativeOptions {
-  /** The inherited datagram socket (inet, inet6 or unix). The relay owns it from construction on. */
+  /**
+   * The inherited datagram socket (inet, inet6 or unix). The relay owns it from the constructor
+   * call on: a constructor that throws has closed it.
+   */
   fd: number;
   /** Addresses tried in order when a session opens; the first that connect()s is used. */
   backend: SocketAddress[];
@@ -314,16 +357,26 @@ export type UdpRelayEvent =
       bytesIn: number;
       bytesOut: number;
       durationMs: number;
-      reason: string;
+      reason: CloseReason;
     };
 
-/** A session handed from one instance to the next (see HandoverSession in src/udp/types.ts). */
-export interface UdpHandoverSessionNative {
-  /** The session's upstream socket, connected to the backend. */
+/**
+ * A UDP session handed from one instance to the next through systemd's fd store. Only the upstream
+ * socket travels: its source port is how the backend knows the client, so keeping it keeps the
+ * backend's view of the client unchanged.
+ */
+export interface HandoverSession {
+  /** The session's socket, connected to the backend. */
   upstreamFd: number;
-  /** `1.2.3.4:5`, `[::1]:5` (`[fe80::1%2]:5` with a scope), `/path` or `@name`. */
+  /**
+   * The client's address: `1.2.3.4:5`, `[::1]:5`, `/path` or `@name`; a link-local IPv6 client
+   * carries its interface index, `[fe80::1%2]:5`, or replies could not reach it.
+   */
   client: string;
-  /** The address replies leave from, with the socket's port; '' when the kernel chooses. */
+  /**
+   * The local address the client sent to (what replies leave from), with the socket's port:
+   * `127.0.0.2:53`; '' when not known (unix sockets, IPv6 multicast).
+   */
   local: string;
 }
 
@@ -336,8 +389,7 @@ export interface UdpAdoptRefusalNative {
 
 export interface UdpRelayNative {
   start(): void;
-  /** null once destroyed. */
-  stats(): UdpRelayNativeStats | null;
+  stats(): UdpRelayNativeStats;
   activeSessions(): number;
   /** Atomically: if no session is open, stop reading the socket and return true; else false. */
   tryStop(): boolean;
@@ -352,19 +404,15 @@ export interface UdpRelayNative {
    * its upstream socket each, the relay's own copy closed. A session whose socket cannot be dup'd stays
    * (one 'session-error' with syscall 'fcntl' says so). [] once destroyed.
    */
-  exportSessions(): UdpHandoverSessionNative[];
+  exportSessions(): HandoverSession[];
   /**
    * Before start(): take over every fd given (nonblocking, CLOEXEC) as a session's upstream socket.
    * Refused entries are returned and their fds closed, unless not open, the relay's own socket, or
    * given twice. Throws when called after start() or destroy().
    */
-  adoptSessions(sessions: UdpHandoverSessionNative[]): UdpAdoptRefusalNative[];
+  adoptSessions(sessions: HandoverSession[]): UdpAdoptRefusalNative[];
 }
 
 export interface UdpRelayConstructor {
   new (options: UdpRelayNativeOptions, onEvents: (events: UdpRelayEvent[]) => void): UdpRelayNative;
-}
-
-export interface NativeBinding {
-  UdpRelay: UdpRelayConstructor;
 }

@@ -7,7 +7,6 @@ import { EventEmitter } from 'node:events';
 
 import type { NativeBinding, UdpRelayEvent, UdpRelayNative } from '../native/binding.js';
 import {
-  emptyUdpStats,
   type HandoverRefusal,
   type HandoverSession,
   type UdpRelay,
@@ -18,8 +17,8 @@ import {
 
 export class NativeUdpRelay extends EventEmitter implements UdpRelay {
   readonly label: string;
-  private relay: UdpRelayNative | null;
-  private last: UdpStats;
+  readonly id: string;
+  private readonly relay: UdpRelayNative;
 
   constructor(
     native: Pick<NativeBinding, 'UdpRelay'>,
@@ -27,7 +26,7 @@ export class NativeUdpRelay extends EventEmitter implements UdpRelay {
   ) {
     super();
     this.label = options.label;
-    this.last = emptyUdpStats(options.label);
+    this.id = `udp:${options.label}`;
     this.relay = new native.UdpRelay(
       {
         fd: options.fd,
@@ -47,53 +46,57 @@ export class NativeUdpRelay extends EventEmitter implements UdpRelay {
   }
 
   start(): void {
-    this.relay?.start();
+    this.relay.start();
   }
 
+  /** After destroy() too: the last counters, with no session active. */
   stats(): UdpStats {
-    const now = this.relay?.stats();
-    // After destroy() the counters are gone with the native relay; keep reporting the last reading.
-    if (now) this.last = { label: this.label, ...now };
-    return this.last;
+    return { label: this.label, ...this.relay.stats() };
   }
 
   activeSessions(): number {
-    return this.relay?.activeSessions() ?? 0;
+    return this.relay.activeSessions();
+  }
+
+  active(): number {
+    return this.relay.activeSessions();
+  }
+
+  onBusy(listener: () => void): void {
+    this.on('busy', listener);
+  }
+
+  onIdle(listener: () => void): void {
+    this.on('idle', listener);
   }
 
   tryStop(): boolean {
-    return this.relay?.tryStop() ?? true;
+    return this.relay.tryStop();
   }
 
   resumeAfterTryStop(): void {
-    this.relay?.resumeAfterTryStop();
+    this.relay.resumeAfterTryStop();
   }
 
   stopAccepting(): void {
-    this.relay?.stopAccepting();
+    this.relay.stopAccepting();
   }
 
   destroy(): void {
-    if (!this.relay) return;
-    this.last = { ...this.stats(), sessionsActive: 0 };
     this.relay.destroy();
-    this.relay = null;
   }
 
   exportSessions(): HandoverSession[] {
-    return this.relay?.exportSessions() ?? [];
+    return this.relay.exportSessions();
   }
 
   adoptSessions(sessions: HandoverSession[]): HandoverRefusal[] {
-    if (!this.relay) throw new Error(`${this.label}: adoptSessions() after destroy()`);
     return this.relay
       .adoptSessions(sessions)
       .map(({ index, error }) => ({ session: sessions[index]!, error }));
   }
 
   private dispatch(events: UdpRelayEvent[]): void {
-    // Events queued before destroy() may still arrive; nobody should act on them.
-    if (!this.relay) return;
     const label = this.label;
     for (const event of events) {
       switch (event.type) {

@@ -27,9 +27,16 @@
  * - replies leave from the address the client sent to (IP_PKTINFO /
  *   IPV6_RECVPKTINFO), even on a wildcard-bound socket of a multi-homed host.
  */
-import type { SocketAddress, UdpDropReason } from '../native/binding.js';
+import type { ActivitySource } from '../lifecycle/activity-source.js';
+import type {
+  CloseReason,
+  HandoverSession,
+  SocketAddress,
+  UdpDropReason,
+  UdpRelayNativeStats,
+} from '../native/binding.js';
 
-export type { UdpDropReason } from '../native/binding.js';
+export type { HandoverSession, UdpDropReason } from '../native/binding.js';
 
 export const UDP_DROP_REASONS: readonly UdpDropReason[] = [
   'sessions-max',
@@ -69,18 +76,8 @@ export interface UdpRelayOptions {
   transparent?: boolean;
 }
 
-export interface UdpStats {
+export interface UdpStats extends UdpRelayNativeStats {
   label: string;
-  /** client → backend, forwarded */
-  datagramsIn: number;
-  bytesIn: bigint;
-  /** backend → client, forwarded */
-  datagramsOut: number;
-  bytesOut: bigint;
-  sessionsActive: number;
-  sessionsTotal: number;
-  sessionsTimedOut: number;
-  dropped: Record<UdpDropReason, number>;
 }
 
 export function emptyUdpStats(label: string): UdpStats {
@@ -123,28 +120,8 @@ export interface UdpRelayEvents {
     bytesIn: number;
     bytesOut: number;
     durationMs: number;
-    reason: string;
+    reason: CloseReason;
   }) => void;
-}
-
-/**
- * A UDP session handed from one instance to the next through systemd's fd store.
- * Only the upstream socket travels: its source port is how the backend knows the
- * client, so keeping it keeps the backend's view of the client unchanged.
- */
-export interface HandoverSession {
-  /** The session's socket, connected to the backend. */
-  upstreamFd: number;
-  /**
-   * The client's address: `1.2.3.4:5`, `[::1]:5`, `/path` or `@name`; a link-local IPv6 client
-   * carries its interface index, `[fe80::1%2]:5`, or replies could not reach it.
-   */
-  client: string;
-  /**
-   * The local address the client sent to (what replies leave from), with the socket's port:
-   * `127.0.0.2:53`; '' when not known (unix sockets, IPv6 multicast).
-   */
-  local: string;
 }
 
 /** An entry adoptSessions() did not resume, and why. */
@@ -160,7 +137,8 @@ export interface HandoverRefusal {
   error: Error & { code: string; errno?: number; syscall?: string };
 }
 
-export interface UdpRelay {
+/** As an activity source its id is `udp:<label>`, and active() counts its sessions. */
+export interface UdpRelay extends ActivitySource {
   readonly label: string;
   start(): void;
   stats(): UdpStats;

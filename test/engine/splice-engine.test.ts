@@ -278,7 +278,7 @@ describe.skipIf(!available)('splice engine', () => {
       listener: 'front',
       peer: expect.stringMatching(/^127\.0\.0\.1:\d+$/),
     });
-    expect((await closed)[0]).toMatchObject({ listener: 'front', bytesIn: 12, bytesOut: 12, reason: 'done' });
+    expect((await closed)[0]).toMatchObject({ listener: 'front', bytesIn: 12, bytesOut: 12, reason: 'eof' });
   });
 
   it('throws TypeError for bad options and a system error for a bad fd', () => {
@@ -358,13 +358,13 @@ describe.skipIf(!available)('splice engine: idle timeout and keepalive', () => {
     expect((await silentGot).error).toBeNull();
     expect((await backendGot).error).toBeNull();
     await expect.poll(() => reasons.length === 1, { timeout: 5000, message: 'close event' }).toBe(true);
-    expect(reasons).toEqual(['idle timeout']);
+    expect(reasons).toEqual(['idle-timeout']);
     clearInterval(ticker);
     const busyGot = collect(busy);
     busy.end('!');
     expect((await busyGot).error).toBeNull();
     await expect.poll(() => reasons.length === 2, { timeout: 5000, message: 'close event' }).toBe(true);
-    expect(reasons).toEqual(['idle timeout', 'done']);
+    expect(reasons).toEqual(['idle-timeout', 'eof']);
   });
 
   it('counts bytes that trickle one way only as activity', async () => {
@@ -597,7 +597,7 @@ describe.skipIf(!available)('splice engine: handover', () => {
     expect((await closed)[0]).toMatchObject({
       bytesIn: payload.length,
       bytesOut: payload.length,
-      reason: 'done',
+      reason: 'eof',
     });
     const totals = second.stats().listeners[0]!;
     expect(totals.bytesIn + carried.bytesIn).toBe(BigInt(payload.length));
@@ -636,7 +636,7 @@ describe.skipIf(!available)('splice engine: handover', () => {
     expect(error).toBeNull();
     expect(received.toString()).toBe('answer');
     expect((await asked).received.toString()).toBe('question');
-    expect((await closed)[0]).toMatchObject({ bytesIn: 8, bytesOut: 6, reason: 'done' });
+    expect((await closed)[0]).toMatchObject({ bytesIn: 8, bytesOut: 6, reason: 'eof' });
   });
 
   it('sends the PROXY header once: an adopted connection does not send it again', async () => {
@@ -733,9 +733,12 @@ describe.skipIf(!available)('splice engine: handover', () => {
     expect(handed).toHaveLength(1);
     const started = successor(fd, backendPort);
     started.start();
-    expect(() => started.adoptConnections(handed)).toThrow(expect.objectContaining({ code: 'EALREADY' }));
+    // A refused adoption closes the fds it was given (the ownership rule): the refused calls get dups.
+    const dups = (): typeof handed =>
+      handed.map((h) => ({ ...h, clientFd: native!.dup(h.clientFd), backendFd: native!.dup(h.backendFd) }));
+    expect(() => started.adoptConnections(dups())).toThrow(expect.objectContaining({ code: 'EALREADY' }));
     const unstarted = successor(fd, backendPort);
-    expect(() => unstarted.adoptConnections([{ ...handed[0]!, listener: 1 }])).toThrow(TypeError);
+    expect(() => unstarted.adoptConnections([{ ...dups()[0]!, listener: 1 }])).toThrow(TypeError);
     unstarted.adoptConnections(handed);
     expect(unstarted.tryStop()).toBe(false);
     unstarted.destroy();

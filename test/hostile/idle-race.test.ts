@@ -11,7 +11,6 @@ import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 
 import { SpliceEngine } from '../../src/engine/splice-engine.js';
-import { engineSource, udpSource } from '../../src/lifecycle/activity-source.js';
 import type { Clock } from '../../src/lifecycle/idle-monitor.js';
 import { runUntilDone } from '../../src/lifecycle/run-loop.js';
 import type { Logger } from '../../src/logger.js';
@@ -77,7 +76,7 @@ async function setup() {
   const clock = manualClock();
   let outcome: string | null = null;
   const done = runUntilDone({
-    sources: [engineSource(engine), udpSource(relay)],
+    sources: [engine, relay],
     exitIdleTimeMs: 60_000,
     shutdownTimeoutMs: 1000,
     logger: pino({ level: 'silent' }) as unknown as Logger,

@@ -145,21 +145,21 @@ describe.skipIf(!native)('native UDP relay', () => {
   });
 
   it('rejects bad options with TypeError and a non-datagram fd', () => {
-    const { fd } = inheritedSocket({ family: 'inet', address: '127.0.0.1', port: 0 });
-    cleanups.push(() => native!.close(fd));
+    // A refused constructor has closed the fd it was given (the ownership rule): one socket each.
+    const socket = (): number => inheritedSocket({ family: 'inet', address: '127.0.0.1', port: 0 }).fd;
     const backend = [{ family: 'inet' as const, address: '127.0.0.1', port: 9 }];
-    expect(() => new NativeUdpRelay(native!, relayOptions(fd, []))).toThrow(TypeError);
-    expect(() => new NativeUdpRelay(native!, relayOptions(fd, backend, { sessionsMax: 0 }))).toThrow(
+    expect(() => new NativeUdpRelay(native!, relayOptions(socket(), []))).toThrow(TypeError);
+    expect(() => new NativeUdpRelay(native!, relayOptions(socket(), backend, { sessionsMax: 0 }))).toThrow(
       /sessionsMax/,
     );
     expect(
-      () => new NativeUdpRelay(native!, relayOptions(fd, [{ family: 'inet', address: 'nope', port: 1 }])),
+      () =>
+        new NativeUdpRelay(native!, relayOptions(socket(), [{ family: 'inet', address: 'nope', port: 1 }])),
     ).toThrow(/IPv4/);
     const stream = native!.listenSocket(
       { family: 'inet', address: '127.0.0.1', port: 0 },
       { type: 'stream' },
     );
-    cleanups.push(() => native!.close(stream));
     expect(() => new NativeUdpRelay(native!, relayOptions(stream, backend))).toThrow(/datagram/);
   });
 });

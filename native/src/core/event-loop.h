@@ -27,6 +27,11 @@ class EventLoop {
   int Wait(struct epoll_event* events, int max, int timeoutMs);
   // Any thread: makes the current or next Wait() return.
   void Wake();
+  // Closes the epoll set and the eventfd, once no thread waits on them.
+  void Close() {
+    epoll_.Close();
+    wake_.Close();
+  }
 
  private:
   int Control(int op, int fd, uint32_t events, uint64_t tag);

@@ -9,6 +9,7 @@
 #include <cstddef>
 
 #include "core/clock.h"
+#include "core/close-reason.h"
 #include "core/errno-kind.h"
 #include "dgram/batch.h"
 #include "dgram/pktinfo.h"
@@ -80,7 +81,10 @@ void UdpCore::Shutdown() {
     thread_.Join();
   }
   sessions_.Clear();
+  counters_.sessionsActive.store(0, std::memory_order_relaxed);
   socket_.Close();
+  // Kept after destroy() for its counters: nothing of the kernel's is held meanwhile.
+  loop_.Close();
 }
 
 void UdpCore::Run() {
@@ -163,7 +167,7 @@ int UdpCore::Housekeep(uint64_t now) {
         break;
       }
       counters_.sessionsTimedOut.fetch_add(1, std::memory_order_relaxed);
-      CloseSession(s, "idle-timeout");
+      CloseSession(s, close_reason::kIdleTimeout);
     }
   }
   if (uint64_t pausedUntil = gate_.pausedUntil()) {

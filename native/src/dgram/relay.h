@@ -13,6 +13,7 @@
 #include <mutex>
 #include <vector>
 
+#include "core/close-reason.h"
 #include "core/event-loop.h"
 #include "core/proxy-header.h"
 #include "core/relay-thread.h"
@@ -94,7 +95,7 @@ class UdpCore {
   void OnUpstreamReadable(UdpSession* s, uint64_t now);
   uint64_t SendToClient(int count);  // returns the bytes sent
   UdpSession* OpenSession(const SockAddr& client, uint64_t now);
-  void CloseSession(UdpSession* s, const char* ending = "backend-error");
+  void CloseSession(UdpSession* s, const char* ending = close_reason::kBackendError);
   int WatchSocket(bool on);
   int Housekeep(uint64_t now);
   void Drop(int reason, uint64_t count = 1);

@@ -5,18 +5,12 @@
 #include <string>
 #include <vector>
 
+#include "js/args.h"
 #include "js/errors.h"
 
 namespace sockrelay {
 
 namespace {
-
-// Node spells a bad argument this way; the daemon logs the code with the message.
-Napi::Error InvalidArg(Napi::Env env, const std::string& message) {
-  Napi::Error error = Napi::TypeError::New(env, message);
-  error.Set("code", "ERR_INVALID_ARG_VALUE");
-  return error;
-}
 
 Napi::Error FailureToJs(Napi::Env env, const UdpAdoptFailure& f) {
   switch (f.kind) {
@@ -28,7 +22,7 @@ Napi::Error FailureToJs(Napi::Env env, const UdpAdoptFailure& f) {
       return error;
     }
     default:
-      return InvalidArg(env, f.message);
+      return ArgValueError(env, f.message);
   }
 }
 
@@ -59,12 +53,11 @@ Napi::Value UdpExportSessionsToJs(Napi::Env env, UdpCore* core) {
 Napi::Value UdpAdoptSessionsFromJs(const Napi::CallbackInfo& info, UdpCore* core) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsArray()) {
-    Napi::TypeError::New(env, "adoptSessions(sessions: HandoverSession[])").ThrowAsJavaScriptException();
+    ArgTypeError(env, "adoptSessions(sessions: HandoverSession[])").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  if (core == nullptr || core->started()) {
-    Napi::Error::New(env, core ? "adoptSessions() must come before start()" : "UdpRelay destroyed")
-        .ThrowAsJavaScriptException();
+  if (core->started()) {
+    Napi::Error::New(env, "adoptSessions() must come before start()").ThrowAsJavaScriptException();
     return env.Undefined();
   }
   Napi::Array list = info[0].As<Napi::Array>();
@@ -82,7 +75,7 @@ Napi::Value UdpAdoptSessionsFromJs(const Napi::CallbackInfo& info, UdpCore* core
     int fd = entry.IsObject() ? FdOf(entry.As<Napi::Object>().Get("upstreamFd")) : -1;
     // Without an fd there is nothing to take over or close.
     if (fd < 0) {
-      refuse(i, InvalidArg(env, "upstreamFd must be an integer >= 0"));
+      refuse(i, ArgValueError(env, "upstreamFd must be an integer >= 0"));
       continue;
     }
     Napi::Object o = entry.As<Napi::Object>();

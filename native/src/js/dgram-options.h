@@ -2,12 +2,11 @@
 #pragma once
 #include <napi.h>
 
-#include <string>
-
 #include "dgram/relay.h"
 
 namespace sockrelay {
 // { fd, backend: SocketAddress[], sessionTimeoutMs, sessionsMax, proxyProtocol? } → config; false and
 // *error on bad input.
-bool ParseUdpRelayOptions(const Napi::Object& options, UdpRelayConfig* config, std::string* error);
+// Throws (js/args.h) and returns false on a bad option.
+bool ReadUdpRelayConfig(Napi::Value value, UdpRelayConfig* config);
 }  // namespace sockrelay

@@ -6,8 +6,11 @@
 #include <memory>
 #include <string>
 
+#include "core/unique-fd.h"
 #include "js/errors.h"
+#include "js/args.h"
 #include "js/event-channel.h"
+#include "js/relay-handle.h"
 #include "js/modules.h"
 #include "dgram/relay.h"
 #include "js/dgram-handover.h"
@@ -50,7 +53,6 @@ Napi::Object EventToJs(Napi::Env env, const UdpEvent& e) {
 
 Napi::Value TakeEvents(Napi::Env env, UdpCore& core) { return EventsToJs(env, core.Take(), EventToJs); }
 
-using Channel = EventChannel<UdpCore, TakeEvents>;
 
 class UdpRelayWrap : public Napi::ObjectWrap<UdpRelayWrap> {
  public:
@@ -67,26 +69,30 @@ class UdpRelayWrap : public Napi::ObjectWrap<UdpRelayWrap> {
                         InstanceMethod<&UdpRelayWrap::AdoptSessions>("adoptSessions")});
   }
 
+  // Ownership: the fd is the relay's from this call on, taken or refused: when the constructor
+  // throws after reading it, it has been closed.
   explicit UdpRelayWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<UdpRelayWrap>(info) {
     Napi::Env env = info.Env();
-    if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsFunction()) {
-      Napi::TypeError::New(env, "UdpRelay(options, onEvents)").ThrowAsJavaScriptException();
-      return;
-    }
     UdpRelayConfig config;
-    std::string error;
-    if (!ParseUdpRelayOptions(info[0].As<Napi::Object>(), &config, &error)) {
-      Napi::TypeError::New(env, error).ThrowAsJavaScriptException();
+    UniqueFd given;
+    bool read = ReadUdpRelayConfig(info[0], &config);
+    if (config.fd >= 0) given.reset(config.fd);
+    if (!read) return;
+    if (!info[1].IsFunction()) {
+      Throw(ArgTypeError(env, "onEvents must be a function"));
       return;
     }
     int type = 0;
     socklen_t len = sizeof type;
     if (getsockopt(config.fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0) {
-      SystemError(env, errno, "getsockopt").ThrowAsJavaScriptException();
+      int err = errno;
+      // Not open: there is nothing of the caller's to close.
+      if (err == EBADF) given.release();
+      SystemError(env, err, "getsockopt").ThrowAsJavaScriptException();
       return;
     }
     if (type != SOCK_DGRAM) {
-      Napi::TypeError::New(env, "fd is not a datagram socket").ThrowAsJavaScriptException();
+      Throw(ArgValueError(env, "fd is not a datagram socket"));
       return;
     }
     auto core = std::make_shared<UdpCore>(std::move(config));
@@ -95,27 +101,18 @@ class UdpRelayWrap : public Napi::ObjectWrap<UdpRelayWrap> {
       SystemError(env, err, syscall).ThrowAsJavaScriptException();
       return;
     }
-    events_.Open(env, info[1].As<Napi::Function>(), "sockrelay:UdpRelay", core);
-    core->SetNotify(events_.Notifier());
-    core_ = std::move(core);
+    // The core owns the fd now.
+    given.release();
+    relay_.Open(env, info[1].As<Napi::Function>(), "sockrelay:UdpRelay", std::move(core));
   }
 
-  ~UdpRelayWrap() override { Shutdown(); }
+  ~UdpRelayWrap() override { relay_.Destroy(); }
 
  private:
-  void Shutdown() {
-    if (!core_) return;
-    core_->Shutdown();
-    events_.Close();
-    core_.reset();
-  }
-
   Napi::Value Start(const Napi::CallbackInfo& info) {
-    if (!core_) {
-      Napi::Error::New(info.Env(), "UdpRelay destroyed").ThrowAsJavaScriptException();
-    } else if (int err = core_->Start()) {
-      SystemError(info.Env(), err, "pthread_create").ThrowAsJavaScriptException();
-    }
+    UdpCore* core = relay_.Live(info.Env(), "start");
+    if (!core) return info.Env().Undefined();
+    if (int err = core->Start()) SystemError(info.Env(), err, "pthread_create").ThrowAsJavaScriptException();
     return info.Env().Undefined();
   }
 
@@ -123,8 +120,8 @@ class UdpRelayWrap : public Napi::ObjectWrap<UdpRelayWrap> {
     Napi::Env env = info.Env();
     Napi::Object o = Napi::Object::New(env);
     Napi::Object dropped = Napi::Object::New(env);
-    if (!core_) return env.Null();
-    const UdpCounters& c = core_->counters();
+    if (!relay_.core()) return env.Null();
+    const UdpCounters& c = relay_.core()->counters();
     auto num = [](const std::atomic<uint64_t>& a) {
       return static_cast<double>(a.load(std::memory_order_relaxed));
     };
@@ -141,40 +138,42 @@ class UdpRelayWrap : public Napi::ObjectWrap<UdpRelayWrap> {
   }
 
   Napi::Value ActiveSessions(const Napi::CallbackInfo& info) {
-    double active = core_ ? static_cast<double>(core_->counters().sessionsActive.load()) : 0;
+    double active = relay_.destroyed() ? 0 : static_cast<double>(relay_.core()->counters().sessionsActive.load());
     return Napi::Number::New(info.Env(), active);
   }
 
   Napi::Value TryStop(const Napi::CallbackInfo& info) {
-    return Napi::Boolean::New(info.Env(), core_ ? core_->TryStop() : true);
+    return Napi::Boolean::New(info.Env(), relay_.destroyed() || relay_.core()->TryStop());
   }
 
   Napi::Value ResumeAfterTryStop(const Napi::CallbackInfo& info) {
-    if (!core_) return info.Env().Undefined();
-    if (int err = core_->ResumeAfterTryStop()) {
+    if (relay_.destroyed()) return info.Env().Undefined();
+    if (int err = relay_.core()->ResumeAfterTryStop()) {
       SystemError(info.Env(), err, "epoll_ctl").ThrowAsJavaScriptException();
     }
     return info.Env().Undefined();
   }
 
   Napi::Value StopAccepting(const Napi::CallbackInfo& info) {
-    if (core_) core_->StopAccepting();
+    if (!relay_.destroyed()) relay_.core()->StopAccepting();
     return info.Env().Undefined();
   }
 
   Napi::Value Destroy(const Napi::CallbackInfo& info) {
-    Shutdown();
+    relay_.Destroy();
     return info.Env().Undefined();
   }
 
   Napi::Value ExportSessions(const Napi::CallbackInfo& info) {
-    return UdpExportSessionsToJs(info.Env(), core_.get());
+    return UdpExportSessionsToJs(info.Env(), relay_.destroyed() ? nullptr : relay_.core());
   }
 
-  Napi::Value AdoptSessions(const Napi::CallbackInfo& info) { return UdpAdoptSessionsFromJs(info, core_.get()); }
+  Napi::Value AdoptSessions(const Napi::CallbackInfo& info) {
+    UdpCore* core = relay_.Live(info.Env(), "adoptSessions");
+    return core ? UdpAdoptSessionsFromJs(info, core) : info.Env().Undefined();
+  }
 
-  std::shared_ptr<UdpCore> core_;
-  Channel events_;
+  RelayHandle<UdpCore, TakeEvents> relay_;
 };
 
 }  // namespace

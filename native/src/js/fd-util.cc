@@ -14,6 +14,7 @@
 #include "core/abort-on-close.h"
 #include "core/fd-flags.h"
 #include "core/unique-fd.h"
+#include "js/args.h"
 #include "js/errors.h"
 #include "js/modules.h"
 #include "core/address.h"
@@ -21,17 +22,10 @@
 namespace sockrelay {
 namespace {
 
+// The fd argument at `index`, or -1 with an argument error thrown.
 int FdArg(const Napi::CallbackInfo& info, size_t index = 0) {
-  if (info.Length() <= index || !info[index].IsNumber()) {
-    Napi::TypeError::New(info.Env(), "fd must be a number").ThrowAsJavaScriptException();
-    return -1;
-  }
-  int fd = info[index].As<Napi::Number>().Int32Value();
-  if (fd < 0) {
-    Napi::TypeError::New(info.Env(), "fd must be >= 0").ThrowAsJavaScriptException();
-    return -1;
-  }
-  return fd;
+  int fd = -1;
+  return ReadFd(info[index], "fd", &fd) ? fd : -1;
 }
 
 const char* FileTypeName(mode_t mode) {
@@ -121,7 +115,7 @@ Napi::Value SetFdFlags(const Napi::CallbackInfo& info) {
   int fd = FdArg(info);
   if (fd < 0) return env.Undefined();
   if (info.Length() < 2 || !info[1].IsObject()) {
-    Napi::TypeError::New(env, "flags must be an object").ThrowAsJavaScriptException();
+    ArgTypeError(env, "flags must be an object").ThrowAsJavaScriptException();
     return env.Undefined();
   }
   Napi::Object flags = info[1].As<Napi::Object>();

@@ -10,6 +10,7 @@
 
 #include "core/unique-fd.h"
 #include "js/address.h"
+#include "js/args.h"
 #include "js/errors.h"
 #include "js/modules.h"
 
@@ -24,7 +25,7 @@ Napi::Value ListenSocket(const Napi::CallbackInfo& info) {
   std::string error;
   if (info.Length() < 2 || !info[1].IsObject() || !ReadAddress(info[0], 0, &addr, &error)) {
     if (error.empty()) error = "options must be an object";
-    Napi::TypeError::New(env, "listenSocket(address, { type, backlog }): " + error).ThrowAsJavaScriptException();
+    ArgTypeError(env, "listenSocket(address, { type, backlog }): " + error).ThrowAsJavaScriptException();
     return env.Undefined();
   }
   Napi::Object opts = info[1].As<Napi::Object>();
@@ -90,12 +91,16 @@ class WaitReadableWorker : public Napi::AsyncWorker {
 Napi::Value WaitReadable(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !info[0].IsArray() || !info[1].IsNumber()) {
-    Napi::TypeError::New(env, "waitReadable(fds: number[], timeoutMs: number)").ThrowAsJavaScriptException();
+    ArgTypeError(env, "waitReadable(fds: number[], timeoutMs: number)").ThrowAsJavaScriptException();
     return env.Undefined();
   }
   Napi::Array arr = info[0].As<Napi::Array>();
   std::vector<int> fds;
-  for (uint32_t i = 0; i < arr.Length(); i++) fds.push_back(arr.Get(i).ToNumber().Int32Value());
+  for (uint32_t i = 0; i < arr.Length(); i++) {
+    int fd;
+    if (!ReadFd(arr.Get(i), "fds[" + std::to_string(i) + "]", &fd)) return env.Undefined();
+    fds.push_back(fd);
+  }
   auto* worker = new WaitReadableWorker(env, std::move(fds), info[1].As<Napi::Number>().Int32Value());
   Napi::Promise promise = worker->Promise();
   worker->Queue();

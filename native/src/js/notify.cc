@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/unique-fd.h"
+#include "js/args.h"
 #include "js/errors.h"
 #include "js/modules.h"
 
@@ -18,7 +19,7 @@ namespace {
 Napi::Value SdNotify(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !info[0].IsString() || !info[1].IsString()) {
-    Napi::TypeError::New(env, "sdNotify(socketPath: string, state: string, fds?: number[])")
+    ArgTypeError(env, "sdNotify(socketPath: string, state: string, fds?: number[])")
         .ThrowAsJavaScriptException();
     return env.Undefined();
   }
@@ -28,12 +29,9 @@ Napi::Value SdNotify(const Napi::CallbackInfo& info) {
   if (info.Length() > 2 && info[2].IsArray()) {
     Napi::Array arr = info[2].As<Napi::Array>();
     for (uint32_t i = 0; i < arr.Length(); i++) {
-      Napi::Value v = arr.Get(i);
-      if (!v.IsNumber()) {
-        Napi::TypeError::New(env, "fds must be numbers").ThrowAsJavaScriptException();
-        return env.Undefined();
-      }
-      fds.push_back(v.As<Napi::Number>().Int32Value());
+      int fd;
+      if (!ReadFd(arr.Get(i), "fds[" + std::to_string(i) + "]", &fd)) return env.Undefined();
+      fds.push_back(fd);
     }
   }
 
@@ -41,7 +39,7 @@ Napi::Value SdNotify(const Napi::CallbackInfo& info) {
   memset(&addr, 0, sizeof addr);
   addr.sun_family = AF_UNIX;
   if (path.empty() || path.size() >= sizeof addr.sun_path || (path[0] != '/' && path[0] != '@')) {
-    Napi::TypeError::New(env, "NOTIFY_SOCKET must be an absolute path or @abstract").ThrowAsJavaScriptException();
+    ArgValueError(env, "NOTIFY_SOCKET must be an absolute path or @abstract").ThrowAsJavaScriptException();
     return env.Undefined();
   }
   memcpy(addr.sun_path, path.data(), path.size());

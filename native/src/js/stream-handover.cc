@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "js/args.h"
 #include "js/errors.h"
 
 namespace sockrelay {
@@ -37,36 +38,10 @@ void Resolve(Napi::Env env, Napi::Function, Napi::Promise::Deferred* deferred, H
   deferred->Resolve(out);
 }
 
-bool TypeError(Napi::Env env, const std::string& message) {
-  Napi::TypeError::New(env, message).ThrowAsJavaScriptException();
-  return false;
-}
-
-bool ReadIndex(Napi::Value v, double max, const char* name, double* out) {
-  double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
-  if (!(d >= 0 && d <= max) || d != std::floor(d))
-    return TypeError(v.Env(), std::string(name) + " must be an integer from 0 to " +
-                                  std::to_string(static_cast<int64_t>(max)));
-  *out = d;
-  return true;
-}
-
-bool ReadCount(Napi::Value v, const char* name, uint64_t* out) {
-  if (v.IsBigInt()) {
-    bool lossless = false;
-    *out = v.As<Napi::BigInt>().Uint64Value(&lossless);
-    if (lossless) return true;
-  } else if (v.IsNumber()) {
-    double d = v.As<Napi::Number>().DoubleValue();
-    if (d >= 0 && d <= 9007199254740991.0 && d == std::floor(d)) return *out = static_cast<uint64_t>(d), true;
-  }
-  return TypeError(v.Env(), std::string(name) + " must be a non-negative bigint");
-}
-
 bool ReadListener(Napi::Value v, RelayCore& core, double* out) {
   double lastListener = static_cast<double>(core.config().listeners.size()) - 1;
-  if (lastListener < 0) return TypeError(v.Env(), "the engine has no listener");
-  return ReadIndex(v, lastListener, "listener", out);
+  if (lastListener < 0) return Throw(ArgValueError(v.Env(), "the engine has no listener"));
+  return ReadInteger(v, "listener", 0, lastListener, out);
 }
 
 void ThrowRefused(Napi::Env env, int err, const char* syscall, const char* why) {
@@ -80,7 +55,7 @@ void ThrowRefused(Napi::Env env, int err, const char* syscall, const char* why) 
 Napi::Value ExportConnectionsJs(const Napi::CallbackInfo& info, RelayCore& core) {
   Napi::Env env = info.Env();
   double timeoutMs;
-  if (!ReadIndex(info[0], 1e12, "timeoutMs", &timeoutMs)) return env.Undefined();
+  if (!ReadInteger(info[0], "timeoutMs", 0, 1e12, &timeoutMs)) return env.Undefined();
   auto* deferred = new Napi::Promise::Deferred(env);
   Napi::Promise promise = deferred->Promise();
   ResultFunction result = ResultFunction::New(
@@ -102,36 +77,35 @@ Napi::Value ExportConnectionsJs(const Napi::CallbackInfo& info, RelayCore& core)
   return promise;
 }
 
+// Ownership: every fd given is the engine's from the call on, taken or refused (a refused one is
+// closed here, by its UniqueFd), so the caller never closes one again.
 Napi::Value AdoptConnectionJs(const Napi::CallbackInfo& info, RelayCore& core) {
   Napi::Env env = info.Env();
-  double listener, clientFd, backendFd;
+  int clientFd, backendFd;
+  if (!ReadFd(info[1], "clientFd", &clientFd)) return env.Undefined();
   HandedConnection h;
-  if (!ReadListener(info[0], core, &listener) ||
-      !ReadIndex(info[1], INT32_MAX, "clientFd", &clientFd) ||
-      !ReadIndex(info[2], INT32_MAX, "backendFd", &backendFd) || !ReadCount(info[3], "bytesIn", &h.bytesIn) ||
+  h.clientFd.reset(clientFd);
+  if (!ReadFd(info[2], "backendFd", &backendFd)) return env.Undefined();
+  if (clientFd == backendFd) return Throw(ArgValueError(env, "clientFd and backendFd must differ")), env.Undefined();
+  h.backendFd.reset(backendFd);
+  double listener;
+  if (!ReadListener(info[0], core, &listener) || !ReadCount(info[3], "bytesIn", &h.bytesIn) ||
       !ReadCount(info[4], "bytesOut", &h.bytesOut))
     return env.Undefined();
-  if (clientFd == backendFd) return TypeError(env, "clientFd and backendFd must differ"), env.Undefined();
   h.listener = static_cast<size_t>(listener);
-  h.clientFd.reset(static_cast<int>(clientFd));
-  h.backendFd.reset(static_cast<int>(backendFd));
   int err = core.AdoptConnection(std::move(h));
-  if (err) {
-    // Refused: the fds stay the caller's.
-    h.clientFd.release();
-    h.backendFd.release();
-    ThrowRefused(env, err, "adoptConnection", ": connections are adopted before start()");
-  }
+  if (err) ThrowRefused(env, err, "adoptConnection", ": connections are adopted before start()");
   return env.Undefined();
 }
 
 Napi::Value AdoptClientJs(const Napi::CallbackInfo& info, RelayCore& core) {
   Napi::Env env = info.Env();
-  double listener, clientFd;
-  if (!ReadListener(info[0], core, &listener) || !ReadIndex(info[1], INT32_MAX, "clientFd", &clientFd))
-    return env.Undefined();
-  // From here the fd is the engine's, refused or not: it closes it then.
-  int err = core.AdoptClient(static_cast<size_t>(listener), UniqueFd(static_cast<int>(clientFd)));
+  int clientFd;
+  if (!ReadFd(info[1], "clientFd", &clientFd)) return env.Undefined();
+  UniqueFd client(clientFd);
+  double listener;
+  if (!ReadListener(info[0], core, &listener)) return env.Undefined();
+  int err = core.AdoptClient(static_cast<size_t>(listener), std::move(client));
   if (err) ThrowRefused(env, err, "adoptClient", ": clients are adopted before start()");
   return env.Undefined();
 }

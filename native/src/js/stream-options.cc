@@ -4,28 +4,19 @@
 #include <string>
 
 #include "js/address.h"
+#include "js/args.h"
 
 namespace sockrelay {
 namespace {
 
-bool Invalid(Napi::Env env, const std::string& message) {
-  Napi::TypeError::New(env, message).ThrowAsJavaScriptException();
-  return false;
-}
+bool Invalid(Napi::Env env, const std::string& message) { return Throw(ArgValueError(env, message)); }
 
 bool ReadInt(Napi::Object o, const char* key, double min, double max, double* out, const std::string& where) {
-  Napi::Value v = o.Get(key);
-  double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
-  if (!(d >= min && d <= max) || d != std::floor(d))
-    return Invalid(o.Env(), where + key + " must be an integer from " + std::to_string(static_cast<int64_t>(min)) +
-                                " to " + std::to_string(static_cast<int64_t>(max)));
-  *out = d;
-  return true;
+  return ReadInteger(o.Get(key), where + key, min, max, out);
 }
 
-// An absent key leaves *out as it is.
 bool ReadOptionalInt(Napi::Object o, const char* key, double min, double max, double* out, const std::string& where) {
-  return o.Get(key).IsUndefined() || ReadInt(o, key, min, max, out, where);
+  return ReadOptionalInteger(o.Get(key), where + key, min, max, out);
 }
 
 bool ReadProxyProtocol(Napi::Object o, int* out, const std::string& where) {
@@ -57,7 +48,7 @@ bool ReadBounds(Napi::Object o, const char* key, std::vector<double>* out) {
 
 bool ReadRelayConfig(Napi::Value value, RelayConfig* config) {
   Napi::Env env = value.Env();
-  if (!value.IsObject()) return Invalid(env, "options must be an object");
+  if (!value.IsObject()) return Throw(ArgTypeError(env, "options must be an object"));
   Napi::Object o = value.As<Napi::Object>();
 
   Napi::Value backends = o.Get("backends");
@@ -84,15 +75,16 @@ bool ReadRelayConfig(Napi::Value value, RelayConfig* config) {
     std::string where = "options.listeners[" + std::to_string(i) + "].";
     Napi::Value item = listenerArray.Get(i);
     if (!item.IsObject()) return Invalid(env, "options.listeners[" + std::to_string(i) + "] must be an object");
-    double fd, backend;
-    if (!ReadInt(item.As<Napi::Object>(), "fd", 0, INT32_MAX, &fd, where) ||
+    int fd;
+    double backend;
+    if (!ReadFd(item.As<Napi::Object>().Get("fd"), where + "fd", &fd) ||
         !ReadInt(item.As<Napi::Object>(), "backend", 0, static_cast<double>(config->backends.size()) - 1, &backend,
                  where))
       return false;
     int proxyProtocol = 0;
     if (!ReadProxyProtocol(item.As<Napi::Object>(), &proxyProtocol, where)) return false;
     bool transparent = item.As<Napi::Object>().Get("transparent").ToBoolean();
-    config->listeners.push_back({static_cast<int>(fd), static_cast<size_t>(backend), proxyProtocol, transparent});
+    config->listeners.push_back({fd, static_cast<size_t>(backend), proxyProtocol, transparent});
   }
 
   double connectionsMax, pipeSize, connectTimeoutMs, idleTimeoutMs = 0, keepaliveMs = 0;

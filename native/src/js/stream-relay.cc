@@ -6,7 +6,9 @@
 
 #include "js/address.h"
 #include "js/errors.h"
+#include "js/args.h"
 #include "js/event-channel.h"
+#include "js/relay-handle.h"
 #include "js/modules.h"
 #include "stream/relay.h"
 #include "js/stream-handover.h"
@@ -15,11 +17,6 @@
 namespace sockrelay {
 namespace {
 
-
-bool Invalid(Napi::Env env, const std::string& message) {
-  Napi::TypeError::New(env, message).ThrowAsJavaScriptException();
-  return false;
-}
 
 Napi::Value HistogramToJs(Napi::Env env, const Histogram* h) {
   if (!h) return env.Undefined();
@@ -69,8 +66,6 @@ Napi::Object EventToJs(Napi::Env env, const RelayEventRecord& e) {
 
 Napi::Value TakeEvents(Napi::Env env, RelayCore& core) { return EventsToJs(env, core.events().Take(), EventToJs); }
 
-using CorePtr = std::shared_ptr<RelayCore>;
-using Channel = EventChannel<RelayCore, TakeEvents>;
 
 class RelayEngine : public Napi::ObjectWrap<RelayEngine> {
  public:
@@ -93,31 +88,30 @@ class RelayEngine : public Napi::ObjectWrap<RelayEngine> {
     RelayConfig config;
     if (!ReadRelayConfig(info[0], &config)) return;
     if (!info[1].IsFunction()) {
-      Invalid(env, "onEvents must be a function");
+      Throw(ArgTypeError(env, "onEvents must be a function"));
       return;
     }
-    core_ = std::make_shared<RelayCore>(std::move(config));
-    events_.Open(env, info[1].As<Napi::Function>(), "sockrelay:RelayEngine", core_);
-    core_->events().SetNotify(events_.Notifier());
+    relay_.Open(env, info[1].As<Napi::Function>(), "sockrelay:RelayEngine", std::make_shared<RelayCore>(std::move(config)));
   }
 
-  ~RelayEngine() override { Release(); }
+  ~RelayEngine() override { relay_.Destroy(); }
 
  private:
   Napi::Value Start(const Napi::CallbackInfo& info) {
-    if (!core_ || released_) return Invalid(info.Env(), "the engine was destroyed"), info.Env().Undefined();
+    RelayCore* core = relay_.Live(info.Env(), "start");
     const char* syscall = "";
-    int err = core_->Start(&syscall);
-    if (err) SystemError(info.Env(), err, syscall).ThrowAsJavaScriptException();
+    if (!core) return info.Env().Undefined();
+    if (int err = core->Start(&syscall)) SystemError(info.Env(), err, syscall).ThrowAsJavaScriptException();
     return info.Env().Undefined();
   }
 
   Napi::Value Stats(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     Napi::Object out = Napi::Object::New(env);
-    if (!core_) return out;
-    out.Set("active", core_->gate().open());
-    const auto& counters = core_->counters();
+    RelayCore* core = relay_.core();
+    if (!core) return out;
+    out.Set("active", core->gate().open());
+    const auto& counters = core->counters();
     Napi::Array listeners = Napi::Array::New(env, counters.size());
     for (size_t i = 0; i < counters.size(); i++) {
       const ListenerCounters& k = counters[i];
@@ -138,78 +132,68 @@ class RelayEngine : public Napi::ObjectWrap<RelayEngine> {
   }
 
   Napi::Value Active(const Napi::CallbackInfo& info) {
-    return Napi::Number::New(info.Env(), core_ ? core_->gate().open() : 0);
+    return Napi::Number::New(info.Env(), relay_.destroyed() ? 0 : relay_.core()->gate().open());
   }
 
   Napi::Value TryStop(const Napi::CallbackInfo& info) {
-    return Napi::Boolean::New(info.Env(), core_ ? core_->gate().TryStop() : true);
+    return Napi::Boolean::New(info.Env(), relay_.destroyed() || relay_.core()->gate().TryStop());
   }
 
   Napi::Value ResumeAfterTryStop(const Napi::CallbackInfo& info) {
-    if (!core_) return info.Env().Undefined();
-    if (int err = core_->gate().ResumeAfterTryStop()) {
+    if (relay_.destroyed()) return info.Env().Undefined();
+    if (int err = relay_.core()->gate().ResumeAfterTryStop()) {
       SystemError(info.Env(), err, "epoll_ctl").ThrowAsJavaScriptException();
     }
     return info.Env().Undefined();
   }
 
   Napi::Value StopAccepting(const Napi::CallbackInfo& info) {
-    if (core_) core_->StopAccepting();
+    if (!relay_.destroyed()) relay_.core()->StopAccepting();
     return info.Env().Undefined();
   }
 
   Napi::Value ExportConnections(const Napi::CallbackInfo& info) {
-    if (!core_) return info.Env().Undefined();
-    return ExportConnectionsJs(info, *core_);
+    if (!relay_.core()) return info.Env().Undefined();
+    return ExportConnectionsJs(info, *relay_.core());
   }
 
   Napi::Value AdoptConnection(const Napi::CallbackInfo& info) {
-    if (!core_ || released_) return Invalid(info.Env(), "the engine was destroyed"), info.Env().Undefined();
-    return AdoptConnectionJs(info, *core_);
+    RelayCore* core = relay_.Live(info.Env(), "adoptConnection");
+    return core ? AdoptConnectionJs(info, *core) : info.Env().Undefined();
   }
 
   Napi::Value AdoptClient(const Napi::CallbackInfo& info) {
-    if (!core_ || released_) return Invalid(info.Env(), "the engine was destroyed"), info.Env().Undefined();
-    return AdoptClientJs(info, *core_);
+    RelayCore* core = relay_.Live(info.Env(), "adoptClient");
+    return core ? AdoptClientJs(info, *core) : info.Env().Undefined();
   }
 
   // setBackendAddresses(index, addresses): the addresses the next connects to backend `index` try.
   Napi::Value SetBackendAddresses(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (!core_ || released_) return Invalid(env, "the engine was destroyed"), env.Undefined();
-    BackendTable& table = core_->backends();
-    if (!info[0].IsNumber() || info[0].As<Napi::Number>().DoubleValue() < 0 ||
-        info[0].As<Napi::Number>().DoubleValue() >= static_cast<double>(table.size()) ||
-        info[0].As<Napi::Number>().DoubleValue() != info[0].As<Napi::Number>().Uint32Value())
-      return Invalid(env, "index must be the index of a backend"), env.Undefined();
+    RelayCore* core = relay_.Live(env, "setBackendAddresses");
+    if (!core) return env.Undefined();
+    BackendTable& table = core->backends();
+    double index;
+    if (!ReadInteger(info[0], "index", 0, static_cast<double>(table.size()) - 1, &index)) return env.Undefined();
     if (!info[1].IsArray() || info[1].As<Napi::Array>().Length() == 0)
-      return Invalid(env, "addresses must be a non-empty array of addresses"), env.Undefined();
+      return Throw(ArgValueError(env, "addresses must be a non-empty array of addresses")), env.Undefined();
     Napi::Array list = info[1].As<Napi::Array>();
     BackendTable::Addresses addresses(list.Length());
     for (uint32_t i = 0; i < list.Length(); i++) {
       std::string error;
       if (!ReadAddress(list.Get(i), 1, &addresses[i], &error))
-        return Invalid(env, "addresses[" + std::to_string(i) + "]: " + error), env.Undefined();
+        return Throw(ArgValueError(env, "addresses[" + std::to_string(i) + "]: " + error)), env.Undefined();
     }
-    table.Set(info[0].As<Napi::Number>().Uint32Value(), std::move(addresses));
+    table.Set(static_cast<size_t>(index), std::move(addresses));
     return env.Undefined();
   }
 
   Napi::Value Destroy(const Napi::CallbackInfo& info) {
-    Release();
+    relay_.Destroy();
     return info.Env().Undefined();
   }
 
-  void Release() {
-    if (!core_ || released_) return;
-    released_ = true;
-    core_->Shutdown();
-    events_.Close();
-  }
-
-  CorePtr core_;
-  Channel events_;
-  bool released_ = false;
+  RelayHandle<RelayCore, TakeEvents> relay_;
 };
 
 }  // namespace

@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "core/close-reason.h"
 #include "core/transparent.h"
 #include "stream/loop.h"
 
@@ -158,7 +159,7 @@ void RelayLoop::ConnectFailed(Connection* c, uint64_t now) {
   event.syscall = c->syscall;
   // Counted as failed before the client sees the reset, reported once the connection no longer
   // counts as open: whoever hears of the failure finds the engine idle if it was the last one.
-  Finish(c, "connect-failed", true);
+  Finish(c, close_reason::kConnectFailed, true);
   PushCoalesced(events_, event, now);
 }
 

@@ -8,6 +8,7 @@
 
 #include "core/address.h"
 #include "core/clock.h"
+#include "core/close-reason.h"
 #include "core/errno-kind.h"
 #include "core/proxy-header.h"
 #include "stream/tune-socket.h"
@@ -94,7 +95,7 @@ void RelayLoop::Run() {
     for (Connection* c : closed_) delete c;
     closed_.clear();
   }
-  while (connections_) Finish(connections_, "destroyed", true);
+  while (connections_) Finish(connections_, close_reason::kShutdown, true);
   // An export under way, or asked for too late, still completes: with what was detached so far.
   if (exportRequested_) BeginExport(NowMs());
   if (export_) EndExport(NowMs());
@@ -223,7 +224,7 @@ void RelayLoop::OnSocket(Connection* c, bool client, uint32_t events, uint64_t n
   if (c->state == Connection::State::kClosed) return;
   if (c->state == Connection::State::kConnecting) {
     // The client's bytes wait in its socket until the backend answers; only its reset matters now.
-    if (client && (events & EPOLLERR)) return Finish(c, "client-abort", false);
+    if (client && (events & EPOLLERR)) return Finish(c, close_reason::kResetByClient, false);
     if (client && (events & EPOLLPRI)) c->client.urgent = true;
     return;
   }
@@ -267,7 +268,7 @@ void RelayLoop::Relay(Connection* c, uint64_t now) {
   roundBytes_ += c->up.bytes + c->down.bytes - before;
   if (err) return Fail(c, err, "splice", failed == &c->client, now);
   if (moved) c->lastActive = now;
-  if (c->up.shut && c->down.shut) return Finish(c, "done", false);
+  if (c->up.shut && c->down.shut) return Finish(c, close_reason::kEof, false);
   if (c->exporting && Flushed(*c)) return Detach(c, now);
   err = Rewatch(c, true);
   if (err == 0) err = Rewatch(c, false);
@@ -296,14 +297,14 @@ void RelayLoop::SweepIdle(uint64_t now) {
   for (Connection *c = connections_, *next; c; c = next) {
     next = c->next;
     if (c->state == Connection::State::kRelaying && !c->exporting && now - c->lastActive >= config_.idleTimeoutMs)
-      Finish(c, "idle timeout", false);
+      Finish(c, close_reason::kIdleTimeout, false);
   }
 }
 
 void RelayLoop::Fail(Connection* c, int err, const char* syscall, bool client, uint64_t now) {
-  if (IsDisconnect(err)) return Finish(c, client ? "client-reset" : "backend-reset", true);
+  if (IsDisconnect(err)) return Finish(c, client ? close_reason::kResetByClient : close_reason::kResetByBackend, true);
   // Reported once the connection is closed and uncounted, as ConnectFailed does.
-  Finish(c, "error", true);
+  Finish(c, close_reason::kError, true);
   RelayEventRecord event{RelayEventRecord::Type::kConnectionError};
   event.listener = static_cast<int>(c->listener);
   event.err = err;

@@ -1,6 +1,7 @@
 // The relay engine without JavaScript: configuration, counters, gate, event queue and its thread.
 #pragma once
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -46,6 +47,7 @@ class RelayCore {
   const std::vector<ListenerCounters>& counters() const { return counters_; }
   StopGate& gate() { return gate_; }
   RelayEventSink& events() { return events_; }
+  void SetNotify(std::function<void()> notify) { events_.SetNotify(std::move(notify)); }
 
  private:
   void StopThread();
