@@ -78,7 +78,10 @@ export async function gatherSockets(options: GatherOptions): Promise<Gathered> {
   const bound: InheritedSocket[] = [];
   const filesToRemove: string[] = [];
   const release = (): void => {
-    for (const s of bound) native.close(s.fd);
+    // A stream listener is lent to the engine and stays ours to close; a datagram socket is the UDP
+    // relay's from its constructor call on, taken or refused (src/native/binding.ts: ownership).
+    // One no relay was given (a start-up that failed first) is closed by the exit.
+    for (const s of bound) if (s.role !== 'datagram') native.close(s.fd);
     for (const path of filesToRemove) {
       try {
         unlinkSync(path);
