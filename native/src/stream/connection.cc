@@ -130,6 +130,7 @@ int Shovel(Flow& f, Socket& from, Socket& to, Socket** failed, bool* active) {
                          SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
       if (n > 0) {
         f.full += n;
+        f.peeked = false;
         moved = true;
         if (IsBulk(f, static_cast<size_t>(n))) f.pool->Grow(f.pipe);
       } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
