@@ -34,12 +34,20 @@ constexpr uint64_t kSweepMaxMs = 1000;
 // are always reported, so a reset still ends the connection at once.
 constexpr uint32_t kInputEvents = EPOLLIN | EPOLLPRI | EPOLLRDHUP;
 constexpr uint32_t kSocketEvents = kInputEvents | EPOLLOUT | EPOLLET;
+// Empty pipes the loop keeps for its next busy flows; more are closed.
+constexpr size_t kPipesKept = 8;
 
 }  // namespace
 
 RelayLoop::RelayLoop(const RelayConfig& config, const BackendTable& backends, StopGate& gate, RelayEventSink& events,
                      std::vector<ListenerCounters>& counters, std::atomic<uint64_t>& nextId)
-    : config_(config), backends_(backends), gate_(gate), events_(events), counters_(counters), nextId_(nextId) {
+    : config_(config),
+      backends_(backends),
+      gate_(gate),
+      events_(events),
+      counters_(counters),
+      nextId_(nextId),
+      pipes_(config.pipesMax, std::min<size_t>(config.pipesMax, kPipesKept), config.pipeSize) {
   if (config_.idleTimeoutMs) sweepEveryMs_ = std::max<uint64_t>(1, std::min(config_.idleTimeoutMs / 4, kSweepMaxMs));
 }
 
@@ -241,8 +249,7 @@ void RelayLoop::OnSocket(Connection* c, bool client, uint32_t events, uint64_t n
 }
 
 void RelayLoop::StartRelay(Connection* c, uint64_t now) {
-  int err = OpenPipes(*c, config_.pipeSize);
-  if (err) return Fail(c, err, "pipe2", false, now);
+  UsePipes(*c, &pipes_);
   c->up.total = &counters_[c->listener].bytesIn;
   c->down.total = &counters_[c->listener].bytesOut;
   c->state = Connection::State::kRelaying;
