@@ -15,7 +15,7 @@
  * - `tryStop()` is atomic with accept: it stops only if nothing is open, so a
  *   client is never accepted and then dropped by an idle exit.
  */
-import type { SocketAddress } from '../native/binding.js';
+import type { SocketAddress, SourceLimits } from '../native/binding.js';
 import type { ProxyProtocolVersion } from '../proxy-protocol/version.js';
 
 export interface EngineListener {
@@ -55,6 +55,8 @@ export interface EngineOptions {
   keepaliveMs?: number;
   /** Emit per-connection open/close events (costly; only for debug logging). */
   connectionEvents: boolean;
+  /** Per-source connection and rate limits; absent: none. */
+  sourceLimits?: SourceLimits;
   /** The soft RLIMIT_NOFILE in force, when known: an engine keeps its connections within it. */
   fdLimit?: number;
 }
@@ -88,6 +90,8 @@ export interface ListenerStats {
   failedRefused: number;
   failedTimeout: number;
   failedOther: number;
+  refusedPerSource: number;
+  refusedPerSourceRate: number;
   /** Time from accept to a connected backend, for connections that got one. */
   connectSeconds?: HistogramSnapshot;
   /** Time from accept to close, for closed connections. */
@@ -120,6 +124,8 @@ export interface EngineEvents {
     transparent?: true;
   }) => void;
   acceptError: (info: { code: string }) => void;
+  /** Clients reset over their source's limits (at most one a second per listener); `source` is the latest. */
+  refused: (info: { listener: string; reason: string; source: string; count: number }) => void;
   /** A system call failed on one connection for a reason worth logging (EMFILE on pipe2, …). */
   connectionError: (info: { listener: string; code: string; syscall: string; count: number }) => void;
   /** A backend name resolved to other addresses, which the next connections use. */
