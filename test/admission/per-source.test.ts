@@ -165,6 +165,39 @@ describe('per-source admission', () => {
       expect(outcome).toBe(1);
     });
 
+    it('TCP: the table keeps a source holding connections; of the others the least recently seen go first', async () => {
+      const backendPort = await freePort();
+      await track(peer(null, 'tcp-echo', '127.0.0.1', backendPort)).next('listening');
+      const port = await freePort();
+      const metrics = await freePort();
+      // -c 8: a table of 1024 sources (core/source-table.h), which 1100 new ones overflow.
+      const limits = ['-c', '8', '--connections-per-source=2', '--connection-rate-per-source=2/1h'];
+      await proxy(null, ['-l', `127.0.0.1:${port}`], [...limits, `127.0.0.1:${backendPort}`], metrics);
+      const holder = track(peer(null, 'tcp-hold', '127.0.0.1', port, '127.0.0.2', 2));
+      expect(await holder.next('held')).toMatchObject({ served: 2, reset: 0 });
+
+      const sweep = track(peer(null, 'tcp-sweep', '127.0.0.1', port, '127.1.0.0', 1100));
+      expect(await sweep.next('swept', 1, 60_000)).toMatchObject({ served: 1100, reset: 0 });
+
+      // The holder's count survived the flood: a third connection is still over its limit.
+      const third = track(peer(null, 'tcp-hold', '127.0.0.1', port, '127.0.0.2', 1));
+      expect(await third.next('held')).toMatchObject({ served: 0, reset: 1 });
+      expect(
+        await counterReaches(null, metrics, 'sockrelay_connections_refused_total', 'per-source', 1),
+      ).toBe(1);
+      // The first swept sources were forgotten (a fresh bucket); the last ones are remembered.
+      // Remembered, it would have one token left; forgotten, it has two.
+      const first = track(peer(null, 'tcp-hold', '127.0.0.1', port, '127.1.0.0', 2));
+      expect(await first.next('held')).toMatchObject({ served: 2, reset: 0 });
+      const last = track(peer(null, 'tcp-sweep', '127.0.0.1', port, '127.1.4.75', 1));
+      expect(await last.next('swept')).toMatchObject({ served: 1 });
+      const again = track(peer(null, 'tcp-sweep', '127.0.0.1', port, '127.1.4.75', 1));
+      expect(await again.next('swept')).toMatchObject({ served: 0, reset: 1 });
+      expect(
+        await counterReaches(null, metrics, 'sockrelay_connections_refused_total', 'per-source-rate', 1),
+      ).toBe(1);
+    });
+
     it('UDP: a client holding its 4 sessions of 8 has its new ones dropped, and another address is served', async () => {
       const backendPort = await freePort();
       await track(peer(null, 'udp-echo', '127.0.0.1', backendPort)).next('listening');
