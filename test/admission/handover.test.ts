@@ -1,13 +1,15 @@
 /**
- * Per-source counts across a restart through the fd store (test/helpers/fdstore-supervisor.py): the
- * connections and UDP sessions a previous instance handed over count for their source in the next,
- * so a client cannot double its share by waiting for a restart.
+ * Per-source counts across a restart through the fd store (test/helpers/fdstore-supervisor.py) and a
+ * reload (SIGHUP, the program re-executed in place): the connections and UDP sessions a previous
+ * instance handed over count for their source in the next, so a client cannot double its share by
+ * waiting for a restart.
  */
 import { describe, expect, it } from 'vitest';
 import { HANDOVER_PREFIX } from '../../src/handover/fd-names.js';
 import { useCleanups } from '../helpers/cleanups.js';
 import { FdStoreSupervisor } from '../helpers/fdstore.js';
-import { echo, startServer } from '../helpers/net.js';
+import { echo, freePort, startServer } from '../helpers/net.js';
+import { runCli } from '../helpers/proxy.js';
 import { echoBackend } from '../helpers/udp.js';
 import { sourcePeer, type Peer } from './peers.js';
 
@@ -71,6 +73,31 @@ describe('per-source counts across a restart', () => {
     track(sourcePeer(null, 'udp-hold', '127.0.0.1', port, '127.0.0.2', 1));
     await sup.log.waitFor((l) => l.reason === 'per-source' && l.source === '127.0.0.2');
     const other = track(sourcePeer(null, 'udp-ask', '127.0.0.1', port, '127.0.0.3'));
+    expect(await other.next('answer')).toMatchObject({ text: 'hi' });
+  });
+
+  it('TCP reload: the 2 connections carried through the exec hold their source’s 2', async () => {
+    const backend = await startServer(echo);
+    cleanups.push(() => backend.close());
+    const port = await freePort();
+    const proxy = runCli([
+      '--listen',
+      `127.0.0.1:${port}`,
+      '--connections-per-source=2',
+      '--exit-idle-time=infinity',
+      backend.address,
+    ]);
+    cleanups.push(() => proxy.stop());
+    await proxy.log.waitFor('sockrelay started');
+    const holder = track(sourcePeer(null, 'tcp-hold', '127.0.0.1', port, '127.0.0.2', 2));
+    expect(await holder.next('held')).toMatchObject({ served: 2, reset: 0 });
+
+    proxy.child.kill('SIGHUP');
+    await proxy.log.waitFor((l) => l.msg === 'resumed handed-over connections' && l.connections === 2);
+
+    const third = track(sourcePeer(null, 'tcp-hold', '127.0.0.1', port, '127.0.0.2', 1));
+    expect(await third.next('held')).toMatchObject({ served: 0, reset: 1 });
+    const other = track(sourcePeer(null, 'tcp-ask', '127.0.0.1', port, '127.0.0.3'));
     expect(await other.next('answer')).toMatchObject({ text: 'hi' });
   });
 });
