@@ -13,7 +13,10 @@
  * - with `proxyProtocol` set on a listener, the backend reads the PROXY header
  *   before anything else, exactly once per connection;
  * - `tryStop()` is atomic with accept: it stops only if nothing is open, so a
- *   client is never accepted and then dropped by an idle exit.
+ *   client is never accepted and then dropped by an idle exit;
+ * - with `sourceLimits`, a client whose source holds its limit of connections
+ *   or exceeds its rate is reset at accept, uncounted (it holds no slot and
+ *   is not activity), and reported through `refused`.
  */
 import type { SocketAddress, SourceLimits } from '../native/binding.js';
 import type { ProxyProtocolVersion } from '../proxy-protocol/version.js';

@@ -114,6 +114,11 @@ describe('per-source admission', () => {
       expect(warning).toMatchObject({ source: '127.0.0.2', reason: 'refused-per-source', level: 40 });
       const refusedLine = await relay.log.waitFor((l) => l.end === 'refused-per-source');
       expect(refusedLine.client).toMatch(/^127\.0\.0\.2:\d+$/);
+      expect((await relay.log.waitFor('sockrelay started')).sourceLimits).toEqual({
+        perSource: 4,
+        prefix4: 32,
+        prefix6: 64,
+      });
     });
 
     it('TCP: a client past its rate is reset, its connections before that served, another address served', async () => {
@@ -196,7 +201,7 @@ describe('per-source admission', () => {
       expect(
         await counterReaches(null, metrics, 'sockrelay_connections_refused_total', 'per-source-rate', 1),
       ).toBe(1);
-    });
+    }, 120_000);
 
     it('UDP: a client holding its 4 sessions of 8 has its new ones dropped, and another address is served', async () => {
       const backendPort = await freePort();
