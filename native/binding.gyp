@@ -41,6 +41,7 @@
         "src/stream/handover.cc",
         "src/stream/histogram.cc",
         "src/stream/loop.cc",
+        "src/stream/pipe-pool.cc",
         "src/stream/refuse.cc",
         "src/stream/relay.cc",
         "src/stream/tune-socket.cc"
