@@ -9,6 +9,7 @@
         "src/core/event-loop.cc",
         "src/core/exec-signals.cc",
         "src/core/proxy-header.cc",
+        "src/core/source-table.cc",
         "src/core/transparent.cc",
         "src/dgram/events.cc",
         "src/dgram/forward.cc",
@@ -28,6 +29,7 @@
         "src/js/fd-util.cc",
         "src/js/listen.cc",
         "src/js/notify.cc",
+        "src/js/source-options.cc",
         "src/js/stream-handover.cc",
         "src/js/stream-options.cc",
         "src/js/stream-relay.cc",
@@ -40,6 +42,7 @@
         "src/stream/histogram.cc",
         "src/stream/loop.cc",
         "src/stream/pipe-pool.cc",
+        "src/stream/refuse.cc",
         "src/stream/relay.cc",
         "src/stream/tune-socket.cc"
       ],

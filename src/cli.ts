@@ -123,6 +123,24 @@ function program(): Command {
       DEFAULTS.udpSessionsMax,
     )
     .option(
+      '--connections-per-source <N>',
+      'TCP connections and UDP sessions per client source at most; more are reset (TCP) or dropped (UDP) at once (default: no limit)',
+    )
+    .option(
+      '--connection-rate-per-source <N/SPAN>',
+      'new connections and UDP sessions per client source, e.g. 20/1s (token bucket); faster ones are refused (default: no limit)',
+    )
+    .option(
+      '--source-prefix4 <BITS>',
+      'IPv4 clients sharing this many leading bits are one source for the per-source limits',
+      DEFAULTS.sourcePrefix4,
+    )
+    .option(
+      '--source-prefix6 <BITS>',
+      'IPv6 clients sharing this many leading bits are one source (64: one customer network)',
+      DEFAULTS.sourcePrefix6,
+    )
+    .option(
       '--metrics-listen <ADDR>',
       'serve Prometheus metrics at http://ADDR/metrics (or an fd named metrics)',
     )

@@ -17,6 +17,8 @@ import {
   type SpanLimit,
 } from './limits.js';
 import { parseTimeSpan } from './time-span.js';
+import { buildSourceLimits, type RawSourceLimits } from './source-limits.js';
+import type { SourceLimits } from '../native/binding.js';
 
 export interface Config {
   /** The positional BACKEND; null when every socket is routed by name. */
@@ -42,6 +44,8 @@ export interface Config {
   keepaliveMs: number;
   udpSessionTimeoutMs: number;
   udpSessionsMax: number;
+  /** --connections-per-source and --connection-rate-per-source, for both relays; null: off. */
+  sourceLimits: SourceLimits | null;
   pipeSize: number;
   logLevel: LogLevel;
   /** Serve GET /metrics here (an fd named `metrics` works too). */
@@ -52,7 +56,7 @@ export interface Config {
   accessLog: boolean;
 }
 
-export interface RawOptions {
+export interface RawOptions extends RawSourceLimits {
   route: string[];
   proxyProtocol: string;
   connectionIdleTimeout: string;
@@ -82,6 +86,8 @@ export const DEFAULTS = {
   keepalive: '5min',
   udpSessionTimeout: '30s',
   udpSessionsMax: '4096',
+  sourcePrefix4: '32',
+  sourcePrefix6: '64',
   pipeSize: '256K',
   logLevel: 'info',
 } as const;
@@ -205,6 +211,7 @@ export function buildConfig(backend: string | undefined, raw: RawOptions): Confi
     keepaliveMs: optionalSpan(raw.keepalive, '--keepalive', KEEPALIVE_LIMIT),
     udpSessionTimeoutMs: optionalSpan(raw.udpSessionTimeout, '--udp-session-timeout'),
     udpSessionsMax: parsePositiveInt(raw.udpSessionsMax, '--udp-sessions-max'),
+    sourceLimits: buildSourceLimits(raw),
     listen: raw.listen.map(parseListen),
     connectionsMax: parsePositiveInt(raw.connectionsMax, '--connections-max'),
     exitIdleTimeMs: parseTimeSpan(raw.exitIdleTime, '--exit-idle-time'),

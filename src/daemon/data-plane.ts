@@ -47,6 +47,7 @@ export function engineSettings(config: Config, nofile: NofileLimit, logger: Logg
     connectionIdleTimeoutMs: config.connectionIdleTimeoutMs === Infinity ? 0 : config.connectionIdleTimeoutMs,
     keepaliveMs: config.keepaliveMs === Infinity ? 0 : config.keepaliveMs,
     connectionEvents: logger.isLevelEnabled('debug') || config.accessLog,
+    ...(config.sourceLimits ? { sourceLimits: config.sourceLimits } : {}),
     ...(nofile.soft > 0 ? { fdLimit: nofile.soft } : {}),
   };
 }
@@ -82,6 +83,7 @@ function udpRelay(
     // routeSockets refuses v1 for datagram sockets: v2 is the only form UDP has.
     ...(proxyProtocol === 'v2' ? { proxyProtocol } : {}),
     ...(transparent ? { transparent } : {}),
+    ...(config.sourceLimits ? { sourceLimits: config.sourceLimits } : {}),
   });
 }
 
@@ -169,13 +171,28 @@ export function logDataPlaneEvents(plane: DataPlane, logger: Logger, accessLog =
       logger.warn(b, 'backend name not resolved again; addresses kept'),
     );
     engine.on('acceptError', (e) => logger.warn(e, 'accept failed; pausing accept briefly'));
+    engine.on('refused', (r) =>
+      logger.warn(r, `connections reset: source ${r.source} over its ${limitOf(r.reason)}`),
+    );
   }
   for (const relay of plane.relays) {
     if (accessLog) logRelayAccess(relay, logger);
     relay.on('sessionError', (e) => logger.warn(e, sessionErrorMessage(e)));
-    relay.on('dropped', (d) => logger.warn(d, 'UDP datagrams dropped'));
+    relay.on('dropped', (d) =>
+      logger.warn(
+        d,
+        d.source === undefined
+          ? 'UDP datagrams dropped'
+          : `UDP datagrams dropped: source ${d.source} over its ${limitOf(d.reason)}`,
+      ),
+    );
     relay.on('socketError', (e) => logger.warn(e, 'UDP socket error'));
   }
+}
+
+/** The limit a per-source refusal reason names, for its warning. */
+function limitOf(reason: string): string {
+  return reason.endsWith('rate') ? '--connection-rate-per-source' : '--connections-per-source';
 }
 
 /** Every stream engine's counters as one; null without a stream engine. */

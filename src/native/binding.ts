@@ -98,6 +98,23 @@ export interface NativeBinding {
 
 /* ---------- the native stream relay engine (splice) ---------- */
 
+/**
+ * Per-source admission (native/src/core/source-table.h), for both relays: a source is the client's
+ * address cut to prefix4 / prefix6 bits (an IPv4-mapped client counts as IPv4; unix clients are
+ * never limited). A client over a limit is refused at once: reset (stream), its datagram dropped (UDP).
+ */
+export interface SourceLimits {
+  /** Open connections (UDP sessions) per source at most; 0 or absent: no limit. */
+  perSource?: number;
+  /** New connections (sessions) per source: rateCount per rateSpanMs, a token bucket; 0 or absent: none. */
+  rateCount?: number;
+  rateSpanMs?: number;
+  /** Bits of an IPv4 address that make its source (default 32). */
+  prefix4?: number;
+  /** Bits of an IPv6 address that make its source (default 64). */
+  prefix6?: number;
+}
+
 export interface RelayListener {
   /** The inherited (or self-bound) listening stream socket. The engine does not close it. */
   fd: number;
@@ -128,6 +145,8 @@ export interface RelayEngineOptions {
   keepaliveMs?: number;
   /** Emit 'open'/'close' events per connection (only when debug logging is on). */
   connectionEvents: boolean;
+  /** Absent: no per-source limits. */
+  sourceLimits?: SourceLimits;
   /** Bucket bounds (seconds, ascending) of the accept→connected histogram; absent: none kept. */
   connectBounds?: readonly number[];
   /** Bucket bounds (seconds, ascending) of the accept→close histogram; absent: none kept. */
@@ -154,6 +173,9 @@ export interface RelayListenerStats {
   failedRefused: number;
   failedTimeout: number;
   failedOther: number;
+  /** Clients reset at accept: their source held its limit of connections, or exceeded its rate. */
+  refusedPerSource: number;
+  refusedPerSourceRate: number;
   /** Present when RelayEngineOptions.connectBounds was given. */
   connectSeconds?: RelayHistogram;
   /** Present when RelayEngineOptions.durationBounds was given. */
@@ -189,6 +211,14 @@ export type RelayEvent =
     }
   | { type: 'connect-failed'; listener: number; code: string; errno: number; syscall: string; count: number }
   | { type: 'accept-error'; listener: number; code: string; errno: number; syscall: string; count: number }
+  /** Clients reset over their source's limits; `source` is the latest one's (`198.51.100.7`, `2001:db8::/64`). */
+  | {
+      type: 'refused';
+      listener: number;
+      reason: 'refused-per-source' | 'refused-per-source-rate';
+      source: string;
+      count: number;
+    }
   /** A connection closed by an error that is neither transient nor a peer's disconnect (e.g. EMFILE on pipe2). */
   | {
       type: 'connection-error';
@@ -272,7 +302,11 @@ export type UdpDropReason =
   /** With the PROXY header in front, more than the backend's family can carry in one datagram. */
   | 'too-large'
   /** From the backend, the relay's own socket or one of its upstream sockets: a session would loop. */
-  | 'would-loop';
+  | 'would-loop'
+  /** A new client whose source holds its sessions per source already (SourceLimits.perSource). */
+  | 'per-source'
+  /** A new client whose source opens sessions faster than SourceLimits allows. */
+  | 'per-source-rate';
 
 export interface UdpRelayNativeOptions {
   /** The inherited datagram socket (inet, inet6 or unix). The relay owns it from construction on. */
@@ -291,6 +325,8 @@ export interface UdpRelayNativeOptions {
   sessionEvents?: boolean;
   /** Bind each session's upstream socket to the client's address and port (IP_TRANSPARENT). */
   transparent?: boolean;
+  /** Absent: no per-source limits. */
+  sourceLimits?: SourceLimits;
 }
 
 /** Counters read on demand from native memory. */
@@ -312,7 +348,8 @@ export type UdpRelayEvent =
   | { type: 'busy' }
   | { type: 'idle' }
   | { type: 'session-error'; client: string; code: string; errno: number; syscall: string; count: number }
-  | { type: 'dropped'; reason: UdpDropReason; count: number }
+  /** `source`: for the per-source reasons, the first source refused in this burst. */
+  | { type: 'dropped'; reason: UdpDropReason; count: number; source?: string }
   | { type: 'socket-error'; code: string; errno: number; syscall: string; count: number }
   /** Only with sessionEvents. `reason`: 'idle-timeout' or 'backend-error'. */
   | {

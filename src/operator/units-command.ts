@@ -11,6 +11,7 @@ interface UnitsOptions {
   udp?: boolean;
   name?: string;
   onDemand?: string;
+  publicFacing?: boolean;
   write?: string;
   confDir?: string;
 }
@@ -29,6 +30,7 @@ export async function runUnitsCommand(
     udp: options.udp === true,
     name: options.name,
     onDemand: options.onDemand,
+    publicFacing: options.publicFacing === true,
     backend,
     reference: describeOptions(root).flatMap(({ envName, defaultText }) =>
       envName === undefined ? [] : [{ envName, defaultText }],

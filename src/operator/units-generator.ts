@@ -16,6 +16,8 @@ export interface UnitsRequest {
   udp: boolean;
   name: string | undefined;
   onDemand: string | undefined;
+  /** The README's "public-facing socket" recipe: per-source limits and an idle timeout. */
+  publicFacing?: boolean;
   backend: string | undefined;
   /** Every other setting's variable and default, listed commented out in the conf for reference. */
   reference: ReadonlyArray<{ envName: string; defaultText: string | undefined }>;
@@ -38,6 +40,17 @@ const ON_DEMAND_SETTINGS: ReadonlyArray<[string, string]> = [
   ['SOCKRELAY_CONNECTION_IDLE_TIMEOUT', '1h'],
 ];
 const PLAIN_SETTINGS: ReadonlyArray<[string, string]> = [['SOCKRELAY_EXIT_IDLE_TIME', '5min']];
+/**
+ * Clients straight from the internet, each its own source (README, "A public-facing socket"): no
+ * source holds more than an eighth of the cap or opens more than 20 a second, and an idle
+ * connection gives its slot back.
+ */
+const PUBLIC_SETTINGS: ReadonlyArray<[string, string]> = [
+  ['SOCKRELAY_CONNECTIONS_MAX', '256'],
+  ['SOCKRELAY_CONNECTIONS_PER_SOURCE', '32'],
+  ['SOCKRELAY_CONNECTION_RATE_PER_SOURCE', '20/1s'],
+  ['SOCKRELAY_CONNECTION_IDLE_TIMEOUT', '10min'],
+];
 
 /** Checks a --listen address for systemd's ListenStream=: an IP literal and port, or a unix socket. */
 function listenAddress(text: string): { text: string; port: number | undefined; anyV6: boolean } {
@@ -97,7 +110,12 @@ Backlog=4096
 WantedBy=sockets.target
 `;
 
-  const settings = onDemand === undefined ? PLAIN_SETTINGS : ON_DEMAND_SETTINGS;
+  const settings = [
+    ...new Map([
+      ...(onDemand === undefined ? PLAIN_SETTINGS : ON_DEMAND_SETTINGS),
+      ...(request.publicFacing === true ? PUBLIC_SETTINGS : []),
+    ]),
+  ];
   const set = new Set(settings.map(([key]) => key));
   const reference = request.reference
     .filter(({ envName }) => !set.has(envName) && envName !== 'SOCKRELAY_LISTEN')

@@ -37,6 +37,7 @@ export class NativeUdpRelay extends EventEmitter implements UdpRelay {
         ...(options.proxyProtocol ? { proxyProtocol: options.proxyProtocol } : {}),
         ...(options.sessionEvents ? { sessionEvents: true } : {}),
         ...(options.transparent ? { transparent: true } : {}),
+        ...(options.sourceLimits ? { sourceLimits: options.sourceLimits } : {}),
       },
       (events) => this.dispatch(events),
     );
@@ -112,7 +113,12 @@ export class NativeUdpRelay extends EventEmitter implements UdpRelay {
           });
           break;
         case 'dropped':
-          this.emit('dropped', { label, reason: event.reason, count: event.count });
+          this.emit('dropped', {
+            label,
+            reason: event.reason,
+            count: event.count,
+            ...(event.source ? { source: event.source } : {}),
+          });
           break;
         case 'session-closed': {
           const { type: _, ...session } = event;

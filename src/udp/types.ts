@@ -27,7 +27,7 @@
  * - replies leave from the address the client sent to (IP_PKTINFO /
  *   IPV6_RECVPKTINFO), even on a wildcard-bound socket of a multi-homed host.
  */
-import type { SocketAddress, UdpDropReason } from '../native/binding.js';
+import type { SocketAddress, SourceLimits, UdpDropReason } from '../native/binding.js';
 
 export type { UdpDropReason } from '../native/binding.js';
 
@@ -39,6 +39,8 @@ export const UDP_DROP_REASONS: readonly UdpDropReason[] = [
   'send-failed',
   'too-large',
   'would-loop',
+  'per-source',
+  'per-source-rate',
 ];
 
 export interface UdpBackend {
@@ -67,6 +69,8 @@ export interface UdpRelayOptions {
   sessionEvents?: boolean;
   /** Bind each session's upstream socket to the client's own address and port (IP_TRANSPARENT). */
   transparent?: boolean;
+  /** Per-source session and rate limits; absent: none. */
+  sourceLimits?: SourceLimits;
 }
 
 export interface UdpStats {
@@ -113,7 +117,8 @@ export interface UdpRelayEvents {
     /** Set on a transparent relay, whose failures have causes of their own (src/transparent/). */
     transparent?: true;
   }) => void;
-  dropped: (info: { label: string; reason: UdpDropReason; count: number }) => void;
+  /** `source`: for the per-source reasons, the first source refused in this burst. */
+  dropped: (info: { label: string; reason: UdpDropReason; count: number; source?: string }) => void;
   socketError: (info: { label: string; code: string; syscall: string; count: number }) => void;
   /** Only with `sessionEvents`; `reason` is 'idle-timeout' or 'backend-error'. */
   sessionClosed: (info: {

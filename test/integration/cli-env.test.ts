@@ -13,7 +13,7 @@ const run = runCliSync;
 function helpOptions(): Array<{ flag: string; env: string | undefined }> {
   const { stdout } = run(['--help']);
   const section = stdout.slice(stdout.indexOf('Options:'), stdout.indexOf('Commands:'));
-  return [...section.matchAll(/^ {2}(?:-\w, )?(--[a-z-]+)[^\n]*?(?:env: (\w+))?\)?$/gm)]
+  return [...section.matchAll(/^ {2}(?:-\w, )?(--[a-z0-9-]+)[^\n]*?(?:env: (\w+))?\)?$/gm)]
     .map((m) => ({ flag: m[1]!, env: m[2] }))
     .filter(({ flag }) => flag !== '--help' && flag !== '--version');
 }

@@ -34,6 +34,11 @@ const PATTERNS = [
     instance: 'heavy',
   },
   {
+    title: 'public-facing, per-source limits',
+    args: ['--listen', '0.0.0.0:443', '--public-facing', '--name', 'public', '127.0.0.1:8443'],
+    instance: 'public',
+  },
+  {
     title: 'unix socket, routes in the conf',
     args: ['--listen', '/run/web.sock', '--name', 'web'],
     instance: 'web',
@@ -126,6 +131,17 @@ describe('sockrelay units', () => {
       const started = await proxy.log.waitFor((line) => line.msg === 'sockrelay started');
       expect(started.exitIdleTime).toBe(env.SOCKRELAY_EXIT_IDLE_TIME);
     }, 30_000);
+  });
+
+  it('--public-facing sets the README recipe in the conf, each once', () => {
+    const { stdout } = runCliSync(['units', '--listen', '0.0.0.0:443', '--public-facing', '127.0.0.1:8443']);
+    const env = environmentOf(stdout);
+    expect(env).toMatchObject({
+      SOCKRELAY_CONNECTIONS_PER_SOURCE: '32',
+      SOCKRELAY_CONNECTION_RATE_PER_SOURCE: '20/1s',
+      SOCKRELAY_CONNECTION_IDLE_TIMEOUT: '10min',
+    });
+    expect(stdout.match(/^#?SOCKRELAY_CONNECTIONS_PER_SOURCE=/gm)).toHaveLength(1);
   });
 
   it('on demand: the proxy requires the backend, and the backend stops when unneeded', async () => {

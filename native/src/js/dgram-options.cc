@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "js/address.h"
+#include "js/source-options.h"
 
 namespace sockrelay {
 namespace {
@@ -52,7 +53,7 @@ bool ParseUdpRelayOptions(const Napi::Object& o, UdpRelayConfig* config, std::st
   }
   config->sessionEvents = o.Get("sessionEvents").ToBoolean();
   config->transparent = o.Get("transparent").ToBoolean();
-  return true;
+  return ReadSourceLimits(o, &config->sources, error);
 }
 
 }  // namespace sockrelay

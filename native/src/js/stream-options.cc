@@ -4,6 +4,7 @@
 #include <string>
 
 #include "js/address.h"
+#include "js/source-options.h"
 
 namespace sockrelay {
 namespace {
@@ -113,6 +114,8 @@ bool ReadRelayConfig(Napi::Value value, RelayConfig* config) {
   config->connectTimeoutMs = static_cast<uint64_t>(connectTimeoutMs);
   config->threads = static_cast<unsigned>(threads);
   config->connectionEvents = o.Get("connectionEvents").ToBoolean();
+  std::string error;
+  if (!ReadSourceLimits(o, &config->sources, &error)) return Invalid(env, "options." + error);
   return ReadBounds(o, "connectBounds", &config->connectBounds) &&
          ReadBounds(o, "durationBounds", &config->durationBounds);
 }

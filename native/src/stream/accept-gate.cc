@@ -5,9 +5,12 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "core/clock.h"
+
 namespace sockrelay {
 
-AcceptGate::AcceptGate(const RelayConfig& config, EventSink& events) : config_(config), events_(events) {}
+AcceptGate::AcceptGate(const RelayConfig& config, EventSink& events, SourceTable* sources)
+    : config_(config), events_(events), sources_(sources) {}
 
 void AcceptGate::AddLoop(int epollFd) {
   std::lock_guard<std::mutex> lock(mutex_);
@@ -25,19 +28,24 @@ int AcceptGate::Open() {
   return err;
 }
 
-UniqueFd AcceptGate::Accept(size_t listener, SockAddr* peer, int* err) {
+UniqueFd AcceptGate::Accept(size_t listener, SockAddr* peer, int* err, SourceTicket* source,
+                            SourceVerdict* verdict) {
   std::lock_guard<std::mutex> lock(mutex_);
+  *verdict = SourceVerdict::kAdmitted;
   if (!watched_) return *err = EAGAIN, UniqueFd();
   peer->len = sizeof peer->ss;
   UniqueFd fd(accept4(config_.listeners[listener].fd, peer->get(), &peer->len, SOCK_NONBLOCK | SOCK_CLOEXEC));
   if (!fd) return *err = errno, UniqueFd();
+  // Before the count: a refused client never holds a slot, never flips busy/idle.
+  if (sources_ && (*verdict = sources_->Admit(*peer, NowMs(), source)) != SourceVerdict::kAdmitted) return fd;
   if (++open_ == 1) events_.Push({RelayEventRecord::Type::kBusy});
   if (open_ >= config_.connectionsMax) Sync();
   return fd;
 }
 
-void AcceptGate::Release() {
+void AcceptGate::Release(SourceTicket* source) {
   std::lock_guard<std::mutex> lock(mutex_);
+  if (sources_ && source) sources_->Release(source);
   if (--open_ == 0) events_.Push({RelayEventRecord::Type::kIdle});
   Sync();
 }
@@ -46,6 +54,11 @@ void AcceptGate::AddOpen() {
   std::lock_guard<std::mutex> lock(mutex_);
   if (++open_ == 1) events_.Push({RelayEventRecord::Type::kBusy});
   Sync();
+}
+
+void AcceptGate::CountSource(const SockAddr& peer, SourceTicket* source) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (sources_) sources_->Add(peer, NowMs(), source);
 }
 
 void AcceptGate::Pause(uint64_t until) {

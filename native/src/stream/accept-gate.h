@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/address.h"
+#include "core/source-table.h"
 #include "core/unique-fd.h"
 #include "stream/event-queue.h"
 #include "stream/options.h"
@@ -20,16 +21,20 @@ namespace sockrelay {
 
 class AcceptGate {
  public:
-  AcceptGate(const RelayConfig& config, EventSink& events);
+  // `sources` (may be null: no per-source limits) is counted under the gate's mutex.
+  AcceptGate(const RelayConfig& config, EventSink& events, SourceTable* sources = nullptr);
 
   void AddLoop(int epollFd);
   // Starts accepting; 0 or the errno of the epoll_ctl that failed.
   int Open();
   // Accepts one client of `listener` if the gate is open: its socket, or none with *err set (EAGAIN
-  // when closed).
-  UniqueFd Accept(size_t listener, SockAddr* peer, int* err);
-  // A connection accepted here has closed (or was handed over).
-  void Release();
+  // when closed). A client over its source's limits comes back with *verdict saying so, uncounted,
+  // for the caller to refuse; an admitted one holds *source.
+  UniqueFd Accept(size_t listener, SockAddr* peer, int* err, SourceTicket* source, SourceVerdict* verdict);
+  // A connection accepted here has closed (or was handed over); `source` is released with it.
+  void Release(SourceTicket* source = nullptr);
+  // A connection handed over by a previous instance counts for its source, over its limits or not.
+  void CountSource(const SockAddr& peer, SourceTicket* source);
   // A connection handed over by a previous instance counts as open, as if accepted.
   void AddOpen();
   void Pause(uint64_t until);
@@ -51,6 +56,7 @@ class AcceptGate {
 
   const RelayConfig& config_;
   EventSink& events_;
+  SourceTable* sources_;
   std::mutex mutex_;
   std::vector<int> epolls_;
   bool accepting_ = false;

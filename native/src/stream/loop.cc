@@ -139,9 +139,15 @@ void RelayLoop::OnListener(size_t listener, uint64_t now) {
   for (int i = 0; i < kAcceptBatch; i++) {
     SockAddr peer;
     int err = 0;
-    UniqueFd fd = gate_.Accept(listener, &peer, &err);
+    SourceTicket source;
+    SourceVerdict verdict;
+    UniqueFd fd = gate_.Accept(listener, &peer, &err, &source, &verdict);
+    if (fd && verdict != SourceVerdict::kAdmitted) {
+      Refuse(std::move(fd), listener, peer, verdict, now);
+      continue;
+    }
     if (fd) {
-      Admit(std::move(fd), listener, peer, now);
+      Admit(std::move(fd), listener, peer, now, source);
       continue;
     }
     if (err == EAGAIN) return;
@@ -171,9 +177,10 @@ Connection* RelayLoop::Link(size_t listener) {
   return c;
 }
 
-void RelayLoop::Admit(UniqueFd fd, size_t listener, const SockAddr& peer, uint64_t now) {
+void RelayLoop::Admit(UniqueFd fd, size_t listener, const SockAddr& peer, uint64_t now, SourceTicket source) {
   Connection* c = Link(listener);
   c->client.fd = std::move(fd);
+  c->source = source;
   counters_[listener].accepted++;
   counters_[listener].active++;
   if (config_.connectionEvents) {
@@ -340,7 +347,7 @@ void RelayLoop::Unlink(Connection* c) {
   if (c->next) c->next->prev = c->prev;
   c->state = Connection::State::kClosed;
   closed_.push_back(c);
-  gate_.Release();
+  gate_.Release(&c->source);
 }
 
 }  // namespace sockrelay

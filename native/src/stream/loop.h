@@ -52,7 +52,8 @@ class RelayLoop {
  private:
   int Spin(struct epoll_event* events, uint32_t us);
   void OnListener(size_t listener, uint64_t now);
-  void Admit(UniqueFd fd, size_t listener, const SockAddr& peer, uint64_t now);
+  void Admit(UniqueFd fd, size_t listener, const SockAddr& peer, uint64_t now, SourceTicket source = {});
+  void Refuse(UniqueFd fd, size_t listener, const SockAddr& peer, SourceVerdict verdict, uint64_t now);
   Connection* Link(size_t listener);
   void OnSocket(Connection* c, bool client, uint32_t events, uint64_t now);
   void Connect(Connection* c, uint64_t now);

@@ -17,7 +17,13 @@ void* RunLoop(void* loop) {
 }  // namespace
 
 RelayCore::RelayCore(RelayConfig config)
-    : config_(std::move(config)), backends_(config_.backends), counters_(config_.listeners.size()), gate_(config_, events_) {
+    : config_(std::move(config)),
+      backends_(config_.backends),
+      counters_(config_.listeners.size()),
+      sources_(config_.sources.enabled()
+                   ? std::make_unique<SourceTable>(config_.sources, SourceTableSize(config_.connectionsMax))
+                   : nullptr),
+      gate_(config_, events_, sources_.get()) {
   for (ListenerCounters& k : counters_) {
     if (!config_.connectBounds.empty()) k.connectTime = std::make_unique<Histogram>(config_.connectBounds);
     if (!config_.durationBounds.empty()) k.duration = std::make_unique<Histogram>(config_.durationBounds);

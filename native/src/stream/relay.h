@@ -55,6 +55,8 @@ class RelayCore {
   BackendTable backends_;
   std::vector<ListenerCounters> counters_;
   EventSink events_;
+  // Null without per-source limits; guarded by the gate.
+  std::unique_ptr<SourceTable> sources_;
   AcceptGate gate_;
   std::atomic<uint64_t> nextId_{0};
   std::vector<std::unique_ptr<RelayLoop>> loops_;
