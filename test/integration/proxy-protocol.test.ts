@@ -286,7 +286,7 @@ describe('PROXY protocol on UDP through the CLI', () => {
       },
     );
     const run = await sup.nextActivation();
-    expect(await run.exited).toBe(78);
+    expect(await run.exitStatus()).toBe(78);
     expect(run.log.raw.filter(Boolean)).toEqual([
       'sockrelay: fd 3 (dns) is a datagram socket: PROXY protocol v1 describes TCP only; use v2',
     ]);
@@ -296,7 +296,7 @@ describe('PROXY protocol on UDP through the CLI', () => {
 describe('--proxy-protocol usage', () => {
   it('a bad value is exit 64 with one line', async () => {
     const run = runCli(['--proxy-protocol=v3', '127.0.0.1:80']);
-    expect(await run.exited).toBe(64);
+    expect(await run.exitStatus()).toBe(64);
     expect(run.log.raw.filter(Boolean)).toEqual([
       "sockrelay: --proxy-protocol: 'v3' is not one of none, v1, v2",
     ]);

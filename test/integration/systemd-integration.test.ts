@@ -69,7 +69,7 @@ describe('systemd integration', () => {
       { spawn: 'now', respawn: false },
     );
     const proxy = await sup.nextActivation();
-    expect(await proxy.exited).toBe(78);
+    expect(await proxy.exitStatus()).toBe(78);
     expect(proxy.log.raw.join('\n')).toMatch(
       /fd 4 \(admin\) has no backend: no BACKEND given and no --route admin=BACKEND/,
     );
@@ -127,7 +127,7 @@ describe('systemd integration', () => {
     expect(tcp.received.toString()).toBe('over tcp');
     // The TCP side went idle at once, but the UDP session lives for 1 s: no exit before it ends.
     const started = Date.now();
-    expect(await proxy.exited).toBe(0);
+    expect(await proxy.exitStatus()).toBe(0);
     expect(Date.now() - started).toBeGreaterThanOrEqual(900);
   });
 
@@ -168,7 +168,7 @@ describe('systemd integration', () => {
       },
     );
     const proxy = await sup.nextActivation();
-    expect(await proxy.exited).toBe(0);
+    expect(await proxy.exitStatus()).toBe(0);
     const deadline = Date.now() + 5000;
     while (!messages.some((m) => m.includes('STOPPING=1')) && Date.now() < deadline) {
       await once(receiver.stdout, 'data');

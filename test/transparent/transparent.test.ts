@@ -289,7 +289,7 @@ describe('transparent mode', () => {
       /^sockrelay_forwarded_bytes_total\{[^}]*direction="client_to_backend"[^}]*\} 100000$/m,
     );
     expect(metrics).toMatch(/^sockrelay_connections_accepted_total\{[^}]*\} 1$/m);
-    expect(await proxy.exited).toBe(0);
+    expect(await proxy.exitStatus()).toBe(0);
   });
 
   it('keeps an IPv4 client of a dual-stack [::] socket as IPv4 towards an IPv4 backend', async () => {
@@ -472,7 +472,7 @@ describe('transparent mode', () => {
     );
     const user = track(peer(net.client, 'tcp-client', ADDR.proxyFront4, PORT, 10));
 
-    expect(await proxy.exited).toBe(78);
+    expect(await proxy.exitStatus()).toBe(78);
     const lines = proxy.log.raw.filter((l) => l.startsWith('sockrelay:'));
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/transparent mode needs the capability CAP_NET_ADMIN \(or CAP_NET_RAW\).*EPERM/);
