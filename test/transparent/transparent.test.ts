@@ -10,6 +10,7 @@ import { useCleanups } from '../helpers/cleanups.js';
 import { CLI, type RunningProcess } from '../helpers/proxy.js';
 import { backendPeer, peer, proxyIn, type Peer } from './peers.js';
 import { ADDR, createTopology, type Topology } from './topology.mjs';
+import { has } from '../helpers/requires.js';
 
 const PORT = 8080;
 const MiB = 1024 * 1024;
@@ -51,7 +52,7 @@ async function expectKeptAndIntact(user: Peer, server: Peer, client: string, nth
   expect(done.trailer).toBe(`${String(done.sent)}\n`);
 }
 
-describe('transparent mode', () => {
+describe.skipIf(!has('root', 'ip', 'systemd-socket-activate'))('transparent mode', () => {
   let net: Topology;
   const cleanups = useCleanups();
   const track = <T extends Peer | RunningProcess>(x: T): T => {
@@ -105,7 +106,7 @@ describe('transparent mode', () => {
     });
   });
 
-  it.each([
+  it.skipIf(!has('nft')).each([
     { family: 'IPv4', client: ADDR.client4, front: ADDR.proxyFront4, backend: ADDR.backend4 },
     { family: 'IPv6', client: ADDR.client6, front: ADDR.proxyFront6, backend: ADDR.backend6 },
   ])(
