@@ -13,10 +13,11 @@ import { useCleanups } from '../helpers/cleanups.js';
 import { dial, echo, freePort, sendAndCollect, startServer, tempDir } from '../helpers/net.js';
 import { ask, echoBackend } from '../helpers/udp.js';
 import { supervise, underSocketActivate, type Supervised } from '../helpers/proxy.js';
+import { has } from '../helpers/requires.js';
 
 const loopback = { family: 'inet', address: '127.0.0.1', port: 0 } as const;
 
-describe('systemd integration', () => {
+describe.skipIf(!has('systemd-socket-activate'))('systemd integration', () => {
   const cleanups = useCleanups();
   async function backendWith(handler: (s: Socket) => void) {
     const s = await startServer(handler);
