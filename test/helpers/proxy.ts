@@ -159,6 +159,13 @@ export function runCliSync(args: string[], env: NodeJS.ProcessEnv = {}) {
   return { code: result.status, stderr: result.stderr, stdout: result.stdout };
 }
 
+/** What `sockrelay ARGS` printed on stdout; throws, with its stderr, unless it exited 0. */
+export function cliStdout(args: string[], env: NodeJS.ProcessEnv = {}): string {
+  const { code, stdout, stderr } = runCliSync(args, env);
+  if (code !== 0) throw new Error(`sockrelay ${args.join(' ')} exited ${code}:\n${stderr}`);
+  return stdout;
+}
+
 /** `sockrelay ARGS` with no sockets handed over. */
 export function runCli(args: string[], env: NodeJS.ProcessEnv = process.env): RunningProcess {
   return watchProcess(spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] }));

@@ -8,7 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/net.js';
-import { runCliSync } from '../helpers/proxy.js';
+import { cliStdout, runCliSync } from '../helpers/proxy.js';
 import { has } from '../helpers/requires.js';
 
 const PACKAGE = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -24,7 +24,7 @@ function sh(file: string, args: string[], input?: string) {
 
 /** Every flag and environment variable --help shows for a command, help and version included. */
 function helpWords(args: string[]): string[] {
-  const help = runCliSync([...args, '--help']).stdout;
+  const help = cliStdout([...args, '--help']);
   const options = help.slice(help.indexOf('Options:'), help.search(/\n(Commands|Examples):|$/));
   return [...options.matchAll(/(?<![\w-])(--?[a-z][\w-]*|SOCKRELAY_\w+)/g)].map((m) => m[1]!);
 }
@@ -91,8 +91,8 @@ describe('shell completion', () => {
     dir = tempDir('sockrelay-completion-');
     bashScript = join(dir.path, 'sockrelay.bash');
     zshScript = join(dir.path, '_sockrelay');
-    writeFileSync(bashScript, runCliSync(['completion', 'bash']).stdout);
-    writeFileSync(zshScript, runCliSync(['completion', 'zsh']).stdout);
+    writeFileSync(bashScript, cliStdout(['completion', 'bash']));
+    writeFileSync(zshScript, cliStdout(['completion', 'zsh']));
   });
   afterAll(() => dir.remove());
 

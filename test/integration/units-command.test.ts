@@ -11,7 +11,7 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useCleanups } from '../helpers/cleanups.js';
-import { runCli, runCliSync } from '../helpers/proxy.js';
+import { cliStdout, runCli, runCliSync } from '../helpers/proxy.js';
 import { buildRoot, verify } from '../helpers/systemd-analyze.js';
 import { has } from '../helpers/requires.js';
 
@@ -115,7 +115,7 @@ describe('sockrelay units', () => {
 
     it('the conf names only variables the CLI reads, and the CLI starts with it', async () => {
       const conf = confs.get(`${instance}.conf`)!;
-      const help = runCliSync(['--help']).stdout;
+      const help = cliStdout(['--help']);
       const named = [...conf.matchAll(/^#?(SOCKRELAY_\w+)=/gm)].map((m) => m[1]!);
       expect(named.length).toBeGreaterThan(5);
       for (const variable of named) expect(help).toContain(`env: ${variable}`);
@@ -135,7 +135,7 @@ describe('sockrelay units', () => {
 
   it('on demand: the proxy requires the backend, and the backend stops when unneeded', async () => {
     const dir = join(scratch, 'on-demand-check');
-    runCliSync([
+    cliStdout([
       'units',
       '--listen',
       '127.0.0.1:3000',
