@@ -52,6 +52,9 @@ function localNodeDir() {
   return existsSync(join(candidate, 'include', 'node', 'node_api.h')) ? candidate : undefined;
 }
 
+// node-gyp compiles one file at a time unless told otherwise; the addon is ~40 files.
+process.env.JOBS ??= 'max';
+
 const nodedir = process.env.npm_config_nodedir || localNodeDir();
 if (nodedir) process.env.npm_config_nodedir = nodedir;
 

@@ -211,7 +211,8 @@ describe.skipIf(!activate)('the packed tarball, installed globally without a com
   it(
     'builds the addon from source with the command that line names, where a compiler is',
     async () => {
-      const withCompiler = { ...cleanEnv(), PATH: process.env.PATH };
+      // JOBS: node-gyp compiles one file at a time unless told otherwise.
+      const withCompiler = { ...cleanEnv(), PATH: process.env.PATH, JOBS: 'max' };
       await run('npm', ['rebuild', '-g', '--prefix', prefix, '--allow-scripts=sockrelay', 'sockrelay'], {
         env: withCompiler,
       });
