@@ -53,6 +53,8 @@ export async function runDaemon(config: Config, deps: DaemonDeps): Promise<ExitC
     const backends = await resolveBackends(routed);
     const settings = engineSettings(config, nofile, logger);
     const plane = await buildDataPlane(binding, config, settings, routed, backends);
+    // Each UDP relay owns its socket from construction on (src/udp/types.ts) and closes it itself.
+    for (const { socket } of routed) if (socket.role === 'datagram') gathered.handOff(socket.fd);
     logDataPlaneEvents(plane, logger, config.accessLog);
     const store = fdStoreFromEnv(deps.env, binding);
     await resumeConnections(gathered, binding, plane, store, logger);

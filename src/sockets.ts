@@ -26,7 +26,12 @@ export interface Gathered {
   sockets: InheritedSocket[];
   /** Fds a previous instance handed over through the fd store (named by src/handover/fd-names.ts). */
   handedOver: ListenedFd[];
-  /** Closes what we bound ourselves and removes our unix socket files. */
+  /**
+   * The fd's owner is now whoever it was given to (a UDP relay owns its socket from construction
+   * on and closes it in destroy()): release() must not close it as well.
+   */
+  handOff(fd: number): void;
+  /** Closes what we bound ourselves and still own, and removes our unix socket files. */
   release(): void;
 }
 
@@ -77,8 +82,9 @@ export async function gatherSockets(options: GatherOptions): Promise<Gathered> {
 
   const bound: InheritedSocket[] = [];
   const filesToRemove: string[] = [];
+  const handedOff = new Set<number>();
   const release = (): void => {
-    for (const s of bound) native.close(s.fd);
+    for (const s of bound) if (!handedOff.has(s.fd)) native.close(s.fd);
     for (const path of filesToRemove) {
       try {
         unlinkSync(path);
@@ -115,5 +121,6 @@ export async function gatherSockets(options: GatherOptions): Promise<Gathered> {
     release();
     throw err;
   }
-  return { activation, sockets: [...inherited, ...bound], handedOver, release };
+  const handOff = (fd: number): void => void handedOff.add(fd);
+  return { activation, sockets: [...inherited, ...bound], handedOver, handOff, release };
 }

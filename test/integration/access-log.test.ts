@@ -97,7 +97,7 @@ describe('--access-log', () => {
     const { received } = await sendAndCollect(await connected(listen), Buffer.from('quiet'));
     expect(received.toString()).toBe('quiet');
     proxy.child.kill('SIGTERM');
-    expect(await proxy.exited).toBe(0);
+    expect(await proxy.exitStatus()).toBe(0);
     expect(proxy.log.lines.filter(isAccess)).toEqual([]);
   });
 

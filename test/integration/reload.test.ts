@@ -118,7 +118,7 @@ describe('a configuration error under socket activation', () => {
     const { received } = await answered;
     expect(received.length).toBe(0);
     expect(run.child.exitCode).toBeNull(); // answered before the exit, not by it
-    expect(await run.exited).toBe(64);
+    expect(await run.exitStatus()).toBe(64);
     expect(run.log.raw.join('\n')).toMatch(/no-such-flag/);
   });
 });

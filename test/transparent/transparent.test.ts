@@ -10,6 +10,7 @@ import { useCleanups } from '../helpers/cleanups.js';
 import { CLI, type RunningProcess } from '../helpers/proxy.js';
 import { backendPeer, peer, proxyIn, type Peer } from './peers.js';
 import { ADDR, createTopology, type Topology } from './topology.mjs';
+import { has } from '../helpers/requires.js';
 
 const PORT = 8080;
 const MiB = 1024 * 1024;
@@ -51,7 +52,7 @@ async function expectKeptAndIntact(user: Peer, server: Peer, client: string, nth
   expect(done.trailer).toBe(`${String(done.sent)}\n`);
 }
 
-describe('transparent mode', () => {
+describe.skipIf(!has('root', 'ip', 'systemd-socket-activate'))('transparent mode', () => {
   let net: Topology;
   const cleanups = useCleanups();
   const track = <T extends Peer | RunningProcess>(x: T): T => {
@@ -105,7 +106,7 @@ describe('transparent mode', () => {
     });
   });
 
-  it.each([
+  it.skipIf(!has('nft')).each([
     { family: 'IPv4', client: ADDR.client4, front: ADDR.proxyFront4, backend: ADDR.backend4 },
     { family: 'IPv6', client: ADDR.client6, front: ADDR.proxyFront6, backend: ADDR.backend6 },
   ])(
@@ -289,7 +290,7 @@ describe('transparent mode', () => {
       /^sockrelay_forwarded_bytes_total\{[^}]*direction="client_to_backend"[^}]*\} 100000$/m,
     );
     expect(metrics).toMatch(/^sockrelay_connections_accepted_total\{[^}]*\} 1$/m);
-    expect(await proxy.exited).toBe(0);
+    expect(await proxy.exitStatus()).toBe(0);
   });
 
   it('keeps an IPv4 client of a dual-stack [::] socket as IPv4 towards an IPv4 backend', async () => {
@@ -472,7 +473,7 @@ describe('transparent mode', () => {
     );
     const user = track(peer(net.client, 'tcp-client', ADDR.proxyFront4, PORT, 10));
 
-    expect(await proxy.exited).toBe(78);
+    expect(await proxy.exitStatus()).toBe(78);
     const lines = proxy.log.raw.filter((l) => l.startsWith('sockrelay:'));
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/transparent mode needs the capability CAP_NET_ADMIN \(or CAP_NET_RAW\).*EPERM/);
