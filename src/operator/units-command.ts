@@ -30,8 +30,9 @@ export async function runUnitsCommand(
     name: options.name,
     onDemand: options.onDemand,
     backend,
-    reference: describeOptions(root).flatMap(({ envName, defaultText }) =>
-      envName === undefined ? [] : [{ envName, defaultText }],
+    // A switch is listed as its default spelled out (off): uncommented as written, it changes nothing.
+    reference: describeOptions(root).flatMap(({ envName, defaultText, valueName }) =>
+      envName === undefined ? [] : [{ envName, defaultText: valueName === undefined ? 'no' : defaultText }],
     ),
   });
   const where = (file: GeneratedFile, unitsDir: string): string =>

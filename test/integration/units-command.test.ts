@@ -128,6 +128,21 @@ describe('sockrelay units', () => {
     }, 30_000);
   });
 
+  it('the conf lists switches at their default and no action: uncommented as written, nothing changes', async () => {
+    const conf = runCliSync(['units', '--listen', '127.0.0.1:80', '127.0.0.1:8080']).stdout;
+    expect(conf).not.toMatch(/SOCKRELAY_CHECK_CONFIG/);
+    expect(conf).toMatch(/^#SOCKRELAY_TRANSPARENT=no$/m);
+    expect(conf).toMatch(/^#SOCKRELAY_ACCESS_LOG=no$/m);
+    const uncommented = conf.replace(/^#(SOCKRELAY_\w+=.+)$/gm, '$1');
+    const env = environmentOf(uncommented.slice(uncommented.indexOf('### /etc/sockrelay/')));
+    delete env.SOCKRELAY_EXIT_IDLE_TIME;
+    expect(Object.keys(env).length).toBeGreaterThan(8);
+    const proxy = runCli(['--listen', '127.0.0.1:0', '127.0.0.1:9'], { PATH: process.env.PATH, ...env });
+    cleanups.push(() => proxy.stop());
+    const started = await proxy.log.waitFor((line) => line.msg === 'sockrelay started');
+    expect((started.listeners as Array<{ transparent?: boolean }>)[0]!.transparent).toBeUndefined();
+  }, 30_000);
+
   it('on demand: the proxy requires the backend, and the backend stops when unneeded', async () => {
     const dir = join(scratch, 'on-demand-check');
     runCliSync([
