@@ -54,11 +54,6 @@ function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
-/** A flag that only makes sense typed: no SOCKRELAY_* variable may turn it on. */
-function notFromEnvironment(option: Option): Option {
-  return Object.assign(option, { envVar: undefined });
-}
-
 function program(): Command {
   return new EnvironmentCommand('sockrelay')
     .description(
@@ -155,14 +150,16 @@ function program(): Command {
       '--reload-env-file <PATH>',
       "on reload (SIGHUP), take BACKEND and SOCKRELAY_* afresh from PATH (the unit's EnvironmentFile=)",
     )
-    .addOption(notFromEnvironment(new Option('--check-config', 'check the configuration and exit')))
+    .option('--check-config', 'check the configuration and exit (typed only: no variable)')
     .version(version, '--version')
     .helpOption('-h, --help')
     .addHelpText('after', EXAMPLES)
     .showHelpAfterError(false)
     .exitOverride()
     .configureOutput({
-      outputError: (text, write) => write(fatalText(`sockrelay: ${text.replace(/^error: /, '')}`)),
+      // Commander puts its "(Did you mean …?)" on a line of its own: one error is one line.
+      outputError: (text, write) =>
+        write(fatalText(`sockrelay: ${text.replace(/^error: /, '').replace(/\n(?=\(Did you mean)/, ' ')}`)),
     });
 }
 

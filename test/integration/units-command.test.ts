@@ -149,6 +149,21 @@ describe('sockrelay units', () => {
     expect(stdout.match(/^#?SOCKRELAY_CONNECTIONS_PER_SOURCE=/gm)).toHaveLength(1);
   });
 
+  it('the conf lists switches at their default and no action: uncommented as written, nothing changes', async () => {
+    const conf = runCliSync(['units', '--listen', '127.0.0.1:80', '127.0.0.1:8080']).stdout;
+    expect(conf).not.toMatch(/SOCKRELAY_CHECK_CONFIG/);
+    expect(conf).toMatch(/^#SOCKRELAY_TRANSPARENT=no$/m);
+    expect(conf).toMatch(/^#SOCKRELAY_ACCESS_LOG=no$/m);
+    const uncommented = conf.replace(/^#(SOCKRELAY_\w+=.+)$/gm, '$1');
+    const env = environmentOf(uncommented.slice(uncommented.indexOf('### /etc/sockrelay/')));
+    delete env.SOCKRELAY_EXIT_IDLE_TIME;
+    expect(Object.keys(env).length).toBeGreaterThan(8);
+    const proxy = runCli(['--listen', '127.0.0.1:0', '127.0.0.1:9'], { PATH: process.env.PATH, ...env });
+    cleanups.push(() => proxy.stop());
+    const started = await proxy.log.waitFor((line) => line.msg === 'sockrelay started');
+    expect((started.listeners as Array<{ transparent?: boolean }>)[0]!.transparent).toBeUndefined();
+  }, 30_000);
+
   it('on demand: the proxy requires the backend, and the backend stops when unneeded', async () => {
     const dir = join(scratch, 'on-demand-check');
     cliStdout([
@@ -167,6 +182,90 @@ describe('sockrelay units', () => {
     expect(files.get('sockrelay@3000.service.d/on-demand.conf')).toMatch(/^After=big\.service$/m);
     expect(files.get('big.service.d/sockrelay-on-demand.conf')).toMatch(/^StopWhenUnneeded=yes$/m);
     expect(environmentOf(files.get('3000.conf')!).SOCKRELAY_CONNECT_TIMEOUT).toBe('30s');
+  });
+
+  const LONG = 'a'.repeat(300);
+  it.each([
+    [
+      ['--listen', '/run/a.sock\nExecStartPre=/bin/touch /tmp/pwned', '--name', 'a', '127.0.0.1:8080'],
+      /--listen: .*control character/,
+    ],
+    [['--listen', '127.0.0.1:80', '127.0.0.1:8080\nSOCKRELAY_TRANSPARENT=1'], /BACKEND: .*control character/],
+    [['--listen', '127.0.0.1:80', '/run/a b.sock'], /BACKEND: .*space/],
+    [['--listen', '127.0.0.1:80', '--name', 'x\x1b[2J', '127.0.0.1:8080'], /--name: .*may hold only/],
+    [['--listen', '127.0.0.1:80', '--name', 'n'.repeat(239), '127.0.0.1:8080'], /--name: .*longer than/],
+    [
+      ['--listen', '127.0.0.1:80', '--on-demand', `${LONG}.service`, '127.0.0.1:8080'],
+      /--on-demand: .*longer than/,
+    ],
+    [
+      ['--listen', '127.0.0.1:80', '--on-demand', 'a@.service', '127.0.0.1:8080'],
+      /--on-demand: 'a@.service' is not a unit name/,
+    ],
+    [['--listen', '[fe80::1%lo]:8081', '127.0.0.1:8080'], /--listen: .*zone/],
+    [['--listen', `/run/${LONG}.sock`, '--name', 'a', '127.0.0.1:8080'], /--listen: .*at most 107 bytes/],
+    [['--listen', '/run/a.sock\\', '--name', 'a', '127.0.0.1:8080'], /--listen: .*backslash/],
+    [['--listen', ' /run/a.sock', '--name', 'a', '127.0.0.1:8080'], /--listen: /],
+  ])('refuses %j with exit 64, one line, and writes nothing', async (args, message) => {
+    const dir = join(scratch, `refused-${Math.random().toString(36).slice(2)}`);
+    const { code, stderr, stdout } = runCliSync(['units', ...args, '--write', dir, '--conf-dir', dir]);
+    expect({ code, stdout }).toEqual({ code: 64, stdout: '' });
+    expect(stderr).toMatch(message);
+    expect(stderr.trimEnd().split('\n')).toHaveLength(1);
+    expect(await readdir(dir).catch(() => 'absent')).toBe('absent');
+  });
+
+  it("escapes '%' so systemd listens where it was asked, and verify accepts it", async () => {
+    const dir = join(scratch, 'percent');
+    const written = runCliSync([
+      ...'units --listen /run/x%i%z.sock --name pct'.split(' '),
+      '--write',
+      dir,
+      '--conf-dir',
+      dir,
+    ]);
+    expect(written.code).toBe(0);
+    const files = await filesIn(dir);
+    const socket = files.get('sockrelay@pct.socket')!;
+    expect(socket).toMatch(/^ListenStream=\/run\/x%%i%%z\.sock$/m);
+    expect(socket).toMatch(/^Description=.*\/run\/x%%i%%z\.sock$/m);
+    const root = await buildRoot(new Map([['sockrelay@.service', TEMPLATE], ...files]));
+    cleanups.push(() => rm(root, { recursive: true, force: true }));
+    expect(await verify(root, 'sockrelay@pct.socket')).toMatchObject({ code: 0, stderr: '' });
+  }, 60_000);
+
+  it('writes all its files or none: a conf dir it cannot use leaves the units dir as it was', async () => {
+    const dir = join(scratch, 'all-or-none');
+    const first = runCliSync([
+      'units',
+      '--listen',
+      '127.0.0.1:81',
+      '--write',
+      `${dir}/units`,
+      '--conf-dir',
+      `${dir}/conf`,
+    ]);
+    expect(first.code).toBe(0);
+    const before = await filesIn(dir);
+    // The second run's conf dir is a regular file: its conf cannot be written.
+    const blocked = join(dir, 'units', 'sockrelay@81.socket');
+    const second = runCliSync([
+      'units',
+      '--listen',
+      '127.0.0.1:81',
+      '--udp',
+      '--on-demand',
+      'big.service',
+      '127.0.0.2:9',
+      '--write',
+      join(dir, 'units'),
+      '--conf-dir',
+      blocked,
+    ]);
+    expect(second.code).toBe(71);
+    expect(second.stderr.trimEnd().split('\n')).toHaveLength(1);
+    expect(await filesIn(dir)).toEqual(before);
+    expect((await readdir(join(dir, 'units'))).sort()).toEqual(['sockrelay@81.socket']);
   });
 
   it.each([
