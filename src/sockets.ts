@@ -16,7 +16,7 @@ import {
   type ListenFdsResult,
 } from './activation/listen-fds.js';
 import { resolveListenHosts, type ListenSpec } from './activation/listen-hosts.js';
-import { isHandoverName } from './handover/fd-names.js';
+import { isHandoverName, RELOAD_CONTROL_FD_NAME } from './handover/fd-names.js';
 import type { AddressSpec } from './config/address.js';
 import { StartupError, errnoCode } from './errors.js';
 import type { NativeBinding, SocketAddress } from './native/binding.js';
@@ -26,8 +26,12 @@ export interface Gathered {
   sockets: InheritedSocket[];
   /** Fds a previous instance handed over through the fd store (named by src/handover/fd-names.ts). */
   handedOver: ListenedFd[];
+  /** A reload's successor: the fd of the channel to the program that started it. */
+  reloadControl: number | null;
   /** Closes what we bound ourselves and removes our unix socket files. */
   release(): void;
+  /** Leave the unix socket files in place at release(): a successor listens on them. */
+  keepSocketFiles(): void;
 }
 
 export interface GatherOptions {
@@ -64,7 +68,9 @@ export async function gatherSockets(options: GatherOptions): Promise<Gathered> {
   const { env, native } = options;
   const activation = parseListenFds(env, { pid: options.pid, pidfdId: native.pidfdId() });
   unsetListenEnv(env);
-  const listened = activation.ours ? activation.fds : [];
+  const all = activation.ours ? activation.fds : [];
+  const reloadControl = all.find((f) => f.name === RELOAD_CONTROL_FD_NAME)?.fd ?? null;
+  const listened = all.filter((f) => f.name !== RELOAD_CONTROL_FD_NAME);
   // Handed-over connections are not sockets to serve: they are checked and adopted on their own.
   const handedOver = listened.filter((f) => isHandoverName(f.name));
   const inherited = activation.ours
@@ -77,8 +83,11 @@ export async function gatherSockets(options: GatherOptions): Promise<Gathered> {
 
   const bound: InheritedSocket[] = [];
   const filesToRemove: string[] = [];
+  let keepFiles = false;
   const release = (): void => {
     for (const s of bound) native.close(s.fd);
+    // Handed to a successor, which listens on them still.
+    if (keepFiles) return;
     for (const path of filesToRemove) {
       try {
         unlinkSync(path);
@@ -115,5 +124,12 @@ export async function gatherSockets(options: GatherOptions): Promise<Gathered> {
     release();
     throw err;
   }
-  return { activation, sockets: [...inherited, ...bound], handedOver, release };
+  return {
+    activation,
+    sockets: [...inherited, ...bound],
+    handedOver,
+    reloadControl,
+    release,
+    keepSocketFiles: () => void (keepFiles = true),
+  };
 }
