@@ -120,8 +120,14 @@ export function stopAndReload(
     heard[from]++;
     if (Math.max(heard.signal, heard.predecessor) === before) return;
     switch (phase) {
-      case 'serving':
       case 'stopping':
+        // systemd signals every process of the unit once more when the main one has ended before
+        // them (its final SIGTERM): for a successor still draining, that is no request to hurry.
+        // systemd itself ends a drain that outlasts TimeoutStopSec= with SIGKILL.
+        if (signal === 'SIGTERM' && serving.notifySocket)
+          return void logger.info({ signal }, 'SIGTERM again under systemd: still draining');
+        return stopHere(signal);
+      case 'serving':
         return stopHere(signal);
       case 'checking':
         check?.abort();
