@@ -110,7 +110,9 @@ export async function runDaemon(config: Config, deps: DaemonDeps): Promise<ExitC
       return ExitCode.ok;
     }
     const store = fdStoreFromEnv(deps.env, binding);
-    await resumeConnections(gathered, binding, plane, store, logger);
+    // A successor's connections came from its predecessor, not the store: nothing to remove there
+    // (and systemd would refuse it from a process that is not yet the main one).
+    await resumeConnections(gathered, binding, plane, predecessor ? null : store, logger);
     const metrics = await startMetrics(config, metricsFds, plane, routed, deps.version, logger);
     const resumeHere = resumer(binding, config, plane, routed, { settings, backends }, logger);
     // The engines start first: the first client (waiting since the activation) is relayed while
