@@ -37,6 +37,7 @@
         "src/stream/handover.cc",
         "src/stream/histogram.cc",
         "src/stream/loop.cc",
+        "src/stream/pipe-pool.cc",
         "src/stream/relay.cc",
         "src/stream/tune-socket.cc"
       ],

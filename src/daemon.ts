@@ -8,7 +8,7 @@ import type { Config } from './config/config.js';
 import { buildDataPlane, engineSettings, handoverTargets, logDataPlaneEvents } from './daemon/data-plane.js';
 import type { DataPlane } from './daemon/data-plane.js';
 import { logMachineLimits } from './daemon/machine-limits.js';
-import { FDS_PER_CONNECTION } from './engine/fd-budget.js';
+import { streamFds } from './engine/fd-budget.js';
 import { startMetrics } from './daemon/metrics.js';
 import { serveUntilDone } from './daemon/serve.js';
 import { logStarted, resolveBackends, resumeConnections, socketsToServe } from './daemon/startup.js';
@@ -149,7 +149,7 @@ export async function runDaemon(config: Config, deps: DaemonDeps): Promise<ExitC
             nofile,
             connectionsWanted: config.connectionsMax,
             connectionsCap: plane.engine?.connectionsMax ?? null,
-            fdsPerConnection: FDS_PER_CONNECTION,
+            fdsFor: streamFds,
           },
           logger,
         );

@@ -24,14 +24,14 @@ export function fdStoreProblem(env: NodeJS.ProcessEnv): string | null {
   return null;
 }
 
-/** The RLIMIT_NOFILE that lets `wanted` connections of `fdsPerConnection` fds in, given the cap `capped` got. */
+/** The RLIMIT_NOFILE that lets `wanted` connections in, given the cap `capped` got and the fds `fdsFor` so many take. */
 export function nofileNeeded(
   nofile: NofileLimit,
   wanted: number,
   capped: number,
-  fdsPerConnection: number,
+  fdsFor: (connections: number) => number,
 ): number {
-  return nofile.soft + (wanted - capped) * fdsPerConnection;
+  return nofile.soft + fdsFor(wanted) - fdsFor(capped);
 }
 
 export interface MachineLimits {
@@ -41,7 +41,8 @@ export interface MachineLimits {
   connectionsWanted: number;
   /** The cap the engine took, lowered to fit the fd limit; null without a stream engine. */
   connectionsCap: number | null;
-  fdsPerConnection: number;
+  /** Fds so many stream connections take at most (src/engine/fd-budget.ts). */
+  fdsFor: (connections: number) => number;
 }
 
 export function logMachineLimits(limits: MachineLimits, logger: Logger): void {
@@ -49,7 +50,7 @@ export function logMachineLimits(limits: MachineLimits, logger: Logger): void {
   if (store) logger.warn({ fdStore: limits.env.FDSTORE ?? null }, store);
   const { nofile, connectionsWanted: wanted, connectionsCap: cap } = limits;
   if (cap !== null && cap < wanted) {
-    const needed = nofileNeeded(nofile, wanted, cap, limits.fdsPerConnection);
+    const needed = nofileNeeded(nofile, wanted, cap, limits.fdsFor);
     logger.warn(
       { nofile, connectionsMax: cap, connectionsWanted: wanted },
       `fd limit ${nofile.soft} caps connections at ${cap}: LimitNOFILE=${needed} needed for -c ${wanted}`,

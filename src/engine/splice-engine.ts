@@ -12,7 +12,7 @@ import { EventEmitter } from 'node:events';
 import type { NativeBinding, RelayEngineNative, RelayEvent, SocketAddress } from '../native/binding.js';
 import { BackendRefresher } from '../backend/re-resolve.js';
 import { formatSocketAddress } from '../backend/resolve.js';
-import { connectionsWithinFdLimit, FDS_PER_CONNECTION } from './fd-budget.js';
+import { connectionsWithinFdLimit, pipesFor } from './fd-budget.js';
 import {
   CONNECT_SECONDS_BOUNDS,
   DURATION_SECONDS_BOUNDS,
@@ -44,6 +44,8 @@ export interface SpliceEngineOptions extends EngineOptions {
   threads?: number;
   /** How often a backend name is resolved again (src/backend/re-resolve.ts); 30 s by default. */
   backendRefreshMs?: number;
+  /** Splice pipes open at once; the fd budget's share for the connections by default. */
+  pipesMax?: number;
 }
 
 export class SpliceEngine extends EventEmitter implements Engine {
@@ -80,7 +82,7 @@ export class SpliceEngine extends EventEmitter implements Engine {
     this.labels = options.listeners.map((l) => l.label);
     this.specs = options.listeners.map((l) => l.backend.spec);
     this.transparent = options.listeners.map((l) => l.transparent === true);
-    this.connectionsMax = connectionsWithinFdLimit(options, FDS_PER_CONNECTION);
+    this.connectionsMax = connectionsWithinFdLimit(options);
     this.refresherOf = options.listeners.map((l) => refresherIndex.get(l.backend));
     this.native = new binding.RelayEngine(
       {
@@ -88,6 +90,7 @@ export class SpliceEngine extends EventEmitter implements Engine {
         backends,
         connectionsMax: this.connectionsMax,
         pipeSize: options.pipeSize,
+        pipesMax: options.pipesMax ?? pipesFor(this.connectionsMax),
         connectTimeoutMs: options.connectTimeoutMs,
         threads: options.threads ?? DEFAULT_THREADS,
         connectionIdleTimeoutMs: options.connectionIdleTimeoutMs ?? 0,
@@ -114,6 +117,7 @@ export class SpliceEngine extends EventEmitter implements Engine {
     return {
       active: stats.active,
       listeners: stats.listeners.map((s, i) => ({ label: this.label(i), ...s })),
+      pipes: { inUse: stats.pipesInUse, pooled: stats.pipesPooled },
     };
   }
 

@@ -97,6 +97,8 @@ export interface ListenerStats {
 export interface EngineStats {
   active: number;
   listeners: ListenerStats[];
+  /** Splice pipes holding bytes now, and kept empty for the next busy flow (stream engines only). */
+  pipes?: { inUse: number; pooled: number };
 }
 
 export interface EngineEvents {

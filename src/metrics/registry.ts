@@ -100,7 +100,8 @@ export function buildRegistries(
     warned.add(source);
     logger.warn({ source, code: errnoCode(err), err }, 'metrics: source failed; serving its last snapshot');
   };
-  const tcp = perScrape(() => sources.tcp()?.listeners ?? [], [] as ListenerStats[], warn('tcp'));
+  const tcpStats = perScrape(() => sources.tcp(), null as EngineStats | null, warn('tcp'));
+  const tcp = (): ListenerStats[] => tcpStats()?.listeners ?? [];
   const udp = perScrape(() => sources.udp(), [] as UdpStats[], warn('udp'));
   const where = (listener: string): Labels => ({ listener, backend: sources.backendOf(listener) });
 
@@ -167,6 +168,19 @@ export function buildRegistries(
       const cap = sources.connectionsMax?.() ?? null;
       if (cap === null) this.reset();
       else this.set(cap);
+    },
+  });
+  new Gauge({
+    name: 'sockrelay_pipes',
+    help: 'Splice pipes of the stream engine: in_use holding bytes in flight, pooled kept empty for the next busy flow.',
+    labelNames: ['state'],
+    registers: [own],
+    collect() {
+      this.reset();
+      const pipes = tcpStats()?.pipes;
+      if (!pipes) return;
+      this.set({ state: 'in_use' }, pipes.inUse);
+      this.set({ state: 'pooled' }, pipes.pooled);
     },
   });
   counter(

@@ -100,6 +100,8 @@ export interface RelayEngineOptions {
   connectionsMax: number;
   /** Bytes; the kernel rounds up to a page multiple. */
   pipeSize: number;
+  /** Splice pipes open at once, pooled ones included (src/engine/fd-budget.ts); absent: two per connection. */
+  pipesMax?: number;
   /** Give up connecting to a backend after this many ms (0 = one attempt through each address, no retry). */
   connectTimeoutMs: number;
   /** Number of epoll threads (>= 1). */
@@ -145,6 +147,9 @@ export interface RelayListenerStats {
 export interface RelayStats {
   active: number;
   listeners: RelayListenerStats[];
+  /** Splice pipes of the whole process holding bytes of a connection, and kept empty for the next. */
+  pipesInUse: number;
+  pipesPooled: number;
 }
 
 /**

@@ -360,7 +360,9 @@ describe('the stream engine', () => {
     await expect
       .poll(() => engine.active() === 0 && backend.sockets.size === 0, { timeout: 15_000 })
       .toBe(true);
-    await expect.poll(() => openFdCount() <= baseline, { timeout: 5000 }).toBe(true);
+    // Only the pipes the engine's pool keeps for its next busy flows (at most a few) stay open.
+    const pooled = (): number => engine.stats().pipes?.pooled ?? 0;
+    await expect.poll(() => openFdCount() <= baseline + 2 * pooled(), { timeout: 5000 }).toBe(true);
     expect(checked).toBeGreaterThan(1500);
     expect(engine.stats().listeners[0]!.accepted).toBeGreaterThanOrEqual(2000 - abortedEarly);
   }, 60_000);

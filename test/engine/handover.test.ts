@@ -126,7 +126,10 @@ describe('engine handover', () => {
     await expect
       .poll(() => next.active() === 0 && backend.sockets.size === 0, { timeout: 10_000 })
       .toBe(true);
-    await expect.poll(() => openFdCount() <= baseline, { timeout: 10_000 }).toBe(true);
+    // Only the pipes the engine's pool keeps for its next busy flows (at most a few) stay open.
+    await expect
+      .poll(() => openFdCount() <= baseline + 2 * next.stats().pipes!.pooled, { timeout: 10_000 })
+      .toBe(true);
   });
 
   it('drains what the fd store had no room for in a native engine that accepts nothing', async () => {

@@ -1,5 +1,5 @@
 /** Runs the engine in-process on a real listening socket, for the contract tests. */
-import { SpliceEngine } from '../../src/engine/splice-engine.js';
+import { SpliceEngine, type SpliceEngineOptions } from '../../src/engine/splice-engine.js';
 import type { EngineOptions } from '../../src/engine/types.js';
 import { loadNative, type NativeBinding, type SocketAddress } from '../../src/native/binding.js';
 
@@ -17,6 +17,7 @@ export interface RunningEngine {
 export interface RelayOptions extends Partial<Omit<EngineOptions, 'listeners'>> {
   /** Listen backlog of the engine's socket. */
   backlog?: number;
+  pipesMax?: SpliceEngineOptions['pipesMax'];
 }
 
 export function runEngine(backend: SocketAddress[], options: RelayOptions = {}): RunningEngine {
@@ -32,6 +33,7 @@ export function runEngine(backend: SocketAddress[], options: RelayOptions = {}):
     connectionIdleTimeoutMs: options.connectionIdleTimeoutMs ?? 0,
     keepaliveMs: options.keepaliveMs ?? 0,
     connectionEvents: options.connectionEvents ?? false,
+    ...(options.pipesMax !== undefined ? { pipesMax: options.pipesMax } : {}),
   });
   engine.start();
   let closed = false;

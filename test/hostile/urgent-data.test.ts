@@ -27,13 +27,18 @@ interface Received {
   eof: boolean;
 }
 
-async function relayUrgent(direction: 'up' | 'down', fin: 'fin' | 'nofin', late = false): Promise<Received> {
+async function relayUrgent(
+  direction: 'up' | 'down',
+  fin: 'fin' | 'nofin',
+  late = false,
+  pipesMax?: number,
+): Promise<Received> {
   const args = [peers, direction, fin, ...(late ? ['late'] : [])];
   const child = spawn('python3', args, { stdio: ['pipe', 'pipe', 'inherit'] });
   const exited = once(child, 'exit', { signal: AbortSignal.timeout(15_000) });
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
   const backendPort = Number((await lines.next()).value);
-  running = runEngine([inet(backendPort)]);
+  running = runEngine([inet(backendPort)], pipesMax === undefined ? {} : { pipesMax });
   child.stdin.end(`${running.port}\n`);
   const result = JSON.parse(String((await lines.next()).value)) as Received;
   const [code] = await exited;
@@ -57,6 +62,26 @@ describe('urgent data through the stream engine', () => {
     // the receiver reads: the urgent byte that came meanwhile must not be missed.
     it(`delivers the urgent byte at its mark after 16 MiB the receiver was slow to take (${direction})`, async () => {
       const received = await relayUrgent(direction, 'nofin', true);
+      expect(received.length).toBe(16 * 1024 * 1024 + 3007);
+      expect(received.sha256).toBe(received.expected);
+      expect(received.marks).toEqual([16 * 1024 * 1024]);
+    });
+  }
+});
+
+// A flow without a pipe (the budget spent, or no fd for one) peeks, sends and only then takes: a
+// peek at the mark would skip the urgent byte, so the mark must be honoured on that path too.
+describe('urgent data through the stream engine without splice pipes', () => {
+  for (const direction of ['up', 'down'] as const) {
+    it(`delivers all 6,007 bytes in order, the urgent byte at its mark (${direction})`, async () => {
+      const received = await relayUrgent(direction, 'fin', false, 0);
+      expect(received.length).toBe(6007);
+      expect(received.sha256).toBe(received.expected);
+      expect(received.marks).toEqual([3000]);
+      expect(received.eof).toBe(true);
+    });
+    it(`delivers the urgent byte at its mark after 16 MiB the receiver was slow to take (${direction})`, async () => {
+      const received = await relayUrgent(direction, 'nofin', true, 0);
       expect(received.length).toBe(16 * 1024 * 1024 + 3007);
       expect(received.sha256).toBe(received.expected);
       expect(received.marks).toEqual([16 * 1024 * 1024]);

@@ -70,6 +70,28 @@ describe('metrics over real relays', () => {
     if (durations !== undefined) expect(durations).toBe(payloads.length);
   });
 
+  it('shows the splice pipes holding bytes and the ones pooled, read at scrape time', async () => {
+    const payload = randomBytes(4 * 1024 * 1024);
+    const backend = await startServer((socket) => socket.end(payload));
+    cleanups.push(() => backend.close());
+    const relay = runEngine([inet(backend.port)]);
+    cleanups.push(() => relay.close());
+    const client = dial(relay.port);
+    cleanups.push(() => client.destroy());
+    // A client that does not read: the backend's bytes wait in a pipe of the proxy.
+    client.pause();
+    await expect.poll(() => relay.engine.stats().pipes?.inUse, { timeout: 10_000 }).toBe(1);
+    const held = await scrape({ engine: relay.engine }, cleanups);
+    expect(valueOf(held, 'sockrelay_pipes', { state: 'in_use' })).toBe(1);
+    const done = sendAndCollect(client, Buffer.alloc(0));
+    client.resume();
+    expect((await done).received.length).toBe(payload.length);
+    await expect.poll(() => relay.engine.active() === 0, { timeout: 10_000 }).toBe(true);
+    const drained = await scrape({ engine: relay.engine }, cleanups);
+    expect(valueOf(drained, 'sockrelay_pipes', { state: 'in_use' })).toBe(0);
+    expect(valueOf(drained, 'sockrelay_pipes', { state: 'pooled' })).toBeGreaterThanOrEqual(1);
+  });
+
   it('counts refused backends as failed connections', async () => {
     const gone = await startServer(echo);
     const port = gone.port;

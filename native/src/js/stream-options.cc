@@ -95,18 +95,21 @@ bool ReadRelayConfig(Napi::Value value, RelayConfig* config) {
     config->listeners.push_back({static_cast<int>(fd), static_cast<size_t>(backend), proxyProtocol, transparent});
   }
 
-  double connectionsMax, pipeSize, connectTimeoutMs, threads, idleTimeoutMs = 0, keepaliveMs = 0;
+  double connectionsMax, pipeSize, connectTimeoutMs, threads, idleTimeoutMs = 0, keepaliveMs = 0, pipesMax = -1;
   if (!ReadInt(o, "connectionsMax", 1, UINT32_MAX, &connectionsMax, "options.") ||
       !ReadInt(o, "pipeSize", 0, INT32_MAX, &pipeSize, "options.") ||
       !ReadInt(o, "connectTimeoutMs", 0, 1e12, &connectTimeoutMs, "options.") ||
       !ReadInt(o, "threads", 1, 64, &threads, "options.") ||
       !ReadOptionalInt(o, "connectionIdleTimeoutMs", 0, 1e12, &idleTimeoutMs, "options.") ||
-      !ReadOptionalInt(o, "keepaliveMs", 0, 1e12, &keepaliveMs, "options."))
+      !ReadOptionalInt(o, "keepaliveMs", 0, 1e12, &keepaliveMs, "options.") ||
+      !ReadOptionalInt(o, "pipesMax", 0, UINT32_MAX, &pipesMax, "options."))
     return false;
   config->idleTimeoutMs = static_cast<uint64_t>(idleTimeoutMs);
   config->keepaliveMs = static_cast<uint64_t>(keepaliveMs);
   config->connectionsMax = static_cast<uint32_t>(connectionsMax);
   config->pipeSize = static_cast<int>(pipeSize);
+  // Not given: as many as the connections could ever fill, two each.
+  config->pipesMax = pipesMax < 0 ? 2 * config->connectionsMax : static_cast<uint32_t>(pipesMax);
   config->connectTimeoutMs = static_cast<uint64_t>(connectTimeoutMs);
   config->threads = static_cast<unsigned>(threads);
   config->connectionEvents = o.Get("connectionEvents").ToBoolean();

@@ -8,6 +8,7 @@
 #include "js/errors.h"
 #include "js/event-channel.h"
 #include "js/modules.h"
+#include "stream/pipe-pool.h"
 #include "stream/relay.h"
 #include "js/stream-handover.h"
 #include "js/stream-options.h"
@@ -134,6 +135,10 @@ class RelayEngine : public Napi::ObjectWrap<RelayEngine> {
       listeners.Set(static_cast<uint32_t>(i), l);
     }
     out.Set("listeners", listeners);
+    // The process's, which is also this engine's while it is the only one.
+    PipeCounts pipes = ProcessPipeCounts();
+    out.Set("pipesInUse", static_cast<double>(pipes.inUse));
+    out.Set("pipesPooled", static_cast<double>(pipes.pooled));
     return out;
   }
 

@@ -8,45 +8,18 @@
 #include <cerrno>
 
 namespace sockrelay {
-namespace {
 
-int OpenPipe(Flow& f, int size) {
-  int fds[2];
-  if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0) return errno;
-  f.pipe[0].reset(fds[0]);
-  f.pipe[1].reset(fds[1]);
-  int actual = fcntl(f.pipe[0].get(), F_GETPIPE_SZ);
-  if (actual <= 0) return errno;
-  // A smaller pipe than the kernel's is taken at once; a larger one only once the flow is bulk (Grow).
-  if (size > 0 && size < actual) {
-    int smaller = fcntl(f.pipe[0].get(), F_SETPIPE_SZ, size);
-    if (smaller > 0) actual = smaller;
-  }
-  f.size = static_cast<size_t>(actual);
-  f.grow = size > actual ? static_cast<size_t>(size) : 0;
-  return 0;
-}
-
-}  // namespace
-
-int OpenPipes(Connection& c, int size) {
-  int err = OpenPipe(c.up, size);
-  return err ? err : OpenPipe(c.down, size);
-}
+void UsePipes(Connection& c, PipePool* pool) { c.up.pool = c.down.pool = pool; }
 
 namespace {
 
-// A read that took half the pipe or more is bulk: the pipe grows to the configured size, once, so
-// that each splice moves more. (Measured: 1M pipes cost a fifth less relay CPU per GB than 256K,
-// but one stream ran 8-13% slower with them, so --pipe-size stays 256K by default.)
-// Only then, because the size counts against the user's pipe quota (fs/pipe-user-pages-soft)
-// whether the pipe holds anything or not: past it an unprivileged user's new pipes get two pages.
-// Refused there or over pipe-max-size, the pipe stays as it is.
-void Grow(Flow& f) {
-  int actual = fcntl(f.pipe[0].get(), F_SETPIPE_SZ, static_cast<int>(f.grow));
-  if (actual > 0) f.size = static_cast<size_t>(actual);
-  f.grow = 0;
-}
+// Without a pipe, bytes go through this buffer within one call and are never held across calls.
+constexpr size_t kCopyChunk = 16384;
+thread_local char copyBuffer[kCopyChunk];
+
+// A read that took half the pipe or more is bulk: the pipe grows to --pipe-size, once, so that each
+// splice moves more. A pooled pipe keeps what it grew to.
+bool IsBulk(const Flow& f, size_t n) { return !f.pipe.grown && n * 2 >= f.pipe.size; }
 
 // Whether the socket's next byte is urgent data (TCP's urgent mark). splice(2) stops there:
 // EAGAIN, or 0 once the FIN has come too, which is not the end of the stream. A socket that
@@ -56,12 +29,17 @@ bool AtUrgentMark(int fd) {
   return ioctl(fd, SIOCATMARK, &at) == 0 && at;
 }
 
+void SetOobInline(Socket& s) {
+  if (s.oobInline) return;
+  int on = 1;
+  s.oobInline = setsockopt(s.fd.get(), SOL_SOCKET, SO_OOBINLINE, &on, sizeof on) == 0;
+}
+
 // Takes the urgent byte off `from` in its place in the stream. Inline, set only now: with it set a
 // plain recv() at the mark returns the urgent byte, where otherwise it would skip it. 1 when the
 // byte is held, 0 when there was nothing after all, or -1 with errno.
 int TakeUrgent(Flow& f, Socket& from) {
-  int inline_ = 1;
-  setsockopt(from.fd.get(), SOL_SOCKET, SO_OOBINLINE, &inline_, sizeof inline_);
+  SetOobInline(from);
   ssize_t n = recv(from.fd.get(), &f.urgentByte, 1, MSG_DONTWAIT);
   if (n == 1) return f.urgentHeld = true, 1;
   if (n == 0 || errno == EAGAIN || errno == EINTR) return 0;
@@ -86,6 +64,46 @@ int SendUrgent(Flow& f, Socket& to, bool* moved) {
   return n == 0 ? EPIPE : errno;
 }
 
+
+// One chunk from `from` to `to` for a flow that has no pipe: peeked, sent, and only then taken off
+// the source as far as the destination took it, so what it refuses stays in the source socket and
+// nothing is held here. Urgent data: a peek at the mark would skip the urgent byte, so the mark is
+// asked first, and SO_OOBINLINE makes one that comes in between go out inline rather than be lost.
+// 0, or an errno with *failed naming the socket.
+int CopyWithoutPipe(Flow& f, Socket& from, Socket& to, Socket** failed, bool* moved) {
+  SetOobInline(from);
+  if (AtUrgentMark(from.fd.get())) {
+    int taken = TakeUrgent(f, from);
+    if (taken < 0) return *failed = &from, errno;
+    *moved = taken > 0;
+    return 0;
+  }
+  ssize_t n = recv(from.fd.get(), copyBuffer, kCopyChunk, MSG_PEEK | MSG_DONTWAIT);
+  if (n == 0) return f.eof = true, 0;
+  if (n < 0) {
+    if (errno == EINTR) return 0;
+    if (errno != EAGAIN) return *failed = &from, errno;
+    from.urgent = false;
+    from.readable = false;
+    f.peeked = false;
+    return 0;
+  }
+  ssize_t sent = send(to.fd.get(), copyBuffer, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+  if (sent < 0) {
+    if (errno == EAGAIN) return to.writable = false, f.peeked = true, 0;
+    if (errno == EINTR) return 0;
+    return *failed = &to, errno;
+  }
+  f.peeked = false;
+  // The peeked bytes are still first in the source: this takes exactly those that went out.
+  ssize_t taken = recv(from.fd.get(), copyBuffer, sent, MSG_DONTWAIT);
+  if (taken != sent) return *failed = &from, taken < 0 ? errno : EIO;
+  f.bytes += sent;
+  f.total->fetch_add(sent, std::memory_order_relaxed);
+  *moved = true;
+  return 0;
+}
+
 }  // namespace
 
 int Shovel(Flow& f, Socket& from, Socket& to, Socket** failed, bool* active) {
@@ -100,12 +118,21 @@ int Shovel(Flow& f, Socket& from, Socket& to, Socket** failed, bool* active) {
         return err;
       }
     }
-    if (!f.eof && !f.paused && !f.urgentHeld && f.full < f.size && from.readable) {
-      ssize_t n = splice(from.fd.get(), nullptr, f.pipe[1].get(), nullptr, f.size - f.full, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    bool reads = !f.eof && !f.paused && !f.urgentHeld && from.readable;
+    // No pipe (budget spent, or no fd for one): the bytes go through user space, one chunk at a time.
+    if (reads && !f.pipe && f.pool->Take(&f.pipe) != 0) {
+      if (to.writable) {
+        int err = CopyWithoutPipe(f, from, to, failed, &moved);
+        if (err) return err;
+      }
+    } else if (reads && f.full < f.pipe.size) {
+      ssize_t n = splice(from.fd.get(), nullptr, f.pipe.write.get(), nullptr, f.pipe.size - f.full,
+                         SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
       if (n > 0) {
         f.full += n;
+        f.peeked = false;
         moved = true;
-        if (f.grow && static_cast<size_t>(n) * 2 >= f.size) Grow(f);
+        if (IsBulk(f, static_cast<size_t>(n))) f.pool->Grow(f.pipe);
       } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
         *failed = &from;
         return errno;
@@ -126,7 +153,7 @@ int Shovel(Flow& f, Socket& from, Socket& to, Socket** failed, bool* active) {
       }
     }
     if (f.full > 0 && to.writable) {
-      ssize_t n = splice(f.pipe[0].get(), nullptr, to.fd.get(), nullptr, f.full, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+      ssize_t n = splice(f.pipe.read.get(), nullptr, to.fd.get(), nullptr, f.full, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
       if (n > 0) {
         f.full -= n;
         f.bytes += n;
@@ -141,6 +168,8 @@ int Shovel(Flow& f, Socket& from, Socket& to, Socket** failed, bool* active) {
     }
     *active |= moved;
   } while (moved);
+  // Emptied: the pipe is the next busy flow's; this one takes one again when it next reads.
+  if (f.pipe && f.full == 0) f.pool->Give(std::move(f.pipe));
 
   if (f.eof && f.full == 0 && !f.urgentHeld && !f.shut) {
     f.shut = true;
@@ -176,8 +205,9 @@ void CloseConnection(Connection& c, bool reset) {
   c.backend.fd.Close();
   for (Attempt& a : c.attempts) a.fd.Close();
   for (Flow* f : {&c.up, &c.down}) {
-    f->pipe[0].Close();
-    f->pipe[1].Close();
+    if (!f->pipe) continue;
+    if (f->full == 0) f->pool->Give(std::move(f->pipe));
+    else f->pool->Discard(std::move(f->pipe));
   }
 }
 

@@ -1,4 +1,5 @@
-// One relayed connection: its two sockets, a pipe per direction, and the shovel between them.
+// One relayed connection: its two sockets, a pipe per direction while bytes are in flight
+// (stream/pipe-pool.h), and the shovel between them.
 #pragma once
 #include <atomic>
 #include <cstddef>
@@ -7,6 +8,7 @@
 #include <string>
 
 #include "core/unique-fd.h"
+#include "stream/pipe-pool.h"
 
 namespace sockrelay {
 
@@ -23,15 +25,19 @@ struct Socket {
   // waits on it.
   bool watchingInput = true;
   bool watchingOutput = true;
+  // SO_OOBINLINE is set (connection.cc: CopyWithoutPipe, TakeUrgent).
+  bool oobInline = false;
 };
 
 // One direction: bytes go from a socket into the pipe and from the pipe into the other socket.
 struct Flow {
-  UniqueFd pipe[2];
-  size_t size = 0;
-  // What the pipe grows to once the flow is bulk (connection.cc: Grow); 0 when it stays as it is.
-  size_t grow = 0;
+  // Held only while it has bytes in it (full > 0), taken from and given back to `pool`.
+  Pipe pipe;
+  PipePool* pool = nullptr;
   size_t full = 0;
+  // Without a pipe: bytes peeked from the source that the destination would not take; they wait
+  // in the source socket, so reading waits on the destination as with a full pipe.
+  bool peeked = false;
   bool eof = false;
   bool shut = false;
   // Set while a handover flushes: the pipe still drains, nothing more is read.
@@ -94,8 +100,8 @@ struct Connection {
   Connection* next = nullptr;
 };
 
-// Creates both pipes: the kernel's size (or `size` if smaller), growing to `size` once bulk. 0 or an errno.
-int OpenPipes(Connection& c, int size);
+// From now on the connection's flows take their pipes from `pool`.
+void UsePipes(Connection& c, PipePool* pool);
 
 // Moves bytes until neither side can make progress; *moved is set when any did. 0, or an errno
 // with *failed naming the socket.
@@ -113,9 +119,12 @@ inline bool Flushed(const Connection& c) {
 
 // The flow holds bytes (or the urgent byte) the destination will not take now: reading more from
 // the source has to wait until it does.
-inline bool WaitsOnDestination(const Flow& f, const Socket& to) { return (f.full > 0 || f.urgentHeld) && !to.writable; }
+inline bool WaitsOnDestination(const Flow& f, const Socket& to) {
+  return (f.full > 0 || f.urgentHeld || f.peeked) && !to.writable;
+}
 
-// Closes every fd of the connection; with `reset`, both peers see RST instead of FIN.
+// Closes every fd of the connection (its empty pipes go back to the pool); with `reset`, both peers
+// see RST instead of FIN.
 void CloseConnection(Connection& c, bool reset);
 
 // SO_ERROR of a socket (reading it clears it).

@@ -151,8 +151,7 @@ int RelayLoop::Prepare(Connection* c, const char** syscall) {
   int err = Watch(c->client.fd.get(), c, true);
   if (err == 0) err = Watch(c->backend.fd.get(), c, false);
   if (err) return *syscall = "epoll_ctl", err;
-  err = OpenPipes(*c, config_.pipeSize);
-  if (err) return *syscall = "pipe2", err;
+  UsePipes(*c, &pipes_);
   // The FIN already sent stays sent; the EOF that caused it is read again and changes nothing.
   c->up.shut = AlreadyShut(c->backend.fd.get());
   c->down.shut = AlreadyShut(c->client.fd.get());

@@ -33,12 +33,22 @@ constexpr uint64_t kSweepMaxMs = 1000;
 // are always reported, so a reset still ends the connection at once.
 constexpr uint32_t kInputEvents = EPOLLIN | EPOLLPRI | EPOLLRDHUP;
 constexpr uint32_t kSocketEvents = kInputEvents | EPOLLOUT | EPOLLET;
+// Empty pipes a thread keeps for its next busy flows; more are closed.
+constexpr size_t kPipesKept = 8;
+
+size_t PipeShare(const RelayConfig& config) { return (config.pipesMax + config.threads - 1) / config.threads; }
 
 }  // namespace
 
 RelayLoop::RelayLoop(const RelayConfig& config, const BackendTable& backends, AcceptGate& gate, EventSink& events,
                      std::vector<ListenerCounters>& counters, std::atomic<uint64_t>& nextId)
-    : config_(config), backends_(backends), gate_(gate), events_(events), counters_(counters), nextId_(nextId) {
+    : config_(config),
+      backends_(backends),
+      gate_(gate),
+      events_(events),
+      counters_(counters),
+      nextId_(nextId),
+      pipes_(PipeShare(config), std::min(PipeShare(config), kPipesKept), config.pipeSize) {
   if (config_.idleTimeoutMs) sweepEveryMs_ = std::max<uint64_t>(1, std::min(config_.idleTimeoutMs / 4, kSweepMaxMs));
 }
 
@@ -234,8 +244,7 @@ void RelayLoop::OnSocket(Connection* c, bool client, uint32_t events, uint64_t n
 }
 
 void RelayLoop::StartRelay(Connection* c, uint64_t now) {
-  int err = OpenPipes(*c, config_.pipeSize);
-  if (err) return Fail(c, err, "pipe2", false, now);
+  UsePipes(*c, &pipes_);
   c->up.total = &counters_[c->listener].bytesIn;
   c->down.total = &counters_[c->listener].bytesOut;
   c->state = Connection::State::kRelaying;

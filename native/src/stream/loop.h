@@ -20,6 +20,7 @@
 #include "stream/event-queue.h"
 #include "stream/handover.h"
 #include "stream/options.h"
+#include "stream/pipe-pool.h"
 #include "stream/spin-policy.h"
 
 namespace sockrelay {
@@ -96,6 +97,8 @@ class RelayLoop {
   std::atomic<uint64_t>& nextId_;
   EventLoop loop_;
   SpinPolicy spin_;
+  // This thread's share of config_.pipesMax.
+  PipePool pipes_;
   // Bytes relayed this round, either way, over all connections: whether the next wait polls first.
   uint64_t roundBytes_ = 0;
   std::atomic<bool> stop_{false};

@@ -27,6 +27,8 @@ struct RelayConfig {
   std::vector<std::vector<SockAddr>> backends;
   uint32_t connectionsMax = 256;
   int pipeSize = 0;
+  // Splice pipes open at once over all threads, pooled ones included (stream/pipe-pool.h).
+  uint32_t pipesMax = 512;
   uint64_t connectTimeoutMs = 0;
   unsigned threads = 1;
   // A relaying connection with no byte either way for this long is closed; 0: never.
