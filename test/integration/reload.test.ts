@@ -12,6 +12,7 @@ import { useCleanups } from '../helpers/cleanups.js';
 import { collect, dial, echo, freePort, randomBytes, sha256, startServer, tempDir } from '../helpers/net.js';
 import { CLI, supervise, type RunningProcess } from '../helpers/proxy.js';
 import { runReloading } from '../helpers/reloading.js';
+import { nativeAddonPath } from '../../src/native/binding.js';
 
 const HALF = 512 * 1024;
 
@@ -146,10 +147,7 @@ describe('reload (SIGHUP)', () => {
     cpSync(join(CLI, '..'), join(root, 'dist'), { recursive: true });
     cpSync(join(CLI, '../../package.json'), join(root, 'package.json'));
     mkdirSync(join(root, 'native/build/Release'), { recursive: true });
-    cpSync(
-      join(CLI, '../../native/build/Release/sockrelay.node'),
-      join(root, 'native/build/Release/sockrelay.node'),
-    );
+    cpSync(nativeAddonPath(), join(root, 'native/build/Release/sockrelay.node'));
     const { backend, port, proxy } = await proxyWithConf('', {}, join(root, 'dist/launch.cjs'));
     const stream = await streamUnderWay(port, backend);
     // A half-finished upgrade put a broken addon in place (renamed over it, as package managers do:

@@ -90,19 +90,20 @@ describe.each(VERSIONS)('systemd %s: restart, reload and stop of live traffic', 
     journalOnFailure(booted, 'sockrelay.service');
     const { c } = booted;
     let main: { pid: string; active: string } | undefined;
+    let cmdline = '';
     const { end } = await tenMegabytes(async () => {
       const before = (await c.show('sockrelay.service', 'MainPID')).MainPID!;
       await c.systemctl('reload', 'sockrelay.service');
       main = await mainAfterReload(before);
+      // Read now: once the stream has ended, the suite's --exit-idle-time=3s ends the process.
+      cmdline = (await c.exec(['cat', `/proc/${main.pid}/cmdline`])).stdout;
     });
     expect(end).toEqual({ end: 'eof', bytes: TEN_MB, intact: true });
-    const now = await c.show('sockrelay.service', 'MainPID', 'ActiveState', 'SubState');
-    expect(main).toEqual({ pid: now.MainPID, active: 'active (running)' });
-    expect(now).toMatchObject({ ActiveState: 'active', SubState: 'running' });
-    // The main process is the one that logged it serves, and it runs sockrelay.
+    expect(main?.active).toBe('active (running)');
+    expect(cmdline).toContain('sockrelay');
+    // The main process is the one its predecessor handed over to.
     const journal = await c.journal('-u', 'sockrelay.service', '-o', 'cat');
-    expect(journal).toContain(`"successor":${now.MainPID},`);
-    expect((await c.exec(['cat', `/proc/${now.MainPID}/cmdline`])).stdout).toContain('sockrelay');
+    expect(journal).toContain(`"successor":${main!.pid},`);
     // systemd neither supervises a process that is not its child nor heard from the successor
     // before it was the main process.
     expect(await c.journal('-u', 'sockrelay.service', '-o', 'cat')).not.toMatch(
