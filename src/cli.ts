@@ -12,14 +12,13 @@ import { buildConfig, DEFAULTS, type RawOptions } from './config/config.js';
 import { runDaemon } from './daemon.js';
 import { ExitCode, SockrelayError } from './errors.js';
 import { createLoggerOnFirstUse, LOG_LEVELS } from './logger.js';
-import { holdSignals } from './lifecycle/signals.js';
+import { routeSignals } from './lifecycle/signals.js';
 import { fatalText } from './logging/journal-stream.js';
 import { loadNative, requireNative } from './native/binding.js';
 import { PACKAGE_ROOT } from './package-files.js';
 import { logCodeCache, startPathCompiled } from './launch/code-cache-state.js';
 import { EnvironmentCommand } from './operator/env-options.js';
 import { addOperatorCommands } from './operator/commands.js';
-import type { ReloadHandler } from './lifecycle/signals.js';
 
 const version = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string })
   .version;
@@ -175,13 +174,14 @@ async function main(argv: string[]): Promise<number> {
   if (operator.exitCode !== undefined) return operator.exitCode;
   const options = cli.opts<RawOptions & { checkConfig?: boolean; reloadEnvFile?: string }>();
   const config = buildConfig(cli.args[0], options);
+  // The addon is the data plane: without it refuse to start (69), saying what builds it. The check
+  // a reload runs (--check-config) loads it too: a reload onto an install whose addon no longer
+  // loads is refused while the running process serves on.
+  requireNative();
   if (options.checkConfig) return ExitCode.ok;
-  // The addon is the data plane: without it refuse to start (69), saying what builds it.
-  const binding = requireNative();
   const logger = createLoggerOnFirstUse(config.logLevel);
-  const signals = holdSignals(process, logger, process.env, (signal) =>
-    binding.takeSignalsDuringExec(signal),
-  );
+  // From here no stop or reload ends the process unheard: they wait for the daemon to serve.
+  const signals = routeSignals(process, logger);
   const running = {
     execPath: process.execPath,
     execArgv: process.execArgv,
@@ -193,10 +193,9 @@ async function main(argv: string[]): Promise<number> {
   return runDaemon(config, {
     onServing: (serving) => {
       startPathCompiled();
-      signals.setReload(
-        onFirstUse(async () =>
-          (await import('./reload/reload.js')).reloader(running, serving, process.env, process.pid, logger),
-        ),
+      // Stop and reload are one state machine (src/reload/reload.ts), loaded once serving.
+      void import('./reload/reload.js').then(({ stopAndReload }) =>
+        signals.setRoutes(stopAndReload(running, serving, process.env, logger)),
       );
       logCodeCache(logger);
       // Runs after the engines start (it loads node:inspector: milliseconds the first client need not wait).
@@ -206,34 +205,8 @@ async function main(argv: string[]): Promise<number> {
     native: loadNative(),
     env: process.env,
     pid: process.pid,
-    // SIGTERM/SIGINT as the run loop hears them: a reload under way may take one on to the next program.
-    signals: signals.stops,
     version,
   });
-}
-
-/**
- * A reload handler made on the first SIGHUP: its code (handover, exec) is not loaded at start.
- * Once made, it decides about stops. A stop while it loads is shown to it first, so the SIGHUP
- * that made it finds a stopping process and does not reload; the run loop drains either way.
- */
-function onFirstUse(make: () => Promise<ReloadHandler>): ReloadHandler {
-  let made: Promise<ReloadHandler> | undefined;
-  let reloader: ReloadHandler | undefined;
-  let stopWhileLoading: NodeJS.Signals | undefined;
-  const handler: ReloadHandler = (signal) => {
-    made ??= make().then((r) => {
-      if (stopWhileLoading) r.takeStop?.(stopWhileLoading);
-      return (reloader = r);
-    });
-    void made.then((reload) => reload(signal));
-  };
-  handler.takeStop = (signal) => {
-    if (reloader) return reloader.takeStop?.(signal) ?? false;
-    if (made) stopWhileLoading ??= signal;
-    return false;
-  };
-  return handler;
 }
 
 /** Socket-activated with a bad configuration: answer who waits before exiting (src/reload/answer-waiting.ts). */

@@ -16,7 +16,7 @@ import {
   type ListenFdsResult,
 } from './activation/listen-fds.js';
 import { resolveListenHosts, type ListenSpec } from './activation/listen-hosts.js';
-import { isHandoverName } from './handover/fd-names.js';
+import { isHandoverName, RELOAD_CONTROL_FD_NAME } from './handover/fd-names.js';
 import type { AddressSpec } from './config/address.js';
 import { StartupError, errnoCode } from './errors.js';
 import type { NativeBinding, SocketAddress } from './native/binding.js';
@@ -31,8 +31,12 @@ export interface Gathered {
    * on and closes it in destroy()): release() must not close it as well.
    */
   handOff(fd: number): void;
+  /** A reload's successor: the fd of the channel to the program that started it. */
+  reloadControl: number | null;
   /** Closes what we bound ourselves and still own, and removes our unix socket files. */
   release(): void;
+  /** Leave the unix socket files in place at release(): a successor listens on them. */
+  keepSocketFiles(): void;
 }
 
 export interface GatherOptions {
@@ -69,7 +73,9 @@ export async function gatherSockets(options: GatherOptions): Promise<Gathered> {
   const { env, native } = options;
   const activation = parseListenFds(env, { pid: options.pid, pidfdId: native.pidfdId() });
   unsetListenEnv(env);
-  const listened = activation.ours ? activation.fds : [];
+  const all = activation.ours ? activation.fds : [];
+  const reloadControl = all.find((f) => f.name === RELOAD_CONTROL_FD_NAME)?.fd ?? null;
+  const listened = all.filter((f) => f.name !== RELOAD_CONTROL_FD_NAME);
   // Handed-over connections are not sockets to serve: they are checked and adopted on their own.
   const handedOver = listened.filter((f) => isHandoverName(f.name));
   const inherited = activation.ours
@@ -83,8 +89,11 @@ export async function gatherSockets(options: GatherOptions): Promise<Gathered> {
   const bound: InheritedSocket[] = [];
   const filesToRemove: string[] = [];
   const handedOff = new Set<number>();
+  let keepFiles = false;
   const release = (): void => {
     for (const s of bound) if (!handedOff.has(s.fd)) native.close(s.fd);
+    // Handed to a successor, which listens on them still.
+    if (keepFiles) return;
     for (const path of filesToRemove) {
       try {
         unlinkSync(path);
@@ -121,6 +130,13 @@ export async function gatherSockets(options: GatherOptions): Promise<Gathered> {
     release();
     throw err;
   }
-  const handOff = (fd: number): void => void handedOff.add(fd);
-  return { activation, sockets: [...inherited, ...bound], handedOver, handOff, release };
+  return {
+    activation,
+    sockets: [...inherited, ...bound],
+    handedOver,
+    handOff: (fd: number): void => void handedOff.add(fd),
+    reloadControl,
+    release,
+    keepSocketFiles: () => void (keepFiles = true),
+  };
 }

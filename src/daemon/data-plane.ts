@@ -32,6 +32,8 @@ export interface DataPlane {
   /** Accept=yes connections were passed: the process serves them and exits. */
   servesAccepted: boolean;
   relays: UdpRelay[];
+  /** Each relay's socket address, parallel to relays. */
+  relayAddresses: string[];
   /** Everything the run loop watches for activity. */
   sources: ActivitySource[];
   /** Where the engines' events go. */
@@ -94,7 +96,10 @@ export async function buildDataPlane(
   settings: EngineSettings,
   routed: RoutedSocket[],
   backends: Map<AddressSpec, EngineBackend>,
+  /** Tells the sources of a plane built again (a reload that did not happen) from the first's. */
+  generation = 0,
 ): Promise<DataPlane> {
+  const id = (name: string): string => (generation === 0 ? name : `${name}#${generation}`);
   const withRole = (role: RoutedSocket['socket']['role']): RoutedSocket[] =>
     routed.filter((r) => r.socket.role === role);
   const datagrams = withRole('datagram');
@@ -113,6 +118,7 @@ export async function buildDataPlane(
     listeners: withRole('stream-listener').map((r) => engineListener(r, backends)),
     servesAccepted: withRole('stream-connection').length > 0,
     relays: datagrams.map((r) => udpRelay(Relay!, binding, config, r, backends, shares.udpSessionsMax)),
+    relayAddresses: datagrams.map((r) => r.socket.localAddress),
     sources: [],
     engines: [],
     settings,
@@ -120,7 +126,7 @@ export async function buildDataPlane(
   if (plane.listeners.length > 0) {
     plane.engine = new SpliceEngine(binding, { ...settings, listeners: plane.listeners });
     plane.engines.push(plane.engine);
-    plane.sources.push(engineSource(plane.engine));
+    plane.sources.push(engineSource(plane.engine, id('tcp')));
   }
   const accepted = withRole('stream-connection').map((r) => engineListener(r, backends));
   const acceptedEngine = plane.servesAccepted
@@ -130,7 +136,7 @@ export async function buildDataPlane(
     plane.engines.push(acceptedEngine);
     plane.sources.push(engineSource(acceptedEngine, 'accepted'));
   }
-  plane.sources.push(...plane.relays.map(udpSource));
+  plane.sources.push(...plane.relays.map((r) => ({ ...udpSource(r), id: id(`udp:${r.label}`) })));
   return plane;
 }
 
@@ -140,6 +146,7 @@ export function handoverTargets(binding: NativeBinding, plane: DataPlane): Hando
     engine: plane.engine,
     listenerLabels: plane.listeners.map((l) => l.label),
     relays: plane.relays,
+    relayAddresses: plane.relayAddresses,
     drainer: (connections) => {
       let engine: Engine;
       try {

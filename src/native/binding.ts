@@ -57,6 +57,8 @@ export interface NativeBinding {
   /** dup(2) with FD_CLOEXEC. */
   dup(fd: number): number;
   close(fd: number): void;
+  /** pipe2(2) with O_CLOEXEC: [read end, write end]. */
+  pipe(): [number, number];
   /** Inode number of pidfd_open(getpid()) as a decimal string, or null when pidfs is unavailable. */
   pidfdId(): string | null;
   /** Raise the soft RLIMIT_NOFILE to the hard limit; returns the limits now in force. */
@@ -71,24 +73,6 @@ export interface NativeBinding {
    * optionally with fds as SCM_RIGHTS. Throws a system error on failure.
    */
   sdNotify(socketPath: string, state: string, fds?: number[]): void;
-  /**
-   * execve(2) in place (reload): `fds` become 3, 4, … without FD_CLOEXEC, every other fd of ours
-   * keeps its FD_CLOEXEC. Throws only while the process is still intact (path not executable, a
-   * bad fd); a failure after that ends the process with 71.
-   */
-  execve(path: string, argv: string[], env: string[], fds: number[]): never;
-  /**
-   * From now until the exec, SIGHUP, SIGTERM and SIGINT wait for the next program instead of going
-   * to this one's listeners (whose loop will not run again). Call it on the main thread before the
-   * reload's last turn of the event loop; releaseSignalsForExec() undoes it when the exec is off.
-   */
-  holdSignalsForExec(): void;
-  releaseSignalsForExec(): void;
-  /**
-   * How many of the signal reached this program between the reload's exec that started it and now
-   * (counted by the addon, preloaded for that: native/src/core/exec-signals.h); resets the count.
-   */
-  takeSignalsDuringExec(signal: 'SIGHUP' | 'SIGTERM' | 'SIGINT'): number;
   /** A bound (and for streams listening) nonblocking, CLOEXEC socket: what systemd would pass us. */
   listenSocket(address: SocketAddress, options: { type: 'stream' | 'dgram'; backlog?: number }): number;
   /** Resolves with the fds that are readable (a client waits), [] after `timeoutMs`. Never reads them. */
