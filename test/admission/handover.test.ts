@@ -1,12 +1,13 @@
 /**
  * Per-source counts across a restart through the fd store (test/helpers/fdstore-supervisor.py) and a
- * reload (SIGHUP, the program re-executed in place): the connections and UDP sessions a previous
+ * reload (SIGHUP, handed over to a successor process): the connections and UDP sessions a previous
  * instance handed over count for their source in the next, so a client cannot double its share by
  * waiting for a restart.
  */
 import { describe, expect, it } from 'vitest';
 import { HANDOVER_PREFIX } from '../../src/handover/fd-names.js';
 import { useCleanups } from '../helpers/cleanups.js';
+import { endSuccessorAtCleanup } from '../helpers/reloading.js';
 import { FdStoreSupervisor } from '../helpers/fdstore.js';
 import { echo, freePort, startServer } from '../helpers/net.js';
 import { runCli } from '../helpers/proxy.js';
@@ -93,6 +94,7 @@ describe('per-source counts across a restart', () => {
     expect(await holder.next('held')).toMatchObject({ served: 2, reset: 0 });
 
     proxy.child.kill('SIGHUP');
+    endSuccessorAtCleanup(proxy, cleanups);
     await proxy.log.waitFor((l) => l.msg === 'resumed handed-over connections' && l.connections === 2);
 
     const third = track(sourcePeer(null, 'tcp-hold', '127.0.0.1', port, '127.0.0.2', 1));

@@ -60,3 +60,32 @@ export function runReloading(
     },
   };
 }
+
+/**
+ * For a proxy run outside the subreaper: the successor a reload starts is not the test's child and
+ * outlives the proxy it replaced, so it is ended by its pid (which the old program logs as it hands
+ * over) when the test's cleanups run. Call it as the reload is asked for.
+ */
+export function endSuccessorAtCleanup(
+  proxy: RunningProcess,
+  cleanups: { push(cleanup: () => unknown): void },
+): void {
+  const handing = proxy.log.waitFor((l) => l.msg === 'handing over to the new program');
+  cleanups.push(async () => {
+    const pid = (await handing).successor as number;
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      return;
+    }
+    for (let tries = 0; tries < 200; tries++) {
+      try {
+        process.kill(pid, 0);
+      } catch {
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    process.kill(pid, 'SIGKILL');
+  });
+}

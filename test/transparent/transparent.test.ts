@@ -7,6 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useCleanups } from '../helpers/cleanups.js';
+import { endSuccessorAtCleanup } from '../helpers/reloading.js';
 import { CLI, type RunningProcess } from '../helpers/proxy.js';
 import { backendPeer, peer, proxyIn, type Peer } from './peers.js';
 import { ADDR, createTopology, type Topology } from './topology.mjs';
@@ -157,6 +158,7 @@ describe.skipIf(!has('root', 'ip', 'systemd-socket-activate'))('transparent mode
     await user.next('echoed', 1);
 
     proxy.child.kill('SIGHUP');
+    endSuccessorAtCleanup(proxy, cleanups);
     await proxy.log.waitFor((l) => l.msg === 'resumed handed-over connections' && l.connections === 1);
     user.tell('send 262144');
     await user.next('echoed', 2);
@@ -192,6 +194,7 @@ describe.skipIf(!has('root', 'ip', 'systemd-socket-activate'))('transparent mode
     expect(await user.next('echoed', 1)).toEqual({ event: 'echoed', intact: true });
 
     proxy.child.kill('SIGHUP');
+    endSuccessorAtCleanup(proxy, cleanups);
     await proxy.log.waitFor((l) => l.msg === 'resumed handed-over connections' && l.sessions === 1);
     user.tell('send 300');
     expect(await user.next('echoed', 2)).toEqual({ event: 'echoed', intact: true });
