@@ -33,8 +33,22 @@ import * as udp from './workloads/udp.mjs';
 import * as metricsCost from './workloads/metrics.mjs';
 import * as proxyproto from './workloads/proxyproto.mjs';
 import * as transparent from './workloads/transparent.mjs';
+import * as admission from './workloads/admission.mjs';
+import * as admissionUdp from './workloads/admission-udp.mjs';
 
-const WORKLOADS = [bulk, small, churn, idle, cold, udp, metricsCost, proxyproto, transparent];
+const WORKLOADS = [
+  bulk,
+  small,
+  churn,
+  idle,
+  cold,
+  udp,
+  metricsCost,
+  proxyproto,
+  transparent,
+  admission,
+  admissionUdp,
+];
 // Workloads are TCP unless they say `proto`; each protocol gets its own table and its own subjects.
 const protoOf = (w) => w.proto ?? 'tcp';
 const PROTOS = ['tcp', 'udp'];

@@ -12,14 +12,13 @@ import { buildConfig, DEFAULTS, type RawOptions } from './config/config.js';
 import { runDaemon } from './daemon.js';
 import { ExitCode, SockrelayError } from './errors.js';
 import { createLoggerOnFirstUse, LOG_LEVELS } from './logger.js';
-import { holdSignals } from './lifecycle/signals.js';
+import { routeSignals } from './lifecycle/signals.js';
 import { fatalText } from './logging/journal-stream.js';
 import { loadNative, requireNative } from './native/binding.js';
 import { PACKAGE_ROOT } from './package-files.js';
 import { logCodeCache, startPathCompiled } from './launch/code-cache-state.js';
 import { EnvironmentCommand } from './operator/env-options.js';
 import { addOperatorCommands } from './operator/commands.js';
-import type { ReloadHandler } from './lifecycle/signals.js';
 
 const version = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string })
   .version;
@@ -52,11 +51,6 @@ Exit codes: 0 done (idle or signal), 64 bad usage, 69 native addon missing, 78 b
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
-}
-
-/** A flag that only makes sense typed: no SOCKRELAY_* variable may turn it on. */
-function notFromEnvironment(option: Option): Option {
-  return Object.assign(option, { envVar: undefined });
 }
 
 function program(): Command {
@@ -123,6 +117,24 @@ function program(): Command {
       DEFAULTS.udpSessionsMax,
     )
     .option(
+      '--connections-per-source <N>',
+      'TCP connections and UDP sessions per client source at most; more are reset (TCP) or dropped (UDP) at once (default: no limit)',
+    )
+    .option(
+      '--connection-rate-per-source <N/SPAN>',
+      'new connections and UDP sessions per client source, e.g. 20/1s (token bucket); faster ones are refused (default: no limit)',
+    )
+    .option(
+      '--source-prefix4 <BITS>',
+      'IPv4 clients sharing this many leading bits are one source for the per-source limits',
+      DEFAULTS.sourcePrefix4,
+    )
+    .option(
+      '--source-prefix6 <BITS>',
+      'IPv6 clients sharing this many leading bits are one source (64: one customer network)',
+      DEFAULTS.sourcePrefix6,
+    )
+    .option(
       '--metrics-listen <ADDR>',
       'serve Prometheus metrics at http://ADDR/metrics (or an fd named metrics)',
     )
@@ -137,14 +149,16 @@ function program(): Command {
       '--reload-env-file <PATH>',
       "on reload (SIGHUP), take BACKEND and SOCKRELAY_* afresh from PATH (the unit's EnvironmentFile=)",
     )
-    .addOption(notFromEnvironment(new Option('--check-config', 'check the configuration and exit')))
+    .option('--check-config', 'check the configuration and exit (typed only: no variable)')
     .version(version, '--version')
     .helpOption('-h, --help')
     .addHelpText('after', EXAMPLES)
     .showHelpAfterError(false)
     .exitOverride()
     .configureOutput({
-      outputError: (text, write) => write(fatalText(`sockrelay: ${text.replace(/^error: /, '')}`)),
+      // Commander puts its "(Did you mean …?)" on a line of its own: one error is one line.
+      outputError: (text, write) =>
+        write(fatalText(`sockrelay: ${text.replace(/^error: /, '').replace(/\n(?=\(Did you mean)/, ' ')}`)),
     });
 }
 
@@ -160,13 +174,14 @@ async function main(argv: string[]): Promise<number> {
   if (operator.exitCode !== undefined) return operator.exitCode;
   const options = cli.opts<RawOptions & { checkConfig?: boolean; reloadEnvFile?: string }>();
   const config = buildConfig(cli.args[0], options);
+  // The addon is the data plane: without it refuse to start (69), saying what builds it. The check
+  // a reload runs (--check-config) loads it too: a reload onto an install whose addon no longer
+  // loads is refused while the running process serves on.
+  requireNative();
   if (options.checkConfig) return ExitCode.ok;
-  // The addon is the data plane: without it refuse to start (69), saying what builds it.
-  const binding = requireNative();
   const logger = createLoggerOnFirstUse(config.logLevel);
-  const signals = holdSignals(process, logger, process.env, (signal) =>
-    binding.takeSignalsDuringExec(signal),
-  );
+  // From here no stop or reload ends the process unheard: they wait for the daemon to serve.
+  const signals = routeSignals(process, logger);
   const running = {
     execPath: process.execPath,
     execArgv: process.execArgv,
@@ -178,10 +193,9 @@ async function main(argv: string[]): Promise<number> {
   return runDaemon(config, {
     onServing: (serving) => {
       startPathCompiled();
-      signals.setReload(
-        onFirstUse(async () =>
-          (await import('./reload/reload.js')).reloader(running, serving, process.env, process.pid, logger),
-        ),
+      // Stop and reload are one state machine (src/reload/reload.ts), loaded once serving.
+      void import('./reload/reload.js').then(({ stopAndReload }) =>
+        signals.setRoutes(stopAndReload(running, serving, process.env, logger)),
       );
       logCodeCache(logger);
       // Runs after the engines start (it loads node:inspector: milliseconds the first client need not wait).
@@ -191,34 +205,8 @@ async function main(argv: string[]): Promise<number> {
     native: loadNative(),
     env: process.env,
     pid: process.pid,
-    // SIGTERM/SIGINT as the run loop hears them: a reload under way may take one on to the next program.
-    signals: signals.stops,
     version,
   });
-}
-
-/**
- * A reload handler made on the first SIGHUP: its code (handover, exec) is not loaded at start.
- * Once made, it decides about stops. A stop while it loads is shown to it first, so the SIGHUP
- * that made it finds a stopping process and does not reload; the run loop drains either way.
- */
-function onFirstUse(make: () => Promise<ReloadHandler>): ReloadHandler {
-  let made: Promise<ReloadHandler> | undefined;
-  let reloader: ReloadHandler | undefined;
-  let stopWhileLoading: NodeJS.Signals | undefined;
-  const handler: ReloadHandler = (signal) => {
-    made ??= make().then((r) => {
-      if (stopWhileLoading) r.takeStop?.(stopWhileLoading);
-      return (reloader = r);
-    });
-    void made.then((reload) => reload(signal));
-  };
-  handler.takeStop = (signal) => {
-    if (reloader) return reloader.takeStop?.(signal) ?? false;
-    if (made) stopWhileLoading ??= signal;
-    return false;
-  };
-  return handler;
 }
 
 /** Socket-activated with a bad configuration: answer who waits before exiting (src/reload/answer-waiting.ts). */

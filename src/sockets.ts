@@ -16,7 +16,7 @@ import {
   type ListenFdsResult,
 } from './activation/listen-fds.js';
 import { resolveListenHosts, type ListenSpec } from './activation/listen-hosts.js';
-import { isHandoverName } from './handover/fd-names.js';
+import { isHandoverName, RELOAD_CONTROL_FD_NAME } from './handover/fd-names.js';
 import type { AddressSpec } from './config/address.js';
 import { StartupError, errnoCode } from './errors.js';
 import type { NativeBinding, SocketAddress } from './native/binding.js';
@@ -26,8 +26,12 @@ export interface Gathered {
   sockets: InheritedSocket[];
   /** Fds a previous instance handed over through the fd store (named by src/handover/fd-names.ts). */
   handedOver: ListenedFd[];
-  /** Closes what we bound ourselves and removes our unix socket files. */
+  /** A reload's successor: the fd of the channel to the program that started it. */
+  reloadControl: number | null;
+  /** Closes what we bound ourselves and still own, and removes our unix socket files. */
   release(): void;
+  /** Leave the unix socket files in place at release(): a successor listens on them. */
+  keepSocketFiles(): void;
 }
 
 export interface GatherOptions {
@@ -64,7 +68,9 @@ export async function gatherSockets(options: GatherOptions): Promise<Gathered> {
   const { env, native } = options;
   const activation = parseListenFds(env, { pid: options.pid, pidfdId: native.pidfdId() });
   unsetListenEnv(env);
-  const listened = activation.ours ? activation.fds : [];
+  const all = activation.ours ? activation.fds : [];
+  const reloadControl = all.find((f) => f.name === RELOAD_CONTROL_FD_NAME)?.fd ?? null;
+  const listened = all.filter((f) => f.name !== RELOAD_CONTROL_FD_NAME);
   // Handed-over connections are not sockets to serve: they are checked and adopted on their own.
   const handedOver = listened.filter((f) => isHandoverName(f.name));
   const inherited = activation.ours
@@ -77,11 +83,14 @@ export async function gatherSockets(options: GatherOptions): Promise<Gathered> {
 
   const bound: InheritedSocket[] = [];
   const filesToRemove: string[] = [];
+  let keepFiles = false;
   const release = (): void => {
     // A stream listener is lent to the engine and stays ours to close; a datagram socket is the UDP
     // relay's from its constructor call on, taken or refused (src/native/binding.ts: ownership).
     // One no relay was given (a start-up that failed first) is closed by the exit.
     for (const s of bound) if (s.role !== 'datagram') native.close(s.fd);
+    // Handed to a successor, which listens on them still.
+    if (keepFiles) return;
     for (const path of filesToRemove) {
       try {
         unlinkSync(path);
@@ -115,8 +124,17 @@ export async function gatherSockets(options: GatherOptions): Promise<Gathered> {
       });
     }
   } catch (err) {
+    // No relay has been given any of them yet.
+    for (const s of bound) if (s.role === 'datagram') native.close(s.fd);
     release();
     throw err;
   }
-  return { activation, sockets: [...inherited, ...bound], handedOver, release };
+  return {
+    activation,
+    sockets: [...inherited, ...bound],
+    handedOver,
+    reloadControl,
+    release,
+    keepSocketFiles: () => void (keepFiles = true),
+  };
 }

@@ -49,3 +49,23 @@ export function costResult(prefix, { off, on }, flag) {
     warnings: [...off.warnings, ...on.warnings.map((w) => `${flag}: ${w}`)],
   };
 }
+
+/**
+ * The case of a feature's cost on sockrelay-splice: `runs(ctx, subject)` resolves [off, on], two
+ * functions that each run wrk once (wrkThrough); paired per round, the rows of costMetrics.
+ */
+export function costCase({ id, prefix, labels, flag, runs }) {
+  return {
+    id,
+    subjects: (s) => s.name === 'sockrelay-splice',
+    metrics: costMetrics(prefix, labels),
+    async run(ctx, subject) {
+      const [off, on] = await runs(ctx, subject);
+      const r = await paired(ctx.round, [
+        { key: 'off', run: off },
+        { key: 'on', run: on },
+      ]);
+      return costResult(prefix, r, flag);
+    },
+  };
+}

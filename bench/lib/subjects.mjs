@@ -80,7 +80,7 @@ export const SUBJECTS = [
     kind: 'activate',
     proto: 'udp',
     unavailable: built,
-    argv: (backend, o) => [process.execPath, o.cli ?? CLI, backend],
+    argv: (backend, o) => [process.execPath, o.cli ?? CLI, ...(o.args ?? []), backend],
   },
 ];
 

@@ -3,7 +3,7 @@
 // nginx listening with proxy_protocol. Both in every round, alternating order (lib/paired.mjs).
 // Runs only if the build's --help offers --proxy-protocol.
 import { wrkThrough } from './http.mjs';
-import { costMetrics, costResult, paired } from '../lib/paired.mjs';
+import { costCase } from '../lib/paired.mjs';
 
 export const name = 'proxyproto';
 export const description =
@@ -20,26 +20,23 @@ export function unavailable({ help }) {
 
 export function cases() {
   return [
-    {
+    costCase({
       id: 'proxyproto',
-      subjects: (s) => s.name === 'sockrelay-splice',
-      metrics: costMetrics('pp', {
+      prefix: 'pp',
+      labels: {
         off: 'wrk Connection: close, 50 conns, no PROXY header',
         on: 'wrk Connection: close, 50 conns, --proxy-protocol=v2',
         feature: 'PROXY v2',
-      }),
-      async run(ctx, subject) {
+      },
+      flag: 'with --proxy-protocol=v2',
+      runs: async (ctx, subject) => {
         const plain = await ctx.nginx();
         const pp = await ctx.nginx({ proxyProtocol: true });
-        const r = await paired(ctx.round, [
-          { key: 'off', run: () => wrkThrough(ctx, subject, plain.port, { headers: HEADERS }) },
-          {
-            key: 'on',
-            run: () => wrkThrough(ctx, subject, pp.port, { headers: HEADERS, args: ['--proxy-protocol=v2'] }),
-          },
-        ]);
-        return costResult('pp', r, 'with --proxy-protocol=v2');
+        return [
+          () => wrkThrough(ctx, subject, plain.port, { headers: HEADERS }),
+          () => wrkThrough(ctx, subject, pp.port, { headers: HEADERS, args: ['--proxy-protocol=v2'] }),
+        ];
       },
-    },
+    }),
   ];
 }

@@ -41,13 +41,17 @@ export function cases() {
   });
 }
 
-async function measure(ctx, subject, clients, id) {
+/**
+ * One UDP run of `clients` through a fresh `subject` (with extra CLI `args`); resolves the case's
+ * values ({ `${id}-rate`, `${id}-p99` }), details and warnings.
+ */
+export async function measure(ctx, subject, clients, id, args = []) {
   if (!ctx.udpTool) throw new Error('no UDP load tool (lib/udp.c did not compile)');
   const seconds = ctx.opts.duration;
   const echo = await startUdpEcho(ctx.udpTool, seconds + 120);
   let proxy;
   try {
-    proxy = await startSubject(subject, echo.port, ctx.subjectOpts);
+    proxy = await startSubject(subject, echo.port, { ...ctx.subjectOpts, args });
     await udpRoundTrip(proxy.port, 10_000);
     const r = await udpLoad(ctx.udpTool, proxy.port, { clients, warmS: WARM_S, seconds });
     const died = proxy.death();

@@ -17,6 +17,8 @@ import {
   type SpanLimit,
 } from './limits.js';
 import { parseTimeSpan } from './time-span.js';
+import { buildSourceLimits, type RawSourceLimits } from './source-limits.js';
+import type { SourceLimits } from '../native/binding.js';
 
 export interface Config {
   /** The positional BACKEND; null when every socket is routed by name. */
@@ -42,6 +44,8 @@ export interface Config {
   keepaliveMs: number;
   udpSessionTimeoutMs: number;
   udpSessionsMax: number;
+  /** --connections-per-source and --connection-rate-per-source, for both relays; null: off. */
+  sourceLimits: SourceLimits | null;
   pipeSize: number;
   logLevel: LogLevel;
   /** Serve GET /metrics here (an fd named `metrics` works too). */
@@ -52,7 +56,7 @@ export interface Config {
   accessLog: boolean;
 }
 
-export interface RawOptions {
+export interface RawOptions extends RawSourceLimits {
   route: string[];
   proxyProtocol: string;
   connectionIdleTimeout: string;
@@ -82,6 +86,8 @@ export const DEFAULTS = {
   keepalive: '5min',
   udpSessionTimeout: '30s',
   udpSessionsMax: '4096',
+  sourcePrefix4: '32',
+  sourcePrefix6: '64',
   pipeSize: '256K',
   logLevel: 'info',
 } as const;
@@ -129,6 +135,9 @@ interface Routes {
   transparent: Map<string, boolean>;
 }
 
+/** The `,KEY=VALUE` forms a route takes, as its errors list them. */
+const ROUTE_FORMS = 'proxy-protocol=v1|v2|none, transparent=yes|no';
+
 /** What each `,KEY=VALUE` of a route sets. */
 const ROUTE_OPTIONS: Record<string, (parsed: Routes, name: string, value: string) => void> = {
   'proxy-protocol': (parsed, name, value) =>
@@ -158,18 +167,41 @@ function parseRoutes(texts: string[]): Routes {
     for (let option = ROUTE_OPTION.exec(backend); option; option = ROUTE_OPTION.exec(backend)) {
       const [whole, key, value] = option as unknown as [string, string, string];
       const set = Object.hasOwn(ROUTE_OPTIONS, key) ? ROUTE_OPTIONS[key] : undefined;
-      if (!set) {
-        const known = Object.keys(ROUTE_OPTIONS).join(', ');
-        throw new UsageError('ERR_BAD_ROUTE', `--route ${name}: unknown option '${key}' (known: ${known})`);
-      }
+      if (!set)
+        throw new UsageError(
+          'ERR_BAD_ROUTE',
+          `--route ${name}: unknown option '${key}' (the options are ${ROUTE_FORMS})`,
+        );
       if (given.has(key)) throw new UsageError('ERR_BAD_ROUTE', `--route ${name}: ${key} given twice`);
       given.add(key);
       set(parsed, name, value);
       backend = backend.slice(0, backend.length - whole.length);
     }
+    refuseLeftoverOption(name, backend);
     parsed.routes.set(name, parseAddress(backend, `--route ${name}`));
   }
   return parsed;
+}
+
+/**
+ * What is left of a route once its `,KEY=VALUE` options are peeled off. A trailing `,transparent`
+ * is an option missing its value, even after a unix path; after HOST:PORT, which never holds a
+ * comma, any `,TEXT` is an option that does not exist. Said so, rather than "no valid port".
+ */
+function refuseLeftoverOption(name: string, backend: string): void {
+  const comma = backend.lastIndexOf(',');
+  if (comma < 0) return;
+  const rest = backend.slice(comma + 1);
+  if (Object.hasOwn(ROUTE_OPTIONS, rest))
+    throw new UsageError(
+      'ERR_BAD_ROUTE',
+      `--route ${name}: '${rest}' needs a value: ${ROUTE_FORMS.split(', ').find((f) => f.startsWith(`${rest}=`))}`,
+    );
+  if (backend.startsWith('/') || backend.startsWith('@')) return;
+  throw new UsageError(
+    'ERR_BAD_ROUTE',
+    `--route ${name}: unknown option '${backend.slice(backend.indexOf(',') + 1)}' (the options are ${ROUTE_FORMS})`,
+  );
 }
 
 /** 0 and infinity both mean "off" for timeouts where 0 would otherwise close everything at once. */
@@ -205,6 +237,7 @@ export function buildConfig(backend: string | undefined, raw: RawOptions): Confi
     keepaliveMs: optionalSpan(raw.keepalive, '--keepalive', KEEPALIVE_LIMIT),
     udpSessionTimeoutMs: optionalSpan(raw.udpSessionTimeout, '--udp-session-timeout'),
     udpSessionsMax: parsePositiveInt(raw.udpSessionsMax, '--udp-sessions-max'),
+    sourceLimits: buildSourceLimits(raw),
     listen: raw.listen.map(parseListen),
     connectionsMax: parsePositiveInt(raw.connectionsMax, '--connections-max'),
     exitIdleTimeMs: parseTimeSpan(raw.exitIdleTime, '--exit-idle-time'),

@@ -32,6 +32,8 @@ export interface DataPlane {
   /** Accept=yes connections were passed: the process serves them and exits. */
   servesAccepted: boolean;
   relays: UdpRelay[];
+  /** Each relay's socket address, parallel to relays. */
+  relayAddresses: string[];
   /** Everything the run loop watches for activity. */
   sources: ActivitySource[];
   /** Where the engines' events go. */
@@ -47,6 +49,7 @@ export function engineSettings(config: Config, nofile: NofileLimit, logger: Logg
     connectionIdleTimeoutMs: config.connectionIdleTimeoutMs === Infinity ? 0 : config.connectionIdleTimeoutMs,
     keepaliveMs: config.keepaliveMs === Infinity ? 0 : config.keepaliveMs,
     connectionEvents: logger.isLevelEnabled('debug') || config.accessLog,
+    ...(config.sourceLimits ? { sourceLimits: config.sourceLimits } : {}),
     ...(nofile.soft > 0 ? { fdLimit: nofile.soft } : {}),
   };
 }
@@ -71,10 +74,12 @@ function udpRelay(
   { socket, backend, proxyProtocol, transparent }: RoutedSocket,
   backends: Map<AddressSpec, EngineBackend>,
   sessionsMax: number,
+  id: string,
 ): UdpRelay {
   return new Relay(binding, {
     fd: socket.fd,
     label: socket.label,
+    id,
     backend: backends.get(backend)!,
     sessionTimeoutMs: config.udpSessionTimeoutMs,
     sessionsMax,
@@ -82,6 +87,7 @@ function udpRelay(
     // routeSockets refuses v1 for datagram sockets: v2 is the only form UDP has.
     ...(proxyProtocol === 'v2' ? { proxyProtocol } : {}),
     ...(transparent ? { transparent } : {}),
+    ...(config.sourceLimits ? { sourceLimits: config.sourceLimits } : {}),
   });
 }
 
@@ -92,7 +98,10 @@ export async function buildDataPlane(
   settings: EngineSettings,
   routed: RoutedSocket[],
   backends: Map<AddressSpec, EngineBackend>,
+  /** Tells the sources of a plane built again (a reload that did not happen) from the first's. */
+  generation = 0,
 ): Promise<DataPlane> {
+  const id = (name: string): string => (generation === 0 ? name : `${name}#${generation}`);
   const withRole = (role: RoutedSocket['socket']['role']): RoutedSocket[] =>
     routed.filter((r) => r.socket.role === role);
   const datagrams = withRole('datagram');
@@ -110,13 +119,16 @@ export async function buildDataPlane(
     engine: null,
     listeners: withRole('stream-listener').map((r) => engineListener(r, backends)),
     servesAccepted: withRole('stream-connection').length > 0,
-    relays: datagrams.map((r) => udpRelay(Relay!, binding, config, r, backends, shares.udpSessionsMax)),
+    relays: datagrams.map((r) =>
+      udpRelay(Relay!, binding, config, r, backends, shares.udpSessionsMax, id(`udp:${r.socket.label}`)),
+    ),
+    relayAddresses: datagrams.map((r) => r.socket.localAddress),
     sources: [],
     engines: [],
     settings,
   };
   if (plane.listeners.length > 0) {
-    plane.engine = new SpliceEngine(binding, { ...settings, listeners: plane.listeners });
+    plane.engine = new SpliceEngine(binding, { ...settings, id: id('tcp'), listeners: plane.listeners });
     plane.engines.push(plane.engine);
     plane.sources.push(plane.engine);
   }
@@ -132,17 +144,21 @@ export async function buildDataPlane(
   return plane;
 }
 
+/** Each drainer its own activity-source id, for the run loop's logs. */
+let drainersBuilt = 0;
+
 /** What a handover exports from and resumes into; what does not fit drains in a native engine. */
 export function handoverTargets(binding: NativeBinding, plane: DataPlane): HandoverTargets {
   return {
     engine: plane.engine,
     listenerLabels: plane.listeners.map((l) => l.label),
     relays: plane.relays,
+    relayAddresses: plane.relayAddresses,
     drainer: (connections) => {
       // The fds are adoptingEngine's from this call on, taken or refused: it closes what it cannot take.
       const engine: Engine = adoptingEngine(
         binding,
-        { ...plane.settings, id: 'drainer', listeners: plane.listeners },
+        { ...plane.settings, id: `drainer#${++drainersBuilt}`, listeners: plane.listeners },
         connections,
       );
       try {
@@ -168,13 +184,28 @@ export function logDataPlaneEvents(plane: DataPlane, logger: Logger, accessLog =
       logger.warn(b, 'backend name not resolved again; addresses kept'),
     );
     engine.on('acceptError', (e) => logger.warn(e, 'accept failed; pausing accept briefly'));
+    engine.on('refused', (r) =>
+      logger.warn(r, `connections reset: source ${r.source} over its ${limitOf(r.reason)}`),
+    );
   }
   for (const relay of plane.relays) {
     if (accessLog) logRelayAccess(relay, logger);
     relay.on('sessionError', (e) => logger.warn(e, sessionErrorMessage(e)));
-    relay.on('dropped', (d) => logger.warn(d, 'UDP datagrams dropped'));
+    relay.on('dropped', (d) =>
+      logger.warn(
+        d,
+        d.source === undefined
+          ? 'UDP datagrams dropped'
+          : `UDP datagrams dropped: source ${d.source} over its ${limitOf(d.reason)}`,
+      ),
+    );
     relay.on('socketError', (e) => logger.warn(e, 'UDP socket error'));
   }
+}
+
+/** The limit a per-source refusal reason names, for its warning. */
+function limitOf(reason: string): string {
+  return reason.endsWith('rate') ? '--connection-rate-per-source' : '--connections-per-source';
 }
 
 /** Every stream engine's counters as one; null without a stream engine. */

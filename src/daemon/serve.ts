@@ -9,7 +9,7 @@ import type { RunBusctl, UnitJob } from '../handover/systemd-job.js';
 import type { ActivitySource } from '../lifecycle/activity-source.js';
 import type { Clock } from '../lifecycle/idle-monitor.js';
 import { Notifier, notifyTargetFromEnv } from '../lifecycle/notify.js';
-import { runUntilDone } from '../lifecycle/run-loop.js';
+import { runUntilDone, type RunLoop } from '../lifecycle/run-loop.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/index.js';
 import type { NativeBinding } from '../native/binding.js';
@@ -21,13 +21,33 @@ const HANDOVER_FLUSH_MAX_MS = 3000;
 export interface ServeContext {
   env: NodeJS.ProcessEnv;
   pid: number;
-  signals: Pick<NodeJS.Process, 'on' | 'off'>;
   clock?: Clock;
   logger: Logger;
   /** How to reach systemd's bus (tests); busctl on the system bus otherwise. */
   busctl?: RunBusctl;
+  /**
+   * A reload's successor: systemd takes its word only once the previous program has made it the
+   * main process (src/reload/), so it says READY=1 then, not at start.
+   */
+  successor?: boolean;
   /** Called once the engines run, before READY=1. */
-  onStarted?: () => void;
+  onStarted?: (started: Started) => void;
+}
+
+/** The process as systemd sees it: whether its notifications count, and saying them. */
+export interface MainProcess {
+  readonly isMain: boolean;
+  /** Now the unit's main process (a successor): READY=1, then STATUS= as usual. */
+  becomeMain(): void;
+  /** Another process is the main one now: say nothing more. */
+  leave(): void;
+  /** One sd_notify state, when systemd asked for them; never throws. */
+  send(state: string): void;
+}
+
+export interface Started {
+  loop: RunLoop;
+  main: MainProcess;
 }
 
 /** How long each question to systemd (over the system bus) may take before a SIGTERM drains. */
@@ -44,6 +64,7 @@ function handoverToStore(
   unknownStore: FdStore,
   config: Config,
   context: ServeContext,
+  isMain: () => boolean,
 ): () => Promise<ActivitySource[]> {
   const { logger } = context;
   return async () => {
@@ -69,6 +90,11 @@ function handoverToStore(
       );
       return [];
     }
+    if (!isMain()) {
+      // systemd ignores a store request from a process that is not the unit's main one.
+      logger.info({ why: 'not the main process yet' }, 'SIGTERM: draining, not handing over');
+      return [];
+    }
     const { store } = decision;
     const flushMs = Math.min(config.shutdownTimeoutMs, HANDOVER_FLUSH_MAX_MS);
     const { drainer, ...result } = await handOver(handoverTargets(binding, plane), store, binding, flushMs);
@@ -92,25 +118,43 @@ export async function serveUntilDone(
   const { logger } = context;
   const target = notifyTargetFromEnv(context.env, context.pid);
   const notifier = target ? new Notifier(binding, target, logger) : null;
+  let isMain = !context.successor;
+  let left = false;
+  const main: MainProcess = {
+    get isMain() {
+      return isMain && !left;
+    },
+    becomeMain: () => {
+      if (isMain || left) return;
+      isMain = true;
+      notifier?.ready(() => statusLine(plane));
+    },
+    leave: () => {
+      left = true;
+      notifier?.stop();
+    },
+    send: (state) => notifier?.send(state),
+  };
   let finalStatus = '';
-  const reasonPromise = runUntilDone({
+  const loop = runUntilDone({
     sources: plane.sources,
-    ...(store ? { handover: handoverToStore(binding, plane, store, config, context) } : {}),
+    ...(store
+      ? { beforeDrain: handoverToStore(binding, plane, store, config, context, () => main.isMain) }
+      : {}),
     // Accept=yes serves one connection: exit as soon as it is done.
     exitIdleTimeMs: plane.servesAccepted && plane.listeners.length === 0 ? 0 : config.exitIdleTimeMs,
     shutdownTimeoutMs: config.shutdownTimeoutMs,
     logger,
-    signals: context.signals,
     ...(context.clock ? { clock: context.clock } : {}),
     beforeDestroy: () => metrics?.stop() ?? Promise.resolve(),
     onStopping: (why) => {
       finalStatus = statusLine(plane);
-      notifier?.stopping(`stopping (${why}): ${finalStatus}`);
+      if (main.isMain) notifier?.stopping(`stopping (${why}): ${finalStatus}`);
     },
   });
-  context.onStarted?.();
-  notifier?.ready(() => statusLine(plane));
-  const reason = await reasonPromise;
+  context.onStarted?.({ loop, main });
+  if (isMain) notifier?.ready(() => statusLine(plane));
+  const reason = await loop.done;
   notifier?.stop();
   logger.info({ reason, status: finalStatus || undefined }, 'sockrelay stopped');
   return reason;

@@ -88,6 +88,7 @@ export function logStarted(
         addresses: b.addresses.map(formatSocketAddress),
       })),
       connectionsMax: config.connectionsMax,
+      ...(config.sourceLimits ? { sourceLimits: config.sourceLimits } : {}),
       exitIdleTime: formatTimeSpan(config.exitIdleTimeMs),
       nofile,
     },

@@ -80,6 +80,7 @@ export class SpliceEngine extends EventEmitter implements Engine {
         connectionIdleTimeoutMs: options.connectionIdleTimeoutMs ?? 0,
         keepaliveMs: options.keepaliveMs ?? 0,
         connectionEvents: options.connectionEvents,
+        ...(options.sourceLimits ? { sourceLimits: options.sourceLimits } : {}),
         connectBounds: CONNECT_SECONDS_BOUNDS,
         durationBounds: DURATION_SECONDS_BOUNDS,
       },
@@ -228,6 +229,14 @@ export class SpliceEngine extends EventEmitter implements Engine {
           break;
         case 'accept-error':
           this.emit('acceptError', { code: event.code });
+          break;
+        case 'refused':
+          this.emit('refused', {
+            listener: this.label(event.listener),
+            reason: event.reason,
+            source: event.source,
+            count: event.count,
+          });
           break;
         case 'connection-error':
           this.emit('connectionError', {

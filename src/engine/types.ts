@@ -13,11 +13,14 @@
  * - with `proxyProtocol` set on a listener, the backend reads the PROXY header
  *   before anything else, exactly once per connection;
  * - `tryStop()` is atomic with accept: it stops only if nothing is open, so a
- *   client is never accepted and then dropped by an idle exit.
+ *   client is never accepted and then dropped by an idle exit;
+ * - with `sourceLimits`, a client whose source holds its limit of connections
+ *   or exceeds its rate is reset at accept, uncounted (it holds no slot and
+ *   is not activity), and reported through `refused`.
  */
 import type { EngineBackend } from '../backend/resolve.js';
 import type { ActivitySource } from '../lifecycle/activity-source.js';
-import type { CloseReason, HandoverConnection, RelayListenerStats } from '../native/binding.js';
+import type { CloseReason, HandoverConnection, RelayListenerStats, SourceLimits } from '../native/binding.js';
 
 export type { HandoverConnection, HistogramSnapshot } from '../native/binding.js';
 import type { ProxyProtocolVersion } from '../proxy-protocol/version.js';
@@ -54,6 +57,8 @@ export interface EngineOptions {
   keepaliveMs?: number;
   /** Emit per-connection open/close events (costly; only for debug logging). */
   connectionEvents: boolean;
+  /** Per-source connection and rate limits; absent: none. */
+  sourceLimits?: SourceLimits;
   /** The soft RLIMIT_NOFILE in force, when known: an engine keeps its connections within it. */
   fdLimit?: number;
 }
@@ -96,6 +101,8 @@ export interface EngineEvents {
     transparent?: true;
   }) => void;
   acceptError: (info: { code: string }) => void;
+  /** Clients reset over their source's limits (at most one a second per listener); `source` is the latest. */
+  refused: (info: { listener: string; reason: string; source: string; count: number }) => void;
   /** A system call failed on one connection for a reason worth logging (EMFILE on pipe2, …). */
   connectionError: (info: { listener: string; code: string; syscall: string; count: number }) => void;
   /** A backend name resolved to other addresses, which the next connections use. */

@@ -21,14 +21,26 @@ import type { Engine, HandoverConnection } from '../engine/types.js';
 import type { Logger } from '../logger.js';
 import type { NativeBinding } from '../native/binding.js';
 import type { HandoverSession, UdpRelay } from '../udp/types.js';
-import { decodeHandoverName, encodeHandoverName } from './fd-names.js';
-import type { FdStore } from './fd-store.js';
+import { decodeHandoverName, encodeHandoverName, namesLabel, type HandoverRecord } from './fd-names.js';
+
+/**
+ * Where handed-over fds go: systemd's fd store (fd-store.ts), or the list a reload passes to its
+ * successor (src/reload/). `store` keeps its own copy: the caller closes `fd` afterwards.
+ */
+export interface FdSink {
+  /** Most fds it takes; null when unknown (nothing is stored then). */
+  readonly capacity: number | null;
+  store(name: string, fd: number): void;
+  remove(name: string): void;
+}
 
 export interface HandoverTargets {
   /** The engine of the stream listeners, with their labels by index. */
   engine: Engine | null;
   listenerLabels: string[];
   relays: UdpRelay[];
+  /** Each relay's socket address (parallel to relays): a session's local address when it is that. */
+  relayAddresses: string[];
   /**
    * A started engine relaying `connections` (those that did not fit in the store) to their end and
    * accepting nothing: the listener engine cannot take them back, since adoption precedes start.
@@ -50,7 +62,7 @@ export interface HandoverResult {
 
 export async function handOver(
   targets: HandoverTargets,
-  store: FdStore,
+  store: FdSink,
   native: Pick<NativeBinding, 'close' | 'setAbortOnClose'>,
   flushTimeoutMs: number,
 ): Promise<HandoverResult> {
@@ -96,18 +108,20 @@ export async function handOver(
   };
 
   // Every exported connection is either stored or relayed to its end by the drainer: never dropped.
+  // Nothing after the export may throw with connections in hand, so what can fail (a name) is
+  // known before: TCP names are of fixed size, whatever the listener's label.
+  const listenerLabel = (i: number): string => targets.listenerLabels[i] ?? String(i);
   const exported = targets.engine ? await targets.engine.exportConnections(flushTimeoutMs) : [];
   const unplaced: HandoverConnection[] = [];
   exported.forEach((c, i) => {
-    const listener = targets.listenerLabels[c.listener] ?? String(c.listener);
+    if (room < 2 || result.storeError !== undefined) return void unplaced.push(c);
     const common = {
       kind: 'tcp',
       id: `${process.pid}.${i}`,
-      listener,
+      listener: listenerLabel(c.listener),
       bytesIn: c.bytesIn,
       bytesOut: c.bytesOut,
     } as const;
-    if (room < 2) return void unplaced.push(c);
     abortOnClose([c.clientFd, c.backendFd]);
     const placed = storeAll([
       [encodeHandoverName({ ...common, role: 'client' }), c.clientFd],
@@ -121,18 +135,24 @@ export async function handOver(
   result.overflow = unplaced.length;
 
   // A UDP session that cannot be stored just ends: its client's next datagram opens a new one.
-  for (const relay of targets.relays) {
+  targets.relays.forEach((relay, r) => {
     relay.stopAccepting();
     for (const s of relay.exportSessions()) {
-      const name = encodeHandoverName({ kind: 'udp', relay: relay.label, client: s.client, local: s.local });
-      if (room >= 1 && storeAll([[name, s.upstreamFd]])) {
+      const record: HandoverRecord = { kind: 'udp', relay: relay.label, client: s.client, local: s.local };
+      let name: string | null = null;
+      try {
+        name = encodeHandoverName(record, targets.relayAddresses[r]);
+      } catch {
+        // An address no kernel reports: this session ends, the others go on.
+      }
+      if (name !== null && room >= 1 && storeAll([[name, s.upstreamFd]])) {
         room--;
         result.storedSessions++;
       } else {
         native.close(s.upstreamFd);
       }
     }
-  }
+  });
   return result;
 }
 
@@ -151,7 +171,7 @@ export function resumeHandedOver(
   fds: Array<{ fd: number; name: string }>,
   targets: HandoverTargets,
   native: Pick<NativeBinding, 'close' | 'fdinfo' | 'setFdFlags'>,
-  store: Pick<FdStore, 'remove'> | null,
+  store: Pick<FdSink, 'remove'> | null,
   logger: Logger,
 ): ResumeReport {
   const report: ResumeReport = { connections: 0, sessions: 0, rejected: [] };
@@ -187,12 +207,14 @@ export function resumeHandedOver(
     } else if (why) {
       reject(fd, why);
     } else if (record.kind === 'udp') {
-      const relay = targets.relays.find((r) => r.label === record.relay);
-      if (!relay) reject(fd, `no UDP socket '${record.relay}' any more`);
+      const at = targets.relays.findIndex((r) => namesLabel(record.relay, r.label));
+      const relay = targets.relays[at];
+      const local = record.local ?? targets.relayAddresses[at];
+      if (!relay || local === undefined) reject(fd, `no UDP socket '${record.relay}' any more`);
       else
         sessions.set(relay, [
           ...(sessions.get(relay) ?? []),
-          { upstreamFd: fd, client: record.client, local: record.local },
+          { upstreamFd: fd, client: record.client, local },
         ]);
     } else {
       const pair = pairs.get(record.id) ?? {
@@ -208,7 +230,7 @@ export function resumeHandedOver(
 
   const connections: HandoverConnection[] = [];
   for (const [id, pair] of pairs) {
-    const listener = targets.listenerLabels.indexOf(pair.listener);
+    const listener = targets.listenerLabels.findIndex((label) => namesLabel(pair.listener, label));
     const incomplete = pair.client === undefined || pair.backend === undefined;
     if (incomplete || listener < 0 || !targets.engine) {
       const why = incomplete ? `connection ${id} is incomplete` : `no listener '${pair.listener}' any more`;

@@ -58,7 +58,8 @@ export class Notifier {
     for (const timer of this.timers.splice(0)) clearInterval(timer);
   }
 
-  private send(state: string): void {
+  /** Any other state (RELOADING=1, MAINPID=…); a failure is logged once, never thrown. */
+  send(state: string): void {
     try {
       this.native.sdNotify(this.target.socketPath, state);
     } catch (err) {

@@ -8,9 +8,13 @@
  * Clients that arrive meanwhile wait in the kernel, unharmed; those that arrive
  * after the exit wait in the backlog systemd keeps and start the next instance.
  *
- * Signal: SIGTERM/SIGINT stop accepting everywhere; open connections get
- * --shutdown-timeout to finish, then are reset. A second signal resets them
- * at once. Both ends exit 0: they are a socket-activated service's normal end.
+ * Stop (SIGTERM/SIGINT, as the caller routes them to `stop`): accepting stops
+ * everywhere; open connections get --shutdown-timeout to finish, then are
+ * reset. A second stop resets them at once. Both ends exit 0: they are a
+ * socket-activated service's normal end.
+ *
+ * Retire: another process serves now. Nothing is accepted any more, nothing is
+ * said to systemd, and what is still open here is relayed to its end.
  */
 import { formatTimeSpan } from '../config/time-span.js';
 import type { Logger } from '../logger.js';
@@ -25,13 +29,12 @@ export interface RunLoopOptions {
   exitIdleTimeMs: number;
   shutdownTimeoutMs: number;
   logger: Logger;
-  signals: Pick<NodeJS.Process, 'on' | 'off'>;
   clock?: Clock;
   /**
-   * On SIGTERM/SIGINT, awaited after accepting stops and before draining: hands live connections
-   * to the next instance (systemd's fd store); whatever it leaves open is drained as usual.
+   * On a stop, awaited after accepting stops and before draining (the fd store's handover); the
+   * sources it returns relay what it could not place, and are drained with the rest.
    */
-  handover?: () => Promise<ActivitySource[]>;
+  beforeDrain?: () => Promise<ActivitySource[]>;
   /** Called once, as stopping begins (sd_notify STOPPING=1). */
   onStopping?: (reason: string) => void;
   /**
@@ -41,10 +44,23 @@ export interface RunLoopOptions {
   beforeDestroy?: () => Promise<void>;
 }
 
-export function runUntilDone(options: RunLoopOptions): Promise<string> {
+export interface RunLoop {
+  /** Resolves with why it ended: 'idle', the stop signal, or 'retired'. */
+  done: Promise<string>;
+  stop(signal: NodeJS.Signals): void;
+  /** Takes part from now: started, watched for activity, stopped and destroyed with the rest. */
+  add(more: ActivitySource[]): void;
+  /** Ends once what is open has finished, without a stop's timeout or STOPPING=1. */
+  retire(): void;
+}
+
+export function runUntilDone(options: RunLoopOptions): RunLoop {
   const { sources, logger } = options;
   const activeTotal = (): number => sources.reduce((n, s) => n + s.active(), 0);
-  return new Promise((resolve) => {
+  let stop: (signal: NodeJS.Signals) => void = () => undefined;
+  let add: (more: ActivitySource[]) => void = () => undefined;
+  let retire: () => void = () => undefined;
+  const done = new Promise<string>((resolve) => {
     // Native engines work on their own threads and hold no libuv handle: keep the loop alive.
     const keepAlive = setInterval(() => undefined, MAX_MS);
     let finished = false;
@@ -52,8 +68,6 @@ export function runUntilDone(options: RunLoopOptions): Promise<string> {
       if (finished) return;
       finished = true;
       idle.stop();
-      options.signals.off('SIGTERM', onSignal);
-      options.signals.off('SIGINT', onSignal);
       for (const source of sources) source.stopAccepting();
       void (options.beforeDestroy?.() ?? Promise.resolve())
         .catch((err: unknown) => logger.warn({ err }, 'before-exit step failed'))
@@ -79,17 +93,20 @@ export function runUntilDone(options: RunLoopOptions): Promise<string> {
     );
 
     let draining = false;
-    const onSignal = (signal: NodeJS.Signals): void => {
+    let retiring = false;
+    stop = (signal) => {
+      if (finished) return;
       if (draining) {
         logger.warn({ signal }, 'second signal: closing open connections now');
         finish(signal);
         return;
       }
       draining = true;
+      idle.stop();
       for (const source of sources) source.stopAccepting();
-      void (options.handover?.() ?? Promise.resolve([]))
+      void (options.beforeDrain?.() ?? Promise.resolve([]))
         .catch((err: unknown): ActivitySource[] => {
-          logger.warn({ err }, 'handover failed: draining instead');
+          logger.warn({ err }, 'before-drain step failed: draining');
           return [];
         })
         .then((drainers) => {
@@ -113,17 +130,34 @@ export function runUntilDone(options: RunLoopOptions): Promise<string> {
       );
       timer.unref();
     };
-    options.signals.on('SIGTERM', onSignal);
-    options.signals.on('SIGINT', onSignal);
-
-    for (const source of sources) {
+    const watch = (source: ActivitySource): void => {
       source.onBusy(() => idle.setBusy(source.id, true));
-      source.onIdle(() => idle.setBusy(source.id, false));
-    }
+      source.onIdle(() => {
+        idle.setBusy(source.id, false);
+        if (retiring && activeTotal() === 0) finish('retired');
+      });
+    };
+    add = (more) => {
+      if (finished) return void more.forEach((s) => s.destroy());
+      sources.push(...more);
+      for (const source of more) watch(source);
+      for (const source of more) source.start();
+      if (draining || retiring) for (const source of more) source.stopAccepting();
+    };
+    retire = () => {
+      if (finished || draining || retiring) return;
+      retiring = true;
+      idle.stop();
+      for (const source of sources) source.stopAccepting();
+      if (activeTotal() === 0) finish('retired');
+    };
+
+    for (const source of sources) watch(source);
     // Sources first: an Accept=yes connection is busy from its start, before the timer is armed.
     for (const source of sources) source.start();
     idle.start();
   });
+  return { done, stop: (signal) => stop(signal), add: (more) => add(more), retire: () => retire() };
 }
 
 /** Stops every source, or, if one refuses, resumes those already stopped; true when all stopped. */

@@ -11,6 +11,7 @@
 import type { Engine } from '../engine/types.js';
 import type { Logger } from '../logger.js';
 import type { UdpRelay } from '../udp/index.js';
+import { escapeControl } from './one-line.js';
 
 export interface AccessRecord {
   client: string;
@@ -22,10 +23,17 @@ export interface AccessRecord {
   end: string;
 }
 
+/**
+ * The line as `jq -r .msg` or pino-pretty print it. The client (a unix peer's name is whatever it
+ * bound) and the listener's name are chosen by others, so they are escaped (one-line.ts); the
+ * JSON fields keep them exactly, escaped by JSON itself.
+ */
 export function formatAccessLine(r: AccessRecord): string {
   const duration =
     r.durationMs >= 1000 ? `${(r.durationMs / 1000).toFixed(3)}s` : `${r.durationMs.toFixed(1)}ms`;
-  return `${r.client || '-'} ${r.listener} -> ${r.backend || '-'} in=${r.bytesIn} out=${r.bytesOut} ${duration} ${r.end}`;
+  return escapeControl(
+    `${r.client || '-'} ${r.listener} -> ${r.backend || '-'} in=${r.bytesIn} out=${r.bytesOut} ${duration} ${r.end}`,
+  );
 }
 
 export function logAccess(logger: Logger, record: AccessRecord): void {

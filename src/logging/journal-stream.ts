@@ -8,6 +8,7 @@
  * out. When stderr is anything else, nothing changes: plain JSON lines, as before.
  */
 import { fstatSync } from 'node:fs';
+import { escapeControl } from './one-line.js';
 
 /** syslog(3) priorities, as journalctl -p names them. */
 export const Priority = { crit: 2, err: 3, warning: 4, info: 6, debug: 7 } as const;
@@ -47,9 +48,10 @@ export function prefixPinoLine(line: string): string {
 }
 
 /**
- * How cli.ts writes a start-up error that ends the process: one line, at priority err when
- * stderr is the journal, unchanged otherwise.
+ * How cli.ts writes a start-up error that ends the process: one line whatever the message quotes
+ * (its control characters escaped, see one-line.ts), at priority err when stderr is the journal.
  */
 export function fatalText(text: string, env: NodeJS.ProcessEnv = process.env, fd = 2): string {
-  return isJournalStream(fd, env) ? withPriority(text, Priority.err) : text;
+  const line = `${escapeControl(text.replace(/\n$/, ''))}\n`;
+  return isJournalStream(fd, env) ? withPriority(line, Priority.err) : line;
 }

@@ -194,6 +194,15 @@ export function buildRegistries(
         })),
       ),
   );
+  counter(
+    'sockrelay_connections_refused_total',
+    'Clients reset at accept because their source was over --connections-per-source (per-source) or --connection-rate-per-source (per-source-rate).',
+    () =>
+      tcp().flatMap((s) => [
+        { labels: { ...where(s.label), reason: 'per-source' }, value: s.refusedPerSource },
+        { labels: { ...where(s.label), reason: 'per-source-rate' }, value: s.refusedPerSourceRate },
+      ]),
+  );
   histogram(
     'sockrelay_backend_connect_duration_seconds',
     'Time from accepting a client to a connected backend, for connections that got one.',

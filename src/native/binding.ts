@@ -68,6 +68,8 @@ export interface NativeBinding {
   /** dup(2) with FD_CLOEXEC. */
   dup(fd: number): number;
   close(fd: number): void;
+  /** pipe2(2) with O_CLOEXEC: [read end, write end]. */
+  pipe(): [number, number];
   /** Inode number of pidfd_open(getpid()) as a decimal string, or null when pidfs is unavailable. */
   pidfdId(): string | null;
   /** Raise the soft RLIMIT_NOFILE to the hard limit; returns the limits now in force. */
@@ -82,24 +84,6 @@ export interface NativeBinding {
    * optionally with fds as SCM_RIGHTS. Throws a system error on failure.
    */
   sdNotify(socketPath: string, state: string, fds?: number[]): void;
-  /**
-   * execve(2) in place (reload): `fds` become 3, 4, … without FD_CLOEXEC, every other fd of ours
-   * keeps its FD_CLOEXEC. Throws only while the process is still intact (path not executable, a
-   * bad fd); a failure after that ends the process with 71.
-   */
-  execve(path: string, argv: string[], env: string[], fds: number[]): never;
-  /**
-   * From now until the exec, SIGHUP, SIGTERM and SIGINT wait for the next program instead of going
-   * to this one's listeners (whose loop will not run again). Call it on the main thread before the
-   * reload's last turn of the event loop; releaseSignalsForExec() undoes it when the exec is off.
-   */
-  holdSignalsForExec(): void;
-  releaseSignalsForExec(): void;
-  /**
-   * How many of the signal reached this program between the reload's exec that started it and now
-   * (counted by the addon, preloaded for that: native/src/core/exec-signals.h); resets the count.
-   */
-  takeSignalsDuringExec(signal: 'SIGHUP' | 'SIGTERM' | 'SIGINT'): number;
   /** A bound (and for streams listening) nonblocking, CLOEXEC socket: what systemd would pass us. */
   listenSocket(address: SocketAddress, options: { type: 'stream' | 'dgram'; backlog?: number }): number;
   /** Resolves with the fds that are readable (a client waits), [] after `timeoutMs`. Never reads them. */
@@ -109,6 +93,23 @@ export interface NativeBinding {
 }
 
 /* ---------- the native stream relay engine (splice) ---------- */
+
+/**
+ * Per-source admission (native/src/core/source-table.h), for both relays: a source is the client's
+ * address cut to prefix4 / prefix6 bits (an IPv4-mapped client counts as IPv4; unix clients are
+ * never limited). A client over a limit is refused at once: reset (stream), its datagram dropped (UDP).
+ */
+export interface SourceLimits {
+  /** Open connections (UDP sessions) per source at most; 0 or absent: no limit. */
+  perSource?: number;
+  /** New connections (sessions) per source: rateCount per rateSpanMs, a token bucket; 0 or absent: none. */
+  rateCount?: number;
+  rateSpanMs?: number;
+  /** Bits of an IPv4 address that make its source (default 32). */
+  prefix4?: number;
+  /** Bits of an IPv6 address that make its source (default 64). */
+  prefix6?: number;
+}
 
 export interface RelayListener {
   /** The inherited (or self-bound) listening stream socket. The engine does not close it. */
@@ -138,6 +139,8 @@ export interface RelayEngineOptions {
   keepaliveMs?: number;
   /** Emit 'open'/'close' events per connection (only when debug logging is on). */
   connectionEvents: boolean;
+  /** Absent: no per-source limits. */
+  sourceLimits?: SourceLimits;
   /** Bucket bounds (seconds, ascending) of the accept→connected histogram; absent: none kept. */
   connectBounds?: readonly number[];
   /** Bucket bounds (seconds, ascending) of the accept→close histogram; absent: none kept. */
@@ -169,6 +172,9 @@ export interface RelayListenerStats {
   failedRefused: number;
   failedTimeout: number;
   failedOther: number;
+  /** Clients reset at accept: their source held its limit of connections, or exceeded its rate. */
+  refusedPerSource: number;
+  refusedPerSourceRate: number;
   /** Accept to a connected backend; present when RelayEngineOptions.connectBounds was given. */
   connectSeconds?: HistogramSnapshot;
   /** Accept to close; present when RelayEngineOptions.durationBounds was given. */
@@ -195,7 +201,10 @@ export type CloseReason =
   | 'idle-timeout'
   | 'backend-error'
   | 'shutdown'
-  | 'error';
+  | 'error'
+  /** Reset at accept, never relayed: its source held its share of connections, or opened them too fast. */
+  | 'refused-per-source'
+  | 'refused-per-source-rate';
 
 /**
  * Batched through one thread-safe function. 'connect-failed', 'accept-error' and 'connection-error'
@@ -218,6 +227,14 @@ export type RelayEvent =
     }
   | { type: 'connect-failed'; listener: number; code: string; errno: number; syscall: string; count: number }
   | { type: 'accept-error'; listener: number; code: string; errno: number; syscall: string; count: number }
+  /** Clients reset over their source's limits; `source` is the latest one's (`198.51.100.7`, `2001:db8::/64`). */
+  | {
+      type: 'refused';
+      listener: number;
+      reason: 'refused-per-source' | 'refused-per-source-rate';
+      source: string;
+      count: number;
+    }
   /** A connection closed by an error that is neither transient nor a peer's disconnect (e.g. EMFILE on pipe2). */
   | {
       type: 'connection-error';
@@ -310,7 +327,11 @@ export type UdpDropReason =
   /** With the PROXY header in front, more than the backend's family can carry in one datagram. */
   | 'too-large'
   /** From the backend, the relay's own socket or one of its upstream sockets: a session would loop. */
-  | 'would-loop';
+  | 'would-loop'
+  /** A new client whose source holds its sessions per source already (SourceLimits.perSource). */
+  | 'per-source'
+  /** A new client whose source opens sessions faster than SourceLimits allows. */
+  | 'per-source-rate';
 
 export interface UdpRelayNativeOptions {
   /**
@@ -332,6 +353,8 @@ export interface UdpRelayNativeOptions {
   sessionEvents?: boolean;
   /** Bind each session's upstream socket to the client's address and port (IP_TRANSPARENT). */
   transparent?: boolean;
+  /** Absent: no per-source limits. */
+  sourceLimits?: SourceLimits;
 }
 
 /** Counters read on demand from native memory. */
@@ -353,7 +376,8 @@ export type UdpRelayEvent =
   | { type: 'busy' }
   | { type: 'idle' }
   | { type: 'session-error'; client: string; code: string; errno: number; syscall: string; count: number }
-  | { type: 'dropped'; reason: UdpDropReason; count: number }
+  /** `source`: for the per-source reasons, the first source refused in this burst. */
+  | { type: 'dropped'; reason: UdpDropReason; count: number; source?: string }
   | { type: 'socket-error'; code: string; errno: number; syscall: string; count: number }
   /** Only with sessionEvents. `reason`: 'idle-timeout' or 'backend-error'. */
   | {

@@ -41,6 +41,10 @@ export function addOperatorCommands(root: Command): OperatorCommands {
     .addOption(
       new Option('--on-demand <UNIT>', 'start UNIT with the proxy and stop it when the proxy exits idle'),
     )
+    .option(
+      '--public-facing',
+      'clients come straight from the internet: per-source limits and an idle timeout (README recipe)',
+    )
     .option('--write <DIR>', 'write the unit files into DIR (e.g. /etc/systemd/system) instead of printing')
     .option('--conf-dir <DIR>', 'with --write: where the conf goes', '/etc/sockrelay')
     .action(async (backend: string | undefined, options: Record<string, unknown>) => {

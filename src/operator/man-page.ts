@@ -100,8 +100,9 @@ export function manPage(root: Command): string {
       ],
       [
         'SIGHUP',
-        'Reload: check the configuration as it is now, then re-execute in place with every listener and ' +
-          'connection; a bad configuration is refused and the running program serves on.',
+        'Reload: check the configuration as it is now, then hand every listener and connection to a new ' +
+          'process (a new pid; systemd is told MAINPID=); a bad configuration is refused and the running ' +
+          'program serves on.',
       ],
     ]
       .map(([signals, what]) => `.TP\n\\fB${signals}\\fR\n${roff(what!)}`)

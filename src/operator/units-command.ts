@@ -1,8 +1,7 @@
 /** `sockrelay units`: prints the generated files, or writes them where systemd and the template look. */
-import { mkdir, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import type { Command } from 'commander';
-import { StartupError } from '../errors.js';
+import { writeAllOrNone } from './write-all-or-none.js';
 import { describeOptions } from './option-list.js';
 import { generateUnits, type GeneratedFile } from './units-generator.js';
 
@@ -11,6 +10,7 @@ interface UnitsOptions {
   udp?: boolean;
   name?: string;
   onDemand?: string;
+  publicFacing?: boolean;
   write?: string;
   confDir?: string;
 }
@@ -29,9 +29,11 @@ export async function runUnitsCommand(
     udp: options.udp === true,
     name: options.name,
     onDemand: options.onDemand,
+    publicFacing: options.publicFacing === true,
     backend,
-    reference: describeOptions(root).flatMap(({ envName, defaultText }) =>
-      envName === undefined ? [] : [{ envName, defaultText }],
+    // A switch is listed as its default spelled out (off): uncommented as written, it changes nothing.
+    reference: describeOptions(root).flatMap(({ envName, defaultText, valueName }) =>
+      envName === undefined ? [] : [{ envName, defaultText: valueName === undefined ? 'no' : defaultText }],
     ),
   });
   const where = (file: GeneratedFile, unitsDir: string): string =>
@@ -41,18 +43,9 @@ export async function runUnitsCommand(
     for (const file of files) process.stdout.write(`### ${where(file, DEFAULT_UNITS_DIR)}\n${file.text}\n`);
     return 0;
   }
-  for (const file of files) {
-    const path = where(file, options.write);
-    try {
-      await mkdir(dirname(path), { recursive: true });
-      await writeFile(path, file.text);
-    } catch (err) {
-      throw new StartupError('ERR_WRITE_UNITS', `units: cannot write ${path}: ${(err as Error).message}`, {
-        cause: err,
-      });
-    }
-    process.stdout.write(`wrote ${path}\n`);
-  }
+  const paths = files.map((file) => where(file, options.write!));
+  await writeAllOrNone(paths.map((path, i) => ({ path, text: files[i]!.text })));
+  for (const path of paths) process.stdout.write(`wrote ${path}\n`);
   const socket = files[0]!.path;
   process.stdout.write(`next: systemctl daemon-reload && systemctl enable --now ${socket}\n`);
   return 0;

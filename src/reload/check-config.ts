@@ -1,7 +1,8 @@
 /**
  * A reload first runs the next program with --check-config, which parses its flags and
- * environment like a start and exits: an invalid configuration is found while the running
- * process still serves, and its one-line error is the reason the reload is refused.
+ * environment and loads the native addon like a start, and exits: an invalid configuration, or
+ * an install whose addon no longer loads, is found while the running process still serves, and
+ * its one-line error is the reason the reload is refused.
  */
 import { execFile } from 'node:child_process';
 import type { NextProgram } from './next-program.js';
@@ -12,7 +13,7 @@ const CHECK_TIMEOUT_MS = 30_000;
 const SERVICE_VARS = ['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID', 'LISTEN_PID', 'LISTEN_FDS'];
 
 /** null when the next program accepts its configuration; otherwise why not, in one line. */
-export function checkConfig(next: NextProgram): Promise<string | null> {
+export function checkConfig(next: NextProgram, signal?: AbortSignal): Promise<string | null> {
   const env = { ...next.env };
   for (const name of SERVICE_VARS) delete env[name];
   const [, ...args] = next.argv;
@@ -20,7 +21,7 @@ export function checkConfig(next: NextProgram): Promise<string | null> {
     execFile(
       next.path,
       [...args, '--check-config'],
-      { env, timeout: CHECK_TIMEOUT_MS, maxBuffer: 64 * 1024 },
+      { env, timeout: CHECK_TIMEOUT_MS, maxBuffer: 64 * 1024, ...(signal ? { signal } : {}) },
       (err, _stdout, stderr) => {
         if (!err) return resolve(null);
         const line = stderr

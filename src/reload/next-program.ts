@@ -1,13 +1,16 @@
 /**
- * What a reload execs: the same program path (so an upgraded install runs its new code), with
+ * What a reload starts: the same program path (so an upgraded install runs its new code), with
  * the settings the operator has now. Without --reload-env-file these are the process's own
  * arguments and environment. With it (the template unit's /etc/sockrelay/%i.conf, which is also
  * its EnvironmentFile=), BACKEND and every SOCKRELAY_* variable come from the file as it reads
  * now: a line removed there is unset here, and BACKEND replaces the BACKEND operand
  * that came from it.
  *
- * --listen is not repeated: the sockets it bound cross the exec as LISTEN_FDS, and binding
- * them again would fail with EADDRINUSE.
+ * --listen is not repeated: the sockets it bound are passed on as LISTEN_FDS, and binding
+ * them again would fail with EADDRINUSE. For the same reason the listeners are the running
+ * process's own: an env file whose SOCKRELAY_LISTEN differs from the one it started with
+ * refuses the reload (saying to restart), rather than reload into settings the conf does not
+ * state — a reload that said it succeeded while the conf lies would be found out only later.
  */
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../errors.js';
@@ -77,6 +80,10 @@ function readSettings(path: string): Record<string, string> {
   }
 }
 
+/** SOCKRELAY_LISTEN as a set of addresses, so spacing and order do not count as a change. */
+const listenSet = (value: string | undefined): string =>
+  [...new Set((value ?? '').split(/\s+/).filter((v) => v !== ''))].sort().join(' ');
+
 export function nextProgram(running: RunningProgram, env: NodeJS.ProcessEnv): NextProgram {
   const nextEnv: Record<string, string> = {};
   for (const [name, value] of Object.entries(env)) if (value !== undefined) nextEnv[name] = value;
@@ -84,6 +91,12 @@ export function nextProgram(running: RunningProgram, env: NodeJS.ProcessEnv): Ne
   let args = withoutListen(running.args);
   if (running.reloadEnvFile !== undefined) {
     const settings = readSettings(running.reloadEnvFile);
+    if (listenSet(settings.SOCKRELAY_LISTEN) !== listenSet(env.SOCKRELAY_LISTEN))
+      throw new ConfigError(
+        'ERR_RELOAD_LISTEN',
+        `--reload-env-file ${running.reloadEnvFile}: SOCKRELAY_LISTEN changed ('${listenSet(env.SOCKRELAY_LISTEN)}' → '${listenSet(settings.SOCKRELAY_LISTEN)}'); the listeners stay the running process's: restart to change them`,
+      );
+    delete settings.SOCKRELAY_LISTEN;
     for (const name of Object.keys(nextEnv)) if (isSetting(name)) delete nextEnv[name];
     Object.assign(nextEnv, settings);
     // An operand equal to $BACKEND came from ExecStart='s $BACKEND: it follows the file. Only then.

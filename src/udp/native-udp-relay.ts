@@ -26,7 +26,7 @@ export class NativeUdpRelay extends EventEmitter implements UdpRelay {
   ) {
     super();
     this.label = options.label;
-    this.id = `udp:${options.label}`;
+    this.id = options.id ?? `udp:${options.label}`;
     this.relay = new native.UdpRelay(
       {
         fd: options.fd,
@@ -36,6 +36,7 @@ export class NativeUdpRelay extends EventEmitter implements UdpRelay {
         ...(options.proxyProtocol ? { proxyProtocol: options.proxyProtocol } : {}),
         ...(options.sessionEvents ? { sessionEvents: true } : {}),
         ...(options.transparent ? { transparent: true } : {}),
+        ...(options.sourceLimits ? { sourceLimits: options.sourceLimits } : {}),
       },
       (events) => this.dispatch(events),
     );
@@ -115,7 +116,12 @@ export class NativeUdpRelay extends EventEmitter implements UdpRelay {
           });
           break;
         case 'dropped':
-          this.emit('dropped', { label, reason: event.reason, count: event.count });
+          this.emit('dropped', {
+            label,
+            reason: event.reason,
+            count: event.count,
+            ...(event.source ? { source: event.source } : {}),
+          });
           break;
         case 'session-closed': {
           const { type: _, ...session } = event;

@@ -32,6 +32,7 @@ import type {
   CloseReason,
   HandoverSession,
   SocketAddress,
+  SourceLimits,
   UdpDropReason,
   UdpRelayNativeStats,
 } from '../native/binding.js';
@@ -46,6 +47,8 @@ export const UDP_DROP_REASONS: readonly UdpDropReason[] = [
   'send-failed',
   'too-large',
   'would-loop',
+  'per-source',
+  'per-source-rate',
 ];
 
 export interface UdpBackend {
@@ -60,6 +63,8 @@ export interface UdpRelayOptions {
   fd: number;
   /** For logs and metrics: fd name or local address. */
   label: string;
+  /** As an activity source (default `udp:<label>`). */
+  id?: string;
   backend: UdpBackend;
   /**
    * A session ends after this long without a datagram either way (CLI `--udp-session-timeout`,
@@ -74,6 +79,8 @@ export interface UdpRelayOptions {
   sessionEvents?: boolean;
   /** Bind each session's upstream socket to the client's own address and port (IP_TRANSPARENT). */
   transparent?: boolean;
+  /** Per-source session and rate limits; absent: none. */
+  sourceLimits?: SourceLimits;
 }
 
 export interface UdpStats extends UdpRelayNativeStats {
@@ -110,7 +117,8 @@ export interface UdpRelayEvents {
     /** Set on a transparent relay, whose failures have causes of their own (src/transparent/). */
     transparent?: true;
   }) => void;
-  dropped: (info: { label: string; reason: UdpDropReason; count: number }) => void;
+  /** `source`: for the per-source reasons, the first source refused in this burst. */
+  dropped: (info: { label: string; reason: UdpDropReason; count: number; source?: string }) => void;
   socketError: (info: { label: string; code: string; syscall: string; count: number }) => void;
   /** Only with `sessionEvents`; `reason` is 'idle-timeout' or 'backend-error'. */
   sessionClosed: (info: {

@@ -89,6 +89,16 @@ export interface RunningProcess {
   child: ChildProcess;
   log: LogReader;
   exited: Promise<number | string>;
+  /**
+   * Waits for the process to end on its own and resolves with its exit code (or signal name), so a
+   * test states the status it expects: `expect(await proxy.exitStatus()).toBe(0)`.
+   */
+  exitStatus(timeoutMs?: number): Promise<number | string>;
+  /**
+   * Ends the process (SIGKILL) if it still runs. One that already ended on its own must have
+   * exited 0, or with the status a test already read through exitStatus(): an exit nobody looked at
+   * (`internal error`, 70) fails the test that let it happen instead of passing unseen.
+   */
   stop(): Promise<void>;
 }
 
@@ -107,13 +117,34 @@ export function watchProcess(child: ChildProcess): RunningProcess {
       resolve(code ?? signal ?? -1);
     }),
   );
+  let statusRead = false;
   return {
     child,
     log,
     exited,
+    exitStatus: async (timeoutMs = 10_000) => {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`still running after ${timeoutMs} ms; stderr:\n${log.raw.join('\n')}`)),
+          timeoutMs,
+        );
+      });
+      try {
+        const status = await Promise.race([exited, timeout]);
+        statusRead = true;
+        return status;
+      } finally {
+        clearTimeout(timer);
+      }
+    },
     stop: async () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      await exited;
+      const endedOnItsOwn = child.exitCode !== null || child.signalCode !== null;
+      if (!endedOnItsOwn) child.kill('SIGKILL');
+      const status = await exited;
+      if (endedOnItsOwn && !statusRead && status !== 0) {
+        throw new Error(`exited ${status} where no test expected it; stderr:\n${log.raw.join('\n')}`);
+      }
     },
   };
 }
@@ -126,6 +157,13 @@ export function runCliSync(args: string[], env: NodeJS.ProcessEnv = {}) {
     timeout: 10_000,
   });
   return { code: result.status, stderr: result.stderr, stdout: result.stdout };
+}
+
+/** What `sockrelay ARGS` printed on stdout; throws, with its stderr, unless it exited 0. */
+export function cliStdout(args: string[], env: NodeJS.ProcessEnv = {}): string {
+  const { code, stdout, stderr } = runCliSync(args, env);
+  if (code !== 0) throw new Error(`sockrelay ${args.join(' ')} exited ${code}:\n${stderr}`);
+  return stdout;
 }
 
 /** `sockrelay ARGS` with no sockets handed over. */
@@ -213,6 +251,11 @@ export function supervise(
         };
       });
     },
-    stop: () => activator.stop(),
+    stop: async () => {
+      // An activation that ended before the stop must have exited as its test expected (see stop()).
+      const ended = activations.filter((a) => a.child.exitCode !== null || a.child.signalCode !== null);
+      await activator.stop();
+      await Promise.all(ended.map((a) => a.stop()));
+    },
   };
 }

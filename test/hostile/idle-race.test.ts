@@ -6,7 +6,6 @@
  * is open, as it would when the event loop was busy at the deadline.
  */
 import { spawnSync } from 'node:child_process';
-import { EventEmitter } from 'node:events';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 
@@ -72,20 +71,19 @@ async function setup() {
   cleanups.push(udpBackend.close);
   const udp = inheritedSocket({ family: 'inet', address: '127.0.0.1', port: 0 });
   const relay = makeRelay(relayOptions(udp.fd, [inet(udpBackend.port)]));
-  const signals = new EventEmitter();
   const clock = manualClock();
   let outcome: string | null = null;
-  const done = runUntilDone({
+  const loop = runUntilDone({
     sources: [engine, relay],
     exitIdleTimeMs: 60_000,
     shutdownTimeoutMs: 1000,
     logger: pino({ level: 'silent' }) as unknown as Logger,
-    signals: signals as unknown as Pick<NodeJS.Process, 'on' | 'off'>,
     clock,
-  }).then((reason) => (outcome = reason));
+  });
+  const done = loop.done.then((reason) => (outcome = reason));
   cleanups.push(async () => {
-    signals.emit('SIGTERM', 'SIGTERM');
-    signals.emit('SIGTERM', 'SIGTERM');
+    loop.stop('SIGTERM');
+    loop.stop('SIGTERM');
     await done;
   });
   return {

@@ -19,9 +19,10 @@ import {
   native,
   relayOptions,
 } from '../udp/helpers.js';
+import { has } from '../helpers/requires.js';
 
 const cleanups = useCleanups();
-const isRoot = process.getuid?.() === 0;
+const isRoot = has('root');
 const loopback = (port: number) => ({ family: 'inet' as const, address: '127.0.0.1', port });
 
 /** Sends one UDP datagram from 127.0.0.1:fromPort to 127.0.0.1:toPort, whoever owns fromPort. */

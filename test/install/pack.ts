@@ -42,8 +42,8 @@ export async function run(
   return output;
 }
 
-/** Packs a fresh copy of this checkout into `dir`; returns the tarball's path. */
-export async function packFreshCheckout(dir: string): Promise<string> {
+/** Packs a fresh copy of this checkout into `dir`; returns the tarball's path and what npm pack said. */
+export async function packFreshCheckout(dir: string): Promise<{ tarball: string; output: string }> {
   const checkout = join(dir, 'checkout');
   cpSync(ROOT, checkout, {
     recursive: true,
@@ -54,8 +54,8 @@ export async function packFreshCheckout(dir: string): Promise<string> {
   });
   // The dev dependencies prepack needs (prebuildify, node-gyp, typescript), as `npm ci` left them.
   symlinkSync(join(ROOT, 'node_modules'), join(checkout, 'node_modules'));
-  await run('npm', ['pack', '--pack-destination', dir], { cwd: checkout, env: cleanEnv() });
+  const output = await run('npm', ['pack', '--pack-destination', dir], { cwd: checkout, env: cleanEnv() });
   const tarball = readdirSync(dir).find((name) => name.endsWith('.tgz'));
   if (!tarball) throw new Error(`npm pack left no tarball in ${dir}`);
-  return join(dir, tarball);
+  return { tarball: join(dir, tarball), output };
 }

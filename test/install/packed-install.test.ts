@@ -1,7 +1,8 @@
 /**
  * The package as a user gets it: `npm pack` of a fresh checkout, installed with `npm install -g`
  * into a temp prefix on a PATH with no compiler and no make, then run under systemd-socket-activate.
- * Slow (prepack compiles the addon for x64 and arm64), so everything shares one pack and one install.
+ * Slow (prepack compiles the addon, for arm64 too where the cross toolchain is), so everything shares
+ * one pack and one install.
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -12,6 +13,7 @@ import { dial, echo, freePort, randomBytes, sendAndCollect, startServer, tempDir
 import { EM_AARCH64, EM_X86_64, readElf } from './elf.js';
 import { BUILD_TOOLS, noCompilerPath } from './no-compiler-path.js';
 import { startNotifyReceiver } from './notify-receiver.js';
+import { has } from '../helpers/requires.js';
 import { cleanEnv, packFreshCheckout, run } from './pack.js';
 
 const MINUTE = 60_000;
@@ -31,9 +33,12 @@ const SHIPPED = [
   /^package\/units\/monitoring\/sockrelay-(alerts\.yml|dashboard\.json)$/,
 ];
 
-describe('the packed tarball, installed globally without a compiler', () => {
+const activate = has('systemd-socket-activate');
+
+describe.skipIf(!activate)('the packed tarball, installed globally without a compiler', () => {
   const dir = tempDir('sockrelay-install-');
   let tarball: string;
+  let packOutput: string;
   let shipped: string[];
   /** The stripped PATH: node, npm, sh, systemd-socket-activate, python3. */
   let PATH: string;
@@ -43,7 +48,7 @@ describe('the packed tarball, installed globally without a compiler', () => {
   const userEnv = (): NodeJS.ProcessEnv => ({ ...cleanEnv(), PATH });
 
   beforeAll(async () => {
-    tarball = await packFreshCheckout(join(dir.path, 'pack'));
+    ({ tarball, output: packOutput } = await packFreshCheckout(join(dir.path, 'pack')));
     shipped = (await run('tar', ['-tzf', tarball])).trim().split('\n');
     PATH = noCompilerPath(join(dir.path, 'bin'));
     await run('npm', ['install', '-g', '--prefix', prefix, '--prefer-offline', tarball], { env: userEnv() });
@@ -63,7 +68,6 @@ describe('the packed tarball, installed globally without a compiler', () => {
       'package/dist/sockrelay.cjs.cache',
       'package/dist/index.d.ts',
       'package/native/prebuilds/linux-x64/sockrelay.glibc.node',
-      'package/native/prebuilds/linux-arm64/sockrelay.glibc.node',
       'package/units/sockrelay.service',
       ...gyp.targets.flatMap((t) => t.sources.map((source) => `package/native/${source}`)),
     ];
@@ -147,7 +151,8 @@ describe('the packed tarball, installed globally without a compiler', () => {
     expect(readFileSync(textfile, 'utf8')).toMatch(/^sockrelay_info\{.*engine="splice".*\} 1$/m);
   });
 
-  it('ships an aarch64 arm64 prebuild (and an x86-64 x64 one) exporting the N-API entry point', async () => {
+  /** The ELF summary of the tarball's prebuild for linux-`arch`. */
+  async function shippedPrebuild(arch: string) {
     const extracted = join(dir.path, 'extracted');
     await run('sh', [
       '-c',
@@ -156,14 +161,37 @@ describe('the packed tarball, installed globally without a compiler', () => {
       extracted,
       tarball,
     ]);
-    const prebuild = (arch: string) =>
-      readElf(join(extracted, 'package', 'native', 'prebuilds', `linux-${arch}`, 'sockrelay.glibc.node'));
-    const arm64 = prebuild('arm64');
-    expect(arm64.machine).toBe(EM_AARCH64);
-    expect(arm64.exports).toContain(N_API_ENTRY);
-    const x64 = prebuild('x64');
+    return readElf(
+      join(extracted, 'package', 'native', 'prebuilds', `linux-${arch}`, 'sockrelay.glibc.node'),
+    );
+  }
+
+  it('ships an x86-64 x64 prebuild exporting the N-API entry point', async () => {
+    const x64 = await shippedPrebuild('x64');
     expect(x64.machine).toBe(EM_X86_64);
     expect(x64.exports).toContain(N_API_ENTRY);
+  });
+
+  // The release ships both; a machine without the cross toolchain packs only its own.
+  it.skipIf(!has('aarch64-linux-gnu-g++', 'aarch64-linux-gnu-strip'))(
+    'ships an aarch64 arm64 prebuild exporting the N-API entry point',
+    async () => {
+      const arm64 = await shippedPrebuild('arm64');
+      expect(arm64.machine).toBe(EM_AARCH64);
+      expect(arm64.exports).toContain(N_API_ENTRY);
+    },
+  );
+
+  it('npm pack said which prebuilds it built, and why any other was not', () => {
+    const cross = has('aarch64-linux-gnu-g++', 'aarch64-linux-gnu-strip');
+    expect(packOutput).toMatch(
+      cross ? /^prebuild: built linux-x64, linux-arm64$/m : /^prebuild: built linux-x64$/m,
+    );
+    if (!cross)
+      expect(packOutput).toMatch(
+        /^prebuild: not built linux-arm64: aarch64-linux-gnu-\S+ .*not found \(Debian: apt-get install g\+\+-aarch64-linux-gnu binutils-aarch64-linux-gnu\)$/m,
+      );
+    else expect(packOutput).not.toMatch(/not built/);
   });
 
   it('with no addon for the machine, refuses to start with one line and exit code 69', async () => {
@@ -183,7 +211,8 @@ describe('the packed tarball, installed globally without a compiler', () => {
   it(
     'builds the addon from source with the command that line names, where a compiler is',
     async () => {
-      const withCompiler = { ...cleanEnv(), PATH: process.env.PATH };
+      // JOBS: node-gyp compiles one file at a time unless told otherwise.
+      const withCompiler = { ...cleanEnv(), PATH: process.env.PATH, JOBS: 'max' };
       await run('npm', ['rebuild', '-g', '--prefix', prefix, '--allow-scripts=sockrelay', 'sockrelay'], {
         env: withCompiler,
       });

@@ -2,6 +2,7 @@
  * --access-log: one info line per finished connection, with the client, listener, backend, bytes
  * each way, duration and how it ended; checked against real connections through the built CLI.
  */
+import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
 import { once } from 'node:events';
 import type { Socket } from 'node:net';
@@ -19,8 +20,9 @@ describe('--access-log', () => {
   async function proxyTo(
     backend: string,
     extra: string[] = [],
+    listenOn = '127.0.0.1:0',
   ): Promise<{ proxy: RunningProcess; listen: string }> {
-    const proxy = runCli(['--listen', '127.0.0.1:0', ...extra, backend]);
+    const proxy = runCli(['--listen', listenOn, ...extra, backend]);
     cleanups.push(() => proxy.stop());
     const started = await proxy.log.waitFor('sockrelay started');
     return { proxy, listen: (started.listeners as Array<{ address: string }>)[0]!.address };
@@ -90,6 +92,41 @@ describe('--access-log', () => {
     });
   });
 
+  it('escapes in msg what a unix client chose as its own name: no forged line, no terminal escape', async () => {
+    const backend = await startServer(echo);
+    cleanups.push(() => backend.close());
+    const listen = `@sockrelay-access-${process.pid}-${Date.now()}`;
+    const { proxy } = await proxyTo(backend.address, ['--access-log'], listen);
+    // Node cannot bind a unix client before it connects; python3 can, to any abstract name.
+    const name = 'me\n{"level":50,"msg":"forged"}\x1b[2J\r\u2028';
+    // Spawned, not spawnSync: the echo backend lives in this process and must answer meanwhile.
+    const client = spawn(
+      'python3',
+      [
+        '-c',
+        `import socket,sys
+s=socket.socket(socket.AF_UNIX,socket.SOCK_STREAM)
+s.bind("\\0"+sys.argv[2])
+s.connect("\\0"+sys.argv[1][1:])
+s.sendall(b"hi")
+s.shutdown(socket.SHUT_WR)
+assert s.recv(16)==b"hi"
+s.close()`,
+        listen,
+        name,
+      ],
+      { timeout: 5000, stdio: ['ignore', 'ignore', 'inherit'] },
+    );
+    cleanups.push(() => client.kill('SIGKILL'));
+    const [status] = (await once(client, 'exit')) as [number | null];
+    expect(status).toBe(0);
+    const line = await proxy.log.waitFor(isAccess);
+    expect(line.client).toBe(`@${name}`);
+    // eslint-disable-next-line no-control-regex
+    expect(line.msg).not.toMatch(/[\x00-\x1f\x7f-\x9f\u2028\u2029]/);
+    expect(line.msg.startsWith('@me\\n{"level":50,"msg":"forged"}\\x1b[2J\\r\\u2028 ')).toBe(true);
+  });
+
   it('is off by default', async () => {
     const backend = await startServer(echo);
     cleanups.push(() => backend.close());
@@ -97,7 +134,7 @@ describe('--access-log', () => {
     const { received } = await sendAndCollect(await connected(listen), Buffer.from('quiet'));
     expect(received.toString()).toBe('quiet');
     proxy.child.kill('SIGTERM');
-    expect(await proxy.exited).toBe(0);
+    expect(await proxy.exitStatus()).toBe(0);
     expect(proxy.log.lines.filter(isAccess)).toEqual([]);
   });
 

@@ -45,7 +45,7 @@ describe('sockrelay lifecycle', () => {
       },
     );
     const proxy = await sup.nextActivation();
-    expect(await proxy.exited).toBe(0);
+    expect(await proxy.exitStatus()).toBe(0);
     expect(await proxy.log.waitFor('sockrelay stopped')).toMatchObject({ reason: 'idle' });
   });
 
@@ -67,7 +67,7 @@ describe('sockrelay lifecycle', () => {
     expect(proxy.child.exitCode).toBeNull();
     const { received } = await sendAndCollect(client, Buffer.from(' still here'));
     expect(received.toString()).toBe(' still here');
-    expect(await proxy.exited).toBe(0);
+    expect(await proxy.exitStatus()).toBe(0);
   });
 
   it('is activated again by the next client after an idle exit, with nothing lost', async () => {
@@ -82,7 +82,7 @@ describe('sockrelay lifecycle', () => {
       const { received } = await sendAndCollect(dial(port), payload);
       expect(received.toString()).toBe(`${sha256(payload)} ${payload.length}`);
       const proxy = await sup.nextActivation();
-      expect(await proxy.exited).toBe(0);
+      expect(await proxy.exitStatus()).toBe(0);
     }
     expect(sup.activations).toHaveLength(3);
   });
@@ -111,7 +111,7 @@ describe('sockrelay lifecycle', () => {
     const { received, error } = await sendAndCollect(client, Buffer.from('part two'));
     expect(error).toBeNull();
     expect(received.toString()).toBe(`${sha256(Buffer.from('part one;part two'))} 17`);
-    expect(await proxy.exited).toBe(0);
+    expect(await proxy.exitStatus()).toBe(0);
     expect(backend.accepted).toBe(1);
     late.destroy();
   });
@@ -131,7 +131,7 @@ describe('sockrelay lifecycle', () => {
     const proxy = await sup.nextActivation();
     const closed = collect(client);
     proxy.child.kill('SIGTERM');
-    expect(await proxy.exited).toBe(0);
+    expect(await proxy.exitStatus()).toBe(0);
     expect((await closed).error?.code).toBe('ECONNRESET');
     expect(await proxy.log.waitFor('shutdown timeout: resetting open connections')).toMatchObject({
       open: 1,
@@ -207,6 +207,6 @@ describe('sockrelay lifecycle', () => {
     const { received } = await sendAndCollect(dial(address), Buffer.from('by hand'));
     expect(received.toString()).toBe('by hand');
     proxy.child.kill('SIGTERM');
-    expect(await proxy.exited).toBe(0);
+    expect(await proxy.exitStatus()).toBe(0);
   });
 });

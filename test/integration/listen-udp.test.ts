@@ -45,6 +45,15 @@ describe('--listen udp:', () => {
     expect(backend.received).toBe(1);
   });
 
+  it('stops when idle and exits 0: the socket it bound is closed once, by the relay that owns it', async () => {
+    const port = await freeUdpPort('udp4', '127.0.0.1');
+    const proxy = runCli(['--listen', `udp:127.0.0.1:${port}`, '--exit-idle-time=1', '127.0.0.1:9']);
+    cleanups.push(() => proxy.stop());
+    expect(await proxy.exitStatus()).toBe(0);
+    expect(proxy.log.raw.filter((line) => line.startsWith('sockrelay:'))).toEqual([]);
+    expect((await proxy.log.waitFor('sockrelay stopped')).reason).toBe('idle');
+  });
+
   it('refuses udp: before a unix path with one usage line', () => {
     const { code, stderr } = runCliSync(['--listen', 'udp:/run/x.sock', '127.0.0.1:80']);
     expect(code).toBe(64);

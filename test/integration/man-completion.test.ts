@@ -8,7 +8,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/net.js';
-import { runCliSync } from '../helpers/proxy.js';
+import { cliStdout, runCliSync } from '../helpers/proxy.js';
+import { has } from '../helpers/requires.js';
 
 const PACKAGE = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
   man: string[];
@@ -23,7 +24,7 @@ function sh(file: string, args: string[], input?: string) {
 
 /** Every flag and environment variable --help shows for a command, help and version included. */
 function helpWords(args: string[]): string[] {
-  const help = runCliSync([...args, '--help']).stdout;
+  const help = cliStdout([...args, '--help']);
   const options = help.slice(help.indexOf('Options:'), help.search(/\n(Commands|Examples):|$/));
   return [...options.matchAll(/(?<![\w-])(--?[a-z][\w-]*|SOCKRELAY_\w+)/g)].map((m) => m[1]!);
 }
@@ -41,27 +42,30 @@ describe('man page sockrelay(8)', () => {
     expect(PACKAGE.scripts.postprepare).toContain('build:man');
   });
 
-  it('renders without a single groff warning', () => {
+  it.skipIf(!has('groff'))('renders without a single groff warning', () => {
     const result = sh('groff', ['-man', '-Tutf8', '-ww', '-z'], page.stdout);
     expect(result).toEqual({ code: 0, stdout: '', stderr: '' });
     // The check can fail: a broken request is reported.
     expect(sh('groff', ['-man', '-Tutf8', '-ww', '-z'], `${page.stdout}.RS bogus\n`).stderr).not.toBe('');
   });
 
-  it('shows every option and variable that --help shows, for the proxy and each subcommand', () => {
-    const text = rendered();
-    expect(text.stderr).toBe('');
-    const words = [...helpWords([]), ...['units', 'completion', 'man'].flatMap((sub) => helpWords([sub]))];
-    expect(words).toContain('--exit-idle-time');
-    expect(words).toContain('SOCKRELAY_EXIT_IDLE_TIME');
-    expect(words).toContain('--on-demand');
-    for (const word of new Set(words))
-      expect({ word, found: text.stdout.includes(word) }).toEqual({ word, found: true });
-    expect(text.stdout).toMatch(/^SYNOPSIS\n\s+sockrelay \[options\] \[BACKEND\]$/m);
-    expect(text.stdout).toContain('sockrelay --exit-idle-time=5min 127.0.0.1:8080');
-  });
+  it.skipIf(!has('groff'))(
+    'shows every option and variable that --help shows, for the proxy and each subcommand',
+    () => {
+      const text = rendered();
+      expect(text.stderr).toBe('');
+      const words = [...helpWords([]), ...['units', 'completion', 'man'].flatMap((sub) => helpWords([sub]))];
+      expect(words).toContain('--exit-idle-time');
+      expect(words).toContain('SOCKRELAY_EXIT_IDLE_TIME');
+      expect(words).toContain('--on-demand');
+      for (const word of new Set(words))
+        expect({ word, found: text.stdout.includes(word) }).toEqual({ word, found: true });
+      expect(text.stdout).toMatch(/^SYNOPSIS\n\s+sockrelay \[options\] \[BACKEND\]$/m);
+      expect(text.stdout).toContain('sockrelay --exit-idle-time=5min 127.0.0.1:8080');
+    },
+  );
 
-  it('opens in man(1) as section 8', () => {
+  it.skipIf(!has('man', 'groff'))('opens in man(1) as section 8', () => {
     const dir = tempDir('sockrelay-man-');
     try {
       const file = join(dir.path, 'sockrelay.8');
@@ -87,8 +91,8 @@ describe('shell completion', () => {
     dir = tempDir('sockrelay-completion-');
     bashScript = join(dir.path, 'sockrelay.bash');
     zshScript = join(dir.path, '_sockrelay');
-    writeFileSync(bashScript, runCliSync(['completion', 'bash']).stdout);
-    writeFileSync(zshScript, runCliSync(['completion', 'zsh']).stdout);
+    writeFileSync(bashScript, cliStdout(['completion', 'bash']));
+    writeFileSync(zshScript, cliStdout(['completion', 'zsh']));
   });
   afterAll(() => dir.remove());
 
@@ -124,15 +128,18 @@ printf '%s\\n' "\${COMPREPLY[@]}"`;
     for (const flag of helpWords([]).filter((w) => w.startsWith('-'))) expect(offered).toContain(flag);
   });
 
-  it('zsh: the script parses, registers for sockrelay under compinit, and names every flag', () => {
-    expect(sh('zsh', ['-n', zshScript])).toEqual({ code: 0, stdout: '', stderr: '' });
-    const loaded = sh('zsh', [
-      '-f',
-      '-c',
-      `autoload -U compinit && compinit -u -D && source '${zshScript}' && print -r -- $_comps[sockrelay]`,
-    ]);
-    expect(loaded).toEqual({ code: 0, stdout: '_sockrelay\n', stderr: '' });
-    const text = readFileSync(zshScript, 'utf8');
-    for (const flag of helpWords([]).filter((w) => w.startsWith('--'))) expect(text).toContain(`${flag}`);
-  });
+  it.skipIf(!has('zsh'))(
+    'zsh: the script parses, registers for sockrelay under compinit, and names every flag',
+    () => {
+      expect(sh('zsh', ['-n', zshScript])).toEqual({ code: 0, stdout: '', stderr: '' });
+      const loaded = sh('zsh', [
+        '-f',
+        '-c',
+        `autoload -U compinit && compinit -u -D && source '${zshScript}' && print -r -- $_comps[sockrelay]`,
+      ]);
+      expect(loaded).toEqual({ code: 0, stdout: '_sockrelay\n', stderr: '' });
+      const text = readFileSync(zshScript, 'utf8');
+      for (const flag of helpWords([]).filter((w) => w.startsWith('--'))) expect(text).toContain(`${flag}`);
+    },
+  );
 });

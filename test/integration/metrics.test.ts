@@ -86,7 +86,7 @@ describe('metrics of a running sockrelay', () => {
     await proxy.log.waitFor('serving metrics');
     const started = Date.now();
     for (let i = 0; i < 3; i++) expect((await scrape(metricsPort)).status).toBe(200);
-    expect(await proxy.exited).toBe(0);
+    expect(await proxy.exitStatus()).toBe(0);
     // Exit comes ~700 ms after start, not 700 ms after the last scrape.
     expect(Date.now() - started).toBeLessThan(3000);
   });

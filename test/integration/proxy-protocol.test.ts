@@ -21,6 +21,7 @@ import {
   startNginx,
   type Consumer,
 } from '../proxy-protocol/consumers.js';
+import { has } from '../helpers/requires.js';
 
 const loopback = { family: 'inet', address: '127.0.0.1', port: 0 } as const;
 const cleanups: Array<() => unknown> = [];
@@ -46,7 +47,9 @@ function scratch(): string {
   return dir.path;
 }
 
-describe.skipIf(!hasNginx)('PROXY protocol to nginx', () => {
+const activate = has('systemd-socket-activate');
+
+describe.skipIf(!hasNginx || !activate)('PROXY protocol to nginx', () => {
   const dir = tempDir('sockrelay-nginx-');
   let nginx: Consumer & { accessLog(): string[] };
   beforeAll(async () => {
@@ -157,7 +160,7 @@ describe.skipIf(!hasNginx)('PROXY protocol to nginx', () => {
   });
 });
 
-describe.skipIf(!hasHaproxy)('PROXY protocol to haproxy', () => {
+describe.skipIf(!hasHaproxy || !activate)('PROXY protocol to haproxy', () => {
   const dir = tempDir('sockrelay-haproxy-');
   let haproxy: Consumer;
   beforeAll(async () => {
@@ -194,56 +197,62 @@ describe.skipIf(!hasHaproxy)('PROXY protocol to haproxy', () => {
   });
 });
 
-describe('PROXY header on an Accept=yes connection (systemd-socket-activate -a), byte for byte', () => {
-  const SIG = '0d0a0d0a000d0a515549540a';
-  const hex16 = (n: number): string => n.toString(16).padStart(4, '0');
+describe.skipIf(!activate)(
+  'PROXY header on an Accept=yes connection (systemd-socket-activate -a), byte for byte',
+  () => {
+    const SIG = '0d0a0d0a000d0a515549540a';
+    const hex16 = (n: number): string => n.toString(16).padStart(4, '0');
 
-  it('v2 over IPv4: the header, then the client bytes', async () => {
-    const backend = await startServer(echo, { host: '127.0.0.1' });
-    cleanups.push(() => backend.close());
-    const port = await freePort();
-    await activated(['-a', '-l', `127.0.0.1:${port}`], ['--proxy-protocol=v2', `127.0.0.1:${backend.port}`]);
-    const client = dial(port);
-    await once(client, 'connect');
-    const ports = hex16(client.localPort!) + hex16(port);
-    const { received } = await sendAndCollect(client, Buffer.from('inetd'));
-    expect(received.toString('hex')).toBe(
-      `${SIG}2111000c7f0000017f000001${ports}${Buffer.from('inetd').toString('hex')}`,
-    );
-  });
+    it('v2 over IPv4: the header, then the client bytes', async () => {
+      const backend = await startServer(echo, { host: '127.0.0.1' });
+      cleanups.push(() => backend.close());
+      const port = await freePort();
+      await activated(
+        ['-a', '-l', `127.0.0.1:${port}`],
+        ['--proxy-protocol=v2', `127.0.0.1:${backend.port}`],
+      );
+      const client = dial(port);
+      await once(client, 'connect');
+      const ports = hex16(client.localPort!) + hex16(port);
+      const { received } = await sendAndCollect(client, Buffer.from('inetd'));
+      expect(received.toString('hex')).toBe(
+        `${SIG}2111000c7f0000017f000001${ports}${Buffer.from('inetd').toString('hex')}`,
+      );
+    });
 
-  it('v1 over IPv6: waits for a late backend, then sends the header once, before the early bytes', async () => {
-    const [port, backendPort] = [await freePort('::1'), await freePort('::1')];
-    const proxy = await activated(
-      ['-a', '-l', `[::1]:${port}`],
-      ['--proxy-protocol=v1', '--log-level=debug', '--connect-timeout=20s', `[::1]:${backendPort}`],
-    );
-    const client = dial(`[::1]:${port}`);
-    await once(client, 'connect');
-    const clientPort = client.localPort!;
-    const done = sendAndCollect(client, Buffer.from('early'));
-    // Handed to the engine and connecting: only now does the backend come up.
-    await proxy.log.waitFor('connection open');
-    const backend = await startServer(echo, { host: '::1', port: backendPort });
-    cleanups.push(() => backend.close());
-    const { received } = await done;
-    expect(received.toString('latin1')).toBe(`PROXY TCP6 ::1 ::1 ${clientPort} ${port}\r\nearly`);
-    expect(backend.accepted).toBe(1);
-    await proxy.log.waitForRaw(/Child \d+ died with code 0/);
-  });
+    it('v1 over IPv6: waits for a late backend, then sends the header once, before the early bytes', async () => {
+      const [port, backendPort] = [await freePort('::1'), await freePort('::1')];
+      const proxy = await activated(
+        ['-a', '-l', `[::1]:${port}`],
+        ['--proxy-protocol=v1', '--log-level=debug', '--connect-timeout=20s', `[::1]:${backendPort}`],
+      );
+      const client = dial(`[::1]:${port}`);
+      await once(client, 'connect');
+      const clientPort = client.localPort!;
+      const done = sendAndCollect(client, Buffer.from('early'));
+      // Handed to the engine and connecting: only now does the backend come up.
+      await proxy.log.waitFor('connection open');
+      const backend = await startServer(echo, { host: '::1', port: backendPort });
+      cleanups.push(() => backend.close());
+      const { received } = await done;
+      expect(received.toString('latin1')).toBe(`PROXY TCP6 ::1 ::1 ${clientPort} ${port}\r\nearly`);
+      expect(backend.accepted).toBe(1);
+      await proxy.log.waitForRaw(/Child \d+ died with code 0/);
+    });
 
-  it('a backend that never answers: the client is closed and the process exits 0', async () => {
-    const [port, deadPort] = [await freePort(), await freePort()];
-    const proxy = await activated(
-      ['-a', '-l', `127.0.0.1:${port}`],
-      ['--proxy-protocol=v2', '--connect-timeout=300ms', `127.0.0.1:${deadPort}`],
-    );
-    const { received } = await sendAndCollect(dial(port), Buffer.from('lost'));
-    expect(received.length).toBe(0);
-    await proxy.log.waitFor('backend connect failed');
-    await proxy.log.waitForRaw(/Child \d+ died with code 0/);
-  });
-});
+    it('a backend that never answers: the client is closed and the process exits 0', async () => {
+      const [port, deadPort] = [await freePort(), await freePort()];
+      const proxy = await activated(
+        ['-a', '-l', `127.0.0.1:${port}`],
+        ['--proxy-protocol=v2', '--connect-timeout=300ms', `127.0.0.1:${deadPort}`],
+      );
+      const { received } = await sendAndCollect(dial(port), Buffer.from('lost'));
+      expect(received.length).toBe(0);
+      await proxy.log.waitFor('backend connect failed');
+      await proxy.log.waitForRaw(/Child \d+ died with code 0/);
+    });
+  },
+);
 
 describe('PROXY protocol on UDP through the CLI', () => {
   it('v2 on every datagram, byte for byte', async () => {
@@ -286,7 +295,7 @@ describe('PROXY protocol on UDP through the CLI', () => {
       },
     );
     const run = await sup.nextActivation();
-    expect(await run.exited).toBe(78);
+    expect(await run.exitStatus()).toBe(78);
     expect(run.log.raw.filter(Boolean)).toEqual([
       'sockrelay: fd 3 (dns) is a datagram socket: PROXY protocol v1 describes TCP only; use v2',
     ]);
@@ -296,7 +305,7 @@ describe('PROXY protocol on UDP through the CLI', () => {
 describe('--proxy-protocol usage', () => {
   it('a bad value is exit 64 with one line', async () => {
     const run = runCli(['--proxy-protocol=v3', '127.0.0.1:80']);
-    expect(await run.exited).toBe(64);
+    expect(await run.exitStatus()).toBe(64);
     expect(run.log.raw.filter(Boolean)).toEqual([
       "sockrelay: --proxy-protocol: 'v3' is not one of none, v1, v2",
     ]);

@@ -1,149 +1,119 @@
 /**
- * Signals that arrive while a reload (SIGHUP) re-executes the process, outside systemd (--listen):
- * more SIGHUPs must not kill it, and a stop must still stop it, draining the live stream.
+ * Stop and reload are one state machine (src/reload/reload.ts): a SIGHUP hands every connection
+ * over to a successor process, and a SIGTERM at any moment of that still drains every
+ * connection, to its end, intact — here or there. Outside systemd (--listen), under a subreaper
+ * that sees every process of the proxy exit.
  */
-import { readFileSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { useCleanups } from '../helpers/cleanups.js';
 import { collect, dial, echo, freePort, randomBytes, sha256, startServer } from '../helpers/net.js';
-import { runCli, type RunningProcess } from '../helpers/proxy.js';
+import { runReloading, type ReloadingProxy } from '../helpers/reloading.js';
 
-const HALF = 256 * 1024;
+const CHUNK = 64 * 1024;
 
-/** The C library this very process runs with: a preload any Node program takes without change. */
-const libc = () =>
-  readFileSync('/proc/self/maps', 'utf8')
-    .split('\n')
-    .map((line) => line.split(/\s+/)[5] ?? '')
-    .find((file) => /\/libc\.so\.6$/.test(file))!;
+/** Writes `payload` at about `bytesPerSecond`, then ends the write side. */
+function paced(socket: Socket, payload: Buffer, bytesPerSecond: number): void {
+  let at = 0;
+  const step = (): void => {
+    if (socket.destroyed) return;
+    socket.write(payload.subarray(at, at + CHUNK));
+    at += CHUNK;
+    if (at >= payload.length) socket.end();
+    else setTimeout(step, (CHUNK / bytesPerSecond) * 1000);
+  };
+  step();
+}
 
-/** Whether `pid` now runs the program a reload exec'd: only that one has LISTEN_FDS in its environment. */
-const execd = (pid: number) =>
-  readFileSync(`/proc/${pid}/environ`, 'latin1')
-    .split('\0')
-    .some((v) => v.startsWith('LISTEN_FDS='));
-
-describe('signals during a reload', () => {
+describe('stop and reload', () => {
   const cleanups = useCleanups();
 
-  async function proxyWithStream(env: NodeJS.ProcessEnv = {}) {
+  async function proxy(extra: string[] = []) {
     const backend = await startServer(echo);
     cleanups.push(() => backend.close());
     const port = await freePort();
-    const proxy = runCli(
-      [
-        '--listen',
-        `127.0.0.1:${port}`,
-        '--exit-idle-time=infinity',
-        '--shutdown-timeout=20s',
-        backend.address,
-      ],
-      { ...process.env, ...env },
-    );
-    cleanups.push(() => proxy.stop());
-    await proxy.log.waitFor('sockrelay started');
-    const payload = randomBytes(2 * HALF);
-    const client = dial(port);
-    const exchange = collect(client, 60_000);
-    client.write(payload.subarray(0, HALF));
-    await expect.poll(() => [...backend.sockets][0]?.bytesWritten ?? 0, { timeout: 10_000 }).toBe(HALF);
-    return {
-      backend,
-      proxy,
-      /** Sends the rest and checks every byte came back over the one backend connection. */
-      finish: async () => {
-        client.end(payload.subarray(HALF));
-        const { received, error } = await exchange;
-        expect(error).toBeNull();
-        expect(sha256(received)).toBe(sha256(payload));
-        expect(backend.accepted).toBe(1);
-      },
-    };
+    const running = runReloading([
+      '--listen',
+      `127.0.0.1:${port}`,
+      '--exit-idle-time=infinity',
+      '--shutdown-timeout=20s',
+      ...extra,
+      backend.address,
+    ]);
+    cleanups.push(() => running.stop());
+    await running.log.waitFor('sockrelay started');
+    return { backend, port, running };
   }
 
-  const count = (p: RunningProcess, msg: string) => p.log.lines.filter((l) => l.msg === msg).length;
+  /** A 3 MB stream echoed at ~1 MB/s: resolves with whether every byte came back, in order. */
+  function stream(port: number, bytes = 3 * 1024 * 1024) {
+    const payload = randomBytes(bytes);
+    const client = dial(port);
+    const done = collect(client, 60_000);
+    paced(client, payload, 1024 * 1024);
+    return done.then(({ received, error }) => ({
+      error: error?.message ?? null,
+      length: received.length,
+      intact: sha256(received) === sha256(payload),
+    }));
+  }
 
-  // Failed before: a SIGHUP between the exec and the new program's listener killed the process.
-  it('a flood of SIGHUPs across the re-exec does not kill the process, and the stream goes on intact', async () => {
-    const { proxy, finish } = await proxyWithStream();
-    const pid = proxy.child.pid!;
-    // Every 5 ms from the first SIGHUP until the new program has started and a while beyond: some
-    // land in the old program's reload, some in the exec, some in the new program's start-up.
-    const floodUntil = Date.now() + 15_000;
-    let afterStarted = 0;
-    while (Date.now() < floodUntil && afterStarted < 100 && proxy.child.exitCode === null) {
-      proxy.child.kill('SIGHUP');
-      if (count(proxy, 'sockrelay started') >= 2) afterStarted++;
-      await new Promise((r) => setTimeout(r, 5));
+  const pidsStarted = (p: ReloadingProxy) =>
+    new Set(p.log.lines.filter((l) => l.msg === 'sockrelay started').map((l) => l.pid as number));
+  const serving = (p: ReloadingProxy) => [...pidsStarted(p)].filter((pid) => !p.reaped().has(pid));
+
+  // The issue's by-hand case: the stream was reset after 1.4–2.5 MB at every delay when it was filed;
+  // main at 5ffe34f (the exec signal hold) already drained it. It guards the successor design.
+  it.each([0, 50, 100, 200, 500, 1000])(
+    'a SIGTERM %i ms after a SIGHUP drains a live stream to its end, intact, and every process exits 0',
+    async (delayMs) => {
+      const { port, running } = await proxy();
+      const first = running.servingPid();
+      const result = stream(port);
+      await new Promise((r) => setTimeout(r, 300));
+      running.signalMain(first, 'SIGHUP');
+      await new Promise((r) => setTimeout(r, delayMs));
+      running.signalMain(first, 'SIGTERM');
+      expect(await result).toEqual({ error: null, length: 3 * 1024 * 1024, intact: true });
+      expect(await running.exited).toBe(0);
+      expect([...running.reaped().values()].every((code) => code === 0)).toBe(true);
+    },
+    60_000,
+  );
+
+  // With a successor per reload, the storm chains handovers: exactly one process must be left.
+  it('a storm of 20 SIGHUPs in 2 s with live streams leaves exactly one process serving, bytes intact', async () => {
+    const { port, running } = await proxy();
+    const streams = [stream(port), stream(port)];
+    for (let i = 0; i < 20; i++) {
+      running.signalMain(running.servingPid(), 'SIGHUP');
+      await new Promise((r) => setTimeout(r, 100));
     }
-    expect(proxy.child.signalCode).toBeNull();
-    expect(proxy.child.exitCode).toBeNull();
-    expect(count(proxy, 'sockrelay started')).toBeGreaterThanOrEqual(2);
-    // Some did land between an exec and the new program's own listener, and asked for a reload.
-    expect(count(proxy, 'SIGHUP during the re-exec: reloading again')).toBeGreaterThanOrEqual(1);
-    expect(proxy.log.lines.filter((l) => l.msg === 'sockrelay started').every((l) => l.pid === pid)).toBe(
-      true,
-    );
-    await finish();
-    // And it still stops as asked, whatever reload the flood left under way.
-    proxy.child.kill('SIGTERM');
-    expect(await proxy.exited).toBe(0);
-  });
+    for (const result of await Promise.all(streams))
+      expect(result).toEqual({ error: null, length: 3 * 1024 * 1024, intact: true });
+    await expect.poll(() => serving(running).length, { timeout: 30_000 }).toBe(1);
+    expect(pidsStarted(running).size).toBeGreaterThanOrEqual(2);
+    // The one left serves a new client.
+    const after = dial(port);
+    const reply = collect(after);
+    after.end('after the storm');
+    expect((await reply).received.toString()).toBe('after the storm');
+    running.signalMain(running.servingPid(), 'SIGTERM');
+    expect(await running.exited).toBe(0);
+  }, 90_000);
 
-  // Failed before: a stop in the old program's last moments went to a listener whose loop never ran
-  // again (lost: the process served on), and one in the new program's start-up ended it at once
-  // (killed by the signal), cutting the stream it had been handed.
-  it.each([
-    ['SIGTERM', 'as the old program says it re-executes', {}],
-    ['SIGTERM', 'once the new program runs', {}],
-    ['SIGINT', 'once the new program runs', {}],
-    ['SIGTERM', 'once the new program runs, with an LD_PRELOAD of its own', { LD_PRELOAD: libc() }],
-  ])('a %s sent %s stops the new program once it serves, draining', async (signal, when, env) => {
-    const { proxy, finish } = await proxyWithStream(env);
-    const pid = proxy.child.pid!;
-    proxy.child.kill('SIGHUP');
-    await proxy.log.waitFor('re-executing with the live connections');
-    // Seen as soon as the exec is done, long before the new program listens (Node's start-up alone
-    // takes tens of milliseconds).
-    if (when.startsWith('once'))
-      await expect.poll(() => execd(pid), { interval: 1, timeout: 15_000 }).toBe(true);
-    proxy.child.kill(signal as NodeJS.Signals);
-    await finish();
-    expect(await proxy.exited).toBe(0);
-    expect(count(proxy, 'sockrelay started')).toBe(2);
-    // Held for the new program, not heard by a listener it had by then.
-    expect(count(proxy, 'a stop arrived during the reload: stopping now')).toBe(1);
-    expect(proxy.log.lines.find((l) => l.msg === 'sockrelay stopped')?.reason).toBe(signal);
-  });
-
-  // Failed before: the stop drained while the reload went on, and the new program served on.
-  it('a SIGTERM while a reload checks the new configuration abandons the reload and drains', async () => {
-    const { proxy, finish } = await proxyWithStream();
-    proxy.child.kill('SIGHUP');
-    await proxy.log.waitFor('reloading');
-    proxy.child.kill('SIGTERM');
-    // The stream outlasts the check: the reload must not go on with it (before, it re-executed).
-    await proxy.log.waitFor(
-      (l) => l.msg === 'reload abandoned: stopping' || l.msg === 're-executing with the live connections',
-      15_000,
-    );
-    await finish();
-    expect(await proxy.exited).toBe(0);
-    expect(count(proxy, 'sockrelay started')).toBe(1);
-  });
-
-  it('a stop passed on by a reload stops the new program as soon as it serves', async () => {
-    const port = await freePort();
-    const proxy = runCli(['--listen', `127.0.0.1:${port}`, '--exit-idle-time=infinity', '127.0.0.1:1'], {
-      ...process.env,
-      SOCKRELAY_STOP_AFTER_RELOAD: 'SIGTERM',
-    });
-    cleanups.push(() => proxy.stop());
-    expect(await proxy.exited).toBe(0);
-    const messages = proxy.log.lines.map((l) => l.msg);
-    expect(messages.indexOf('a stop arrived during the reload: stopping now')).toBeGreaterThan(
-      messages.indexOf('sockrelay started'),
-    );
-    expect(proxy.log.lines.find((l) => l.msg === 'sockrelay stopped')?.reason).toBe('SIGTERM');
-  });
+  it('a second SIGTERM during a reload resets at once rather than waiting out the drain', async () => {
+    const { port, running } = await proxy();
+    const first = running.servingPid();
+    const result = stream(port, 8 * 1024 * 1024);
+    await new Promise((r) => setTimeout(r, 300));
+    running.signalMain(first, 'SIGHUP');
+    running.signalMain(first, 'SIGTERM');
+    await new Promise((r) => setTimeout(r, 200));
+    running.signalMain(first, 'SIGTERM');
+    const { length, intact } = await result;
+    expect(intact).toBe(false);
+    expect(length).toBeLessThan(8 * 1024 * 1024);
+    expect(await running.exited).toBe(0);
+  }, 60_000);
 });

@@ -1,16 +1,18 @@
 /**
- * Reload by SIGHUP outside systemd (--listen): the process execs itself in place with its listener
- * and live connections as LISTEN_FDS, the new flags from --reload-env-file take effect, and a
- * stream under way carries on, bytes intact, over its one backend connection. A bad new
- * configuration refuses the reload and the old program keeps serving.
+ * Reload by SIGHUP outside systemd (--listen): the process hands its listener and live
+ * connections to a successor process (LISTEN_FDS), the new flags from --reload-env-file take
+ * effect, and a stream under way carries on, bytes intact, over its one backend connection. A
+ * bad new configuration refuses the reload and the old program keeps serving.
  * And the config-error path of socket activation: a bad flag answers the waiting client at once.
  */
-import { writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { useCleanups } from '../helpers/cleanups.js';
 import { collect, dial, echo, freePort, randomBytes, sha256, startServer, tempDir } from '../helpers/net.js';
-import { runCli, supervise, type RunningProcess } from '../helpers/proxy.js';
+import { CLI, supervise, type RunningProcess } from '../helpers/proxy.js';
+import { runReloading } from '../helpers/reloading.js';
+import { nativeAddonPath } from '../../src/native/binding.js';
 
 const HALF = 512 * 1024;
 
@@ -18,7 +20,7 @@ describe('reload (SIGHUP)', () => {
   const cleanups = useCleanups();
 
   /** As under the template unit: the conf is the environment at start, and re-read on reload. */
-  async function proxyWithConf(conf: string, startEnv: NodeJS.ProcessEnv) {
+  async function proxyWithConf(conf: string, startEnv: NodeJS.ProcessEnv, cli = CLI) {
     const backend = await startServer(echo);
     cleanups.push(() => backend.close());
     const dir = tempDir();
@@ -26,7 +28,7 @@ describe('reload (SIGHUP)', () => {
     const confPath = join(dir.path, 'proxy.conf');
     writeFileSync(confPath, conf);
     const port = await freePort();
-    const proxy = runCli(
+    const proxy = runReloading(
       [
         '--listen',
         `127.0.0.1:${port}`,
@@ -36,6 +38,7 @@ describe('reload (SIGHUP)', () => {
         backend.address,
       ],
       { ...process.env, ...startEnv },
+      cli,
     );
     cleanups.push(() => proxy.stop());
     await proxy.log.waitFor('sockrelay started');
@@ -62,19 +65,21 @@ describe('reload (SIGHUP)', () => {
 
   const started = (p: RunningProcess) => p.log.lines.filter((l) => l.msg === 'sockrelay started');
 
-  it('replaces the program in place with the new flags and keeps a live stream intact', async () => {
+  // The pid changes now: the successor is a new process (it was the same pid, re-exec'd in place).
+  it('hands over to a new program with the new flags and keeps a live stream intact', async () => {
     const { backend, confPath, port, proxy } = await proxyWithConf('SOCKRELAY_CONNECTIONS_MAX=100\n', {
       SOCKRELAY_CONNECTIONS_MAX: '100',
     });
     const stream = await streamUnderWay(port, backend);
     writeFileSync(confPath, '# edited\nSOCKRELAY_CONNECTIONS_MAX="77"\n');
-    proxy.child.kill('SIGHUP');
+    proxy.signalMain(proxy.servingPid(), 'SIGHUP');
     await proxy.log.waitFor((l) => l.msg === 'resumed handed-over connections' && l.connections === 1);
     await expect.poll(() => started(proxy).length).toBe(2);
-    expect(started(proxy).map((l) => [l.pid, l.connectionsMax])).toEqual([
-      [proxy.child.pid, 100],
-      [proxy.child.pid, 77],
-    ]);
+    const [first, second] = started(proxy);
+    expect([first!.connectionsMax, second!.connectionsMax]).toEqual([100, 77]);
+    expect(second!.pid).not.toBe(first!.pid);
+    // The first one has gone, cleanly, once it handed over.
+    await expect.poll(() => proxy.reaped().get(first!.pid as number)).toBe(0);
     await stream.finish();
     expect(backend.accepted).toBe(1);
     // The listener crossed too: a new client is served by the new program.
@@ -82,7 +87,7 @@ describe('reload (SIGHUP)', () => {
     const reply = collect(next);
     next.end('after');
     expect((await reply).received.toString()).toBe('after');
-    expect(proxy.child.exitCode).toBeNull();
+    expect(proxy.reaped().has(second!.pid as number)).toBe(false);
   });
 
   it('refuses a reload whose new configuration is invalid, says why, and keeps serving', async () => {
@@ -91,14 +96,75 @@ describe('reload (SIGHUP)', () => {
     });
     const stream = await streamUnderWay(port, backend);
     writeFileSync(confPath, 'SOCKRELAY_CONNECTIONS_MAX=banana\n');
-    proxy.child.kill('SIGHUP');
+    proxy.signalMain(proxy.servingPid(), 'SIGHUP');
     const refused = await proxy.log.waitFor((l) => /^reload refused/.test(l.msg));
     expect(refused.level).toBe(50);
     expect(String(refused.why)).toMatch(/connections-max.*banana/);
     await stream.finish();
     expect(started(proxy)).toHaveLength(1);
-    expect(proxy.log.lines.filter((l) => l.msg === 're-executing with the live connections')).toEqual([]);
-    expect(proxy.child.exitCode).toBeNull();
+    expect(proxy.log.lines.filter((l) => l.msg === 'handing over to the new program')).toEqual([]);
+    expect(proxy.reaped().size).toBe(0);
+  });
+
+  // Issue 27 item 6. Failed before: the new program bound the inherited address again, EADDRINUSE,
+  // exit 71, connections reset.
+  it('refuses a reload whose env file changes SOCKRELAY_LISTEN, saying to restart', async () => {
+    const { backend, confPath, port, proxy } = await proxyWithConf('SOCKRELAY_CONNECTIONS_MAX=100\n', {});
+    const stream = await streamUnderWay(port, backend);
+    writeFileSync(confPath, `SOCKRELAY_LISTEN=127.0.0.1:${port}\n`);
+    proxy.signalMain(proxy.servingPid(), 'SIGHUP');
+    const refused = await proxy.log.waitFor((l) => /^reload refused/.test(l.msg));
+    expect(String(refused.why)).toMatch(/SOCKRELAY_LISTEN changed.*restart/);
+    await stream.finish();
+    expect(started(proxy)).toHaveLength(1);
+    expect(proxy.reaped().size).toBe(0);
+  });
+
+  // Issue 27 item 7. Failed before: the second SIGHUP was logged as "already under way" and
+  // dropped; the proxy stayed on B.
+  it('carries out a SIGHUP that comes during a reload after it: B, then C', async () => {
+    const { backend, confPath, port, proxy } = await proxyWithConf('SOCKRELAY_CONNECTIONS_MAX=100\n', {
+      SOCKRELAY_CONNECTIONS_MAX: '100',
+    });
+    const stream = await streamUnderWay(port, backend);
+    writeFileSync(confPath, 'SOCKRELAY_CONNECTIONS_MAX=77\n');
+    proxy.signalMain(proxy.servingPid(), 'SIGHUP');
+    // B's successor is running with B by now (the file is read as the reload begins; 'reloading'
+    // alone came too early, and C was read for B). The reload is not over until it says 'serving'.
+    await proxy.log.waitFor('handing over to the new program');
+    writeFileSync(confPath, 'SOCKRELAY_CONNECTIONS_MAX=55\n');
+    proxy.signalMain(proxy.servingPid(), 'SIGHUP');
+    await expect
+      .poll(() => started(proxy).map((l) => l.connectionsMax), { timeout: 20_000 })
+      .toEqual([100, 77, 55]);
+    await stream.finish();
+  });
+
+  // Issue 27 item 5. Failed before: --check-config returned before the addon was required, the new
+  // program exited 69, live connections were reset and the service was gone.
+  it('refuses a reload onto an install whose addon no longer loads, and keeps serving', async () => {
+    const install = tempDir();
+    cleanups.push(() => install.remove());
+    const root = join(install.path, 'sockrelay');
+    cpSync(join(CLI, '..'), join(root, 'dist'), { recursive: true });
+    cpSync(join(CLI, '../../package.json'), join(root, 'package.json'));
+    mkdirSync(join(root, 'native/build/Release'), { recursive: true });
+    cpSync(nativeAddonPath(), join(root, 'native/build/Release/sockrelay.node'));
+    const { backend, port, proxy } = await proxyWithConf('', {}, join(root, 'dist/launch.cjs'));
+    const stream = await streamUnderWay(port, backend);
+    // A half-finished upgrade put a broken addon in place (renamed over it, as package managers do:
+    // the running process keeps the one it mapped).
+    writeFileSync(join(root, 'native/build/Release/broken.node'), 'not an ELF file');
+    renameSync(
+      join(root, 'native/build/Release/broken.node'),
+      join(root, 'native/build/Release/sockrelay.node'),
+    );
+    proxy.signalMain(proxy.servingPid(), 'SIGHUP');
+    const refused = await proxy.log.waitFor((l) => /^reload refused/.test(l.msg));
+    expect(String(refused.why)).toMatch(/native addon not loaded/);
+    await stream.finish();
+    expect(started(proxy)).toHaveLength(1);
+    expect(proxy.reaped().size).toBe(0);
   });
 });
 
@@ -118,7 +184,7 @@ describe('a configuration error under socket activation', () => {
     const { received } = await answered;
     expect(received.length).toBe(0);
     expect(run.child.exitCode).toBeNull(); // answered before the exit, not by it
-    expect(await run.exited).toBe(64);
+    expect(await run.exitStatus()).toBe(64);
     expect(run.log.raw.join('\n')).toMatch(/no-such-flag/);
   });
 });

@@ -15,10 +15,11 @@ import {
 } from '../helpers/net.js';
 import { ask, echoBackend } from '../helpers/udp.js';
 import { underSocketActivate, type RunningProcess } from '../helpers/proxy.js';
+import { has } from '../helpers/requires.js';
 
 const MiB = 1024 * 1024;
 
-describe('sockrelay under systemd-socket-activate', () => {
+describe.skipIf(!has('systemd-socket-activate'))('sockrelay under systemd-socket-activate', () => {
   const cleanups = useCleanups();
   const track = <T extends TestServer | RunningProcess>(x: T): T => {
     cleanups.push(() => ('close' in x ? x.close() : x.stop()));

@@ -11,6 +11,7 @@ import { inet, runEngine } from '../helpers/engines.js';
 import { dial, echo, hashReply, randomBytes, sendAndCollect, startServer } from '../helpers/net.js';
 import { Client, echoBackend, inheritedSocket, makeRelay, native, relayOptions } from '../udp/helpers.js';
 import { httpGet, promtoolCheck, recordingLogger, valueOf } from './helpers.js';
+import { has } from '../helpers/requires.js';
 
 const LOOPBACK = { address: { kind: 'inet', host: '127.0.0.1', port: 0, text: '127.0.0.1:0' } } as const;
 
@@ -36,7 +37,7 @@ async function scrape(
   return res.body;
 }
 
-describe('metrics over real relays', () => {
+describe.skipIf(!has('promtool'))('metrics over real relays', () => {
   const cleanups = useCleanups();
 
   it('counts exactly the TCP bytes that crossed', async () => {

@@ -50,6 +50,8 @@ export function listenerStats(label: string, fields: Partial<ListenerStats> = {}
     failedRefused: 0,
     failedTimeout: 0,
     failedOther: 0,
+    refusedPerSource: 0,
+    refusedPerSourceRate: 0,
     connectSeconds: histogram(CONNECT_SECONDS_BOUNDS, []),
     durationSeconds: histogram(DURATION_SECONDS_BOUNDS, []),
     ...fields,

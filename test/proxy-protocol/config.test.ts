@@ -70,7 +70,7 @@ describe('PROXY protocol configuration', () => {
     ],
     [
       { route: ['web=127.0.0.1:81,proxy=v2'] },
-      "--route web: unknown option 'proxy' (known: proxy-protocol, transparent)",
+      "--route web: unknown option 'proxy' (the options are proxy-protocol=v1|v2|none, transparent=yes|no)",
     ],
     [
       { route: ['web=127.0.0.1:81,proxy-protocol=v1,proxy-protocol=v2'] },

@@ -6,19 +6,16 @@
  * request with the client address they took from the header, and nginx also
  * logs it as `$proxy_protocol_addr:$proxy_protocol_port`.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, readFileSync, watch, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Socket } from 'node:net';
 import { freePort, sendAndCollect } from '../helpers/net.js';
+import { has } from '../helpers/requires.js';
 
-const runs = (command: string, args: string[]): boolean => {
-  const result = spawnSync(command, args, { stdio: 'ignore' });
-  return result.error === undefined && result.status === 0;
-};
-export const hasNginx = runs('nginx', ['-v']);
-export const hasHaproxy = runs('haproxy', ['-v']);
+export const hasNginx = has('nginx');
+export const hasHaproxy = has('haproxy');
 
 export interface Consumer {
   /** 127.0.0.1 port and ::1 port, both expecting the header. */

@@ -70,7 +70,7 @@ describe('the V8 code cache next to the bundle', () => {
     expect(error).toBeNull();
     expect(received.equals(payload)).toBe(true);
     child.kill('SIGTERM');
-    expect(await proxy.exited).toBe(0);
+    expect(await proxy.exitStatus()).toBe(0);
     return { lines: proxy.log.lines, raw: proxy.log.raw };
   }
 

@@ -4,7 +4,7 @@ import type { InheritedSocket } from '../../src/activation/inherited-socket.js';
 import { buildConfig, DEFAULTS, type RawOptions } from '../../src/config/config.js';
 import { ConfigError, UsageError } from '../../src/errors.js';
 import { routeSockets } from '../../src/routing.js';
-import { runCliSync } from '../helpers/proxy.js';
+import { cliStdout, runCliSync } from '../helpers/proxy.js';
 
 const raw = (overrides: Partial<RawOptions>): RawOptions => ({
   ...DEFAULTS,
@@ -90,10 +90,10 @@ describe('transparent mode configuration', () => {
     const viaEnv = runCliSync(['--listen', '127.0.0.1:0', '/run/app.sock'], { SOCKRELAY_TRANSPARENT: '1' });
     expect(viaEnv.code).toBe(78);
     expect(viaEnv.stderr).toMatch(/goes to the unix socket \/run\/app\.sock: transparent mode keeps/);
-    const help = runCliSync(['--help']).stdout;
+    const help = cliStdout(['--help']);
     expect(help).toMatch(/--transparent\s+bind each backend connection to the\s+client's own address/);
     expect(help).toContain('SOCKRELAY_TRANSPARENT');
     expect(help).toContain('transparent=yes|no');
-    expect(runCliSync(['man']).stdout).toMatch(/SOCKRELAY_TRANSPARENT/);
+    expect(cliStdout(['man'])).toMatch(/SOCKRELAY_TRANSPARENT/);
   });
 });

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildRoot, verify } from '../helpers/systemd-analyze.js';
+import { has } from '../helpers/requires.js';
 
 const unit = (path: string): string => readFileSync(new URL(`../../units/${path}`, import.meta.url), 'utf8');
 const DROP_IN = unit('transparent/transparent.conf');
@@ -25,7 +26,7 @@ async function verifyWith(dropIn: string) {
 
 const roots: string[] = [];
 
-describe('the transparent-mode drop-in', () => {
+describe.skipIf(!has('systemd-analyze'))('the transparent-mode drop-in', () => {
   afterEach(async () => {
     for (const root of roots.splice(0)) await rm(root, { recursive: true, force: true });
   });

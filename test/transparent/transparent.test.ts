@@ -7,9 +7,11 @@
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useCleanups } from '../helpers/cleanups.js';
+import { endSuccessorAtCleanup } from '../helpers/reloading.js';
 import { CLI, type RunningProcess } from '../helpers/proxy.js';
 import { backendPeer, peer, proxyIn, type Peer } from './peers.js';
 import { ADDR, createTopology, type Topology } from './topology.mjs';
+import { has } from '../helpers/requires.js';
 
 const PORT = 8080;
 const MiB = 1024 * 1024;
@@ -51,7 +53,7 @@ async function expectKeptAndIntact(user: Peer, server: Peer, client: string, nth
   expect(done.trailer).toBe(`${String(done.sent)}\n`);
 }
 
-describe('transparent mode', () => {
+describe.skipIf(!has('root', 'ip', 'systemd-socket-activate'))('transparent mode', () => {
   let net: Topology;
   const cleanups = useCleanups();
   const track = <T extends Peer | RunningProcess>(x: T): T => {
@@ -105,7 +107,7 @@ describe('transparent mode', () => {
     });
   });
 
-  it.each([
+  it.skipIf(!has('nft')).each([
     { family: 'IPv4', client: ADDR.client4, front: ADDR.proxyFront4, backend: ADDR.backend4 },
     { family: 'IPv6', client: ADDR.client6, front: ADDR.proxyFront6, backend: ADDR.backend6 },
   ])(
@@ -156,6 +158,7 @@ describe('transparent mode', () => {
     await user.next('echoed', 1);
 
     proxy.child.kill('SIGHUP');
+    endSuccessorAtCleanup(proxy, cleanups);
     await proxy.log.waitFor((l) => l.msg === 'resumed handed-over connections' && l.connections === 1);
     user.tell('send 262144');
     await user.next('echoed', 2);
@@ -191,6 +194,7 @@ describe('transparent mode', () => {
     expect(await user.next('echoed', 1)).toEqual({ event: 'echoed', intact: true });
 
     proxy.child.kill('SIGHUP');
+    endSuccessorAtCleanup(proxy, cleanups);
     await proxy.log.waitFor((l) => l.msg === 'resumed handed-over connections' && l.sessions === 1);
     user.tell('send 300');
     expect(await user.next('echoed', 2)).toEqual({ event: 'echoed', intact: true });
@@ -289,7 +293,7 @@ describe('transparent mode', () => {
       /^sockrelay_forwarded_bytes_total\{[^}]*direction="client_to_backend"[^}]*\} 100000$/m,
     );
     expect(metrics).toMatch(/^sockrelay_connections_accepted_total\{[^}]*\} 1$/m);
-    expect(await proxy.exited).toBe(0);
+    expect(await proxy.exitStatus()).toBe(0);
   });
 
   it('keeps an IPv4 client of a dual-stack [::] socket as IPv4 towards an IPv4 backend', async () => {
@@ -472,7 +476,7 @@ describe('transparent mode', () => {
     );
     const user = track(peer(net.client, 'tcp-client', ADDR.proxyFront4, PORT, 10));
 
-    expect(await proxy.exited).toBe(78);
+    expect(await proxy.exitStatus()).toBe(78);
     const lines = proxy.log.raw.filter((l) => l.startsWith('sockrelay:'));
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/transparent mode needs the capability CAP_NET_ADMIN \(or CAP_NET_RAW\).*EPERM/);

@@ -14,6 +14,9 @@ constexpr const char* kIdleTimeout = "idle-timeout";        // nothing either wa
 constexpr const char* kBackendError = "backend-error";      // a session's backend refused or failed
 constexpr const char* kShutdown = "shutdown";               // the relay was destroyed
 constexpr const char* kError = "error";                     // a system call failed on it
+// Reset at accept: the client's source holds its share of connections, or opened them too fast.
+constexpr const char* kRefusedPerSource = "refused-per-source";
+constexpr const char* kRefusedPerSourceRate = "refused-per-source-rate";
 
 }  // namespace close_reason
 }  // namespace sockrelay

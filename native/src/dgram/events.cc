@@ -13,6 +13,8 @@ const char* UdpDropReasonName(int reason) {
     case kDropSendFailed: return "send-failed";
     case kDropTooLarge: return "too-large";
     case kDropWouldLoop: return "would-loop";
+    case kDropPerSource: return "per-source";
+    case kDropPerSourceRate: return "per-source-rate";
     default: return "unknown";
   }
 }
@@ -32,10 +34,11 @@ void UdpWarnings::SessionError(const SockAddr& client, int err, const char* sysc
   }, nowMs);
 }
 
-void UdpWarnings::Dropped(int reason, uint64_t count, uint64_t nowMs) {
-  sink_.Coalesce({static_cast<int>(UdpEvent::Type::kDropped), 0, reason}, count, [reason](UdpEvent& e, bool) {
+void UdpWarnings::Dropped(int reason, uint64_t count, uint64_t nowMs, const std::string& source) {
+  sink_.Coalesce({static_cast<int>(UdpEvent::Type::kDropped), 0, reason}, count, [&](UdpEvent& e, bool first) {
     e.type = UdpEvent::Type::kDropped;
     e.reason = reason;
+    if (first) e.client = source;
   }, nowMs);
 }
 

@@ -19,6 +19,8 @@ enum UdpDropReason {
   kDropSendFailed,     // a socket buffer was full (either direction)
   kDropTooLarge,       // with the PROXY header in front, larger than the backend's family can carry
   kDropWouldLoop,      // from the backend, the relay itself or its upstream sockets: a session would loop
+  kDropPerSource,      // a new client whose source holds its sessions-per-source already
+  kDropPerSourceRate,  // a new client whose source opened sessions faster than its rate allows
   kDropReasonCount
 };
 
@@ -33,6 +35,7 @@ struct UdpEvent {
   const char* syscall = "";
   int reason = 0;
   uint64_t count = 0;
+  // kSessionError, kSessionClosed: the client; kDropped of a per-source reason: the source.
   std::string client;
   // kSessionClosed only.
   uint64_t bytesIn = 0;
@@ -47,7 +50,8 @@ class UdpWarnings {
  public:
   explicit UdpWarnings(UdpEventSink& sink) : sink_(sink) {}
   void SessionError(const SockAddr& client, int err, const char* syscall, uint64_t nowMs);
-  void Dropped(int reason, uint64_t count, uint64_t nowMs);
+  // `source` names who was refused, for the per-source reasons (the first of each burst is named).
+  void Dropped(int reason, uint64_t count, uint64_t nowMs, const std::string& source = "");
   void SocketError(int err, const char* syscall, uint64_t nowMs);
 
  private:

@@ -138,6 +138,8 @@ UdpAdoptFailure UdpCore::AdoptOne(const UdpAdoptRequest& request, uint64_t now) 
   if (int err = SetCloexec(h.fd)) return System(err, "fcntl");
 
   UdpSession* s = sessions_.Insert(client, UniqueFd(h.fd), now);
+  // Open before this instance started: it counts for its source, over its limits or not.
+  if (sources_) sources_->Add(client, now, &s->source);
   s->payloadMax = UdpPayloadMax(backend.family());
   if (pinned) s->controlLen = BuildUdpReplyControlFrom(source, s->control);
   if (int err = loop_.Add(h.fd, EPOLLIN, reinterpret_cast<uintptr_t>(s))) {

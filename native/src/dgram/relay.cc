@@ -32,7 +32,12 @@ UdpCore::UdpCore(UdpRelayConfig config)
       gate_(UINT32_MAX, [this](bool on) { return WatchSocket(on); },
             [this](bool busy) { events_.Push(UdpEvent(busy ? UdpEvent::Type::kBusy : UdpEvent::Type::kIdle)); }),
       batch_(new UdpBatch),
-      loopGuard_(config_.backends) {}
+      sources_(config_.sources.enabled()
+                   ? std::make_unique<SourceTable>(config_.sources, SourceTableSize(config_.sessionsMax))
+                   : nullptr),
+      loopGuard_(config_.backends) {
+  sessions_.CountSourcesIn(sources_.get());
+}
 
 UdpCore::~UdpCore() { Shutdown(); }
 
@@ -112,16 +117,27 @@ void UdpCore::Run() {
 
 UdpSession* UdpCore::OpenSession(const SockAddr& client, uint64_t now) {
   if (sessions_.size() >= config_.sessionsMax) return Drop(kDropSessionsMax), nullptr;
+  SourceTicket source;
+  if (sources_) {
+    SourceVerdict verdict = sources_->Admit(client, now, &source);
+    if (verdict != SourceVerdict::kAdmitted) {
+      int reason = verdict == SourceVerdict::kOverRate ? kDropPerSourceRate : kDropPerSource;
+      refused_[reason] = client;
+      return Drop(reason), nullptr;
+    }
+  }
   int err = 0;
   const char* syscall = "";
   int family = AF_UNSPEC;
   UniqueFd fd = OpenUdpUpstream(config_.backends, config_.transparent ? &client : nullptr, &family, &err, &syscall);
   if (!fd) {
+    if (sources_) sources_->Release(&source);
     Drop(kDropBackendError);
     warnings_.SessionError(client, err, syscall, now);
     return nullptr;
   }
   UdpSession* s = sessions_.Insert(client, std::move(fd), now);
+  s->source = source;
   s->payloadMax = UdpPayloadMax(family);
   if ((err = loop_.Add(s->fd.get(), EPOLLIN, SessionTag(s)))) {
     sessions_.Remove(s);
@@ -177,7 +193,8 @@ int UdpCore::Housekeep(uint64_t now) {
   for (int r = 0; r < kDropReasonCount; r++) {
     if (dropsPending_[r] == 0) continue;
     counters_.dropped[r].fetch_add(dropsPending_[r], std::memory_order_relaxed);
-    warnings_.Dropped(r, dropsPending_[r], now);
+    bool perSource = r == kDropPerSource || r == kDropPerSourceRate;
+    warnings_.Dropped(r, dropsPending_[r], now, perSource ? SourceTable::Describe(config_.sources, refused_[r]) : "");
     dropsPending_[r] = 0;
   }
   uint64_t flushAt = events_.Flush(now);

@@ -17,6 +17,7 @@
 #include "core/event-loop.h"
 #include "core/proxy-header.h"
 #include "core/relay-thread.h"
+#include "core/source-table.h"
 #include "core/stop-gate.h"
 #include "core/unique-fd.h"
 #include "dgram/events.h"
@@ -34,6 +35,7 @@ struct UdpRelayConfig {
   bool proxyV2 = false;  // prepend a PROXY protocol v2 header to every client → backend datagram
   bool sessionEvents = false;  // a kSessionClosed event per ended session (for the access log)
   bool transparent = false;  // upstream sockets bound to the client's address and port (core/transparent.h)
+  SourceLimits sources;  // per-source admission of new sessions (core/source-table.h); off unless set
 };
 
 struct UdpCounters {
@@ -126,10 +128,14 @@ class UdpCore {
   // Owned by the thread, or by whoever holds workMu_.
   std::unique_ptr<UdpBatch> batch_;
   unsigned char proxyHeader_[kProxyHeaderMax];
+  // Null without per-source limits; declared before sessions_, which releases into it.
+  std::unique_ptr<SourceTable> sources_;
   UdpSessionTable sessions_;
   UdpLoopGuard loopGuard_;
   UdpWarnings warnings_{events_};
   uint64_t dropsPending_[kDropReasonCount] = {};
+  // The client last refused for a per-source reason, named in that reason's warning.
+  SockAddr refused_[kDropReasonCount];
 };
 
 }  // namespace sockrelay

@@ -41,6 +41,7 @@ void UdpSessionTable::Remove(UdpSession* s) {
   auto it = map_.find(s->client);
   if (it == map_.end() || it->second.get() != s) return;
   Unlink(s);
+  if (sources_) sources_->Release(&s->source);
   if (s->upstreamLocal.len > 0) upstreams_.erase(s->upstreamLocal);
   s->dead = true;
   s->fd.Close();

@@ -19,6 +19,8 @@ namespace sockrelay {
 class UdpSessionTable {
  public:
   ~UdpSessionTable();
+  // Where removed sessions release their source's count; null: none kept.
+  void CountSourcesIn(SourceTable* sources) { sources_ = sources; }
   size_t size() const { return map_.size(); }
   // Whether `canonical` (CanonicalUdpAddr) is the local address of a live session's upstream socket.
   bool IsUpstream(const SockAddr& canonical) const { return upstreams_.count(canonical) > 0; }
@@ -44,6 +46,7 @@ class UdpSessionTable {
   std::unordered_map<SockAddr, std::unique_ptr<UdpSession>, SockAddrHash, SockAddrEqual> map_;
   std::vector<std::unique_ptr<UdpSession>> graveyard_;
   std::unordered_set<SockAddr, SockAddrHash, SockAddrEqual> upstreams_;
+  SourceTable* sources_ = nullptr;
   UdpSession* oldest_ = nullptr;
   UdpSession* newest_ = nullptr;
 };

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/address.h"
+#include "core/source-table.h"
 #include "core/unique-fd.h"
 #include "dgram/pktinfo.h"
 
@@ -42,6 +43,8 @@ struct UdpSession {
   uint64_t bytesIn = 0;
   uint64_t bytesOut = 0;
   bool dead = false;
+  // Its count at its source's entry (core/source-table.h), released when the table removes it.
+  SourceTicket source;
   UdpSession* older = nullptr;
   UdpSession* newer = nullptr;
 };

@@ -6,7 +6,6 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   sockrelay::InitListen(env, exports);
   sockrelay::InitRelayEngine(env, exports);
   sockrelay::InitUdpRelay(env, exports);
-  sockrelay::InitExec(env, exports);
   sockrelay::InitTransparent(env, exports);
   return exports;
 }

@@ -4,6 +4,7 @@
 
 #include "js/address.h"
 #include "js/args.h"
+#include "js/source-options.h"
 
 namespace sockrelay {
 
@@ -41,7 +42,7 @@ bool ReadUdpRelayConfig(Napi::Value value, UdpRelayConfig* config) {
   }
   config->sessionEvents = o.Get("sessionEvents").ToBoolean();
   config->transparent = o.Get("transparent").ToBoolean();
-  return true;
+  return ReadSourceLimits(o, &config->sources);
 }
 
 }  // namespace sockrelay

@@ -32,6 +32,7 @@ Napi::Object EventToJs(Napi::Env env, const UdpEvent& e) {
       o.Set("type", "dropped");
       o.Set("reason", UdpDropReasonName(e.reason));
       o.Set("count", static_cast<double>(e.count));
+      if (!e.client.empty()) o.Set("source", e.client);
       break;
     case UdpEvent::Type::kSessionClosed:
       o.Set("type", "session-closed");

@@ -152,6 +152,21 @@ Napi::Value Dup(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, copy);
 }
 
+// pipe(): [readFd, writeFd], both close-on-exec. A reload's barrier: systemd closes its copy of
+// the write end once it has read every notification sent before it (BARRIER=1).
+Napi::Value Pipe(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) < 0) {
+    SystemError(env, errno, "pipe2").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Array out = Napi::Array::New(env, 2);
+  out.Set(0u, Napi::Number::New(env, fds[0]));
+  out.Set(1u, Napi::Number::New(env, fds[1]));
+  return out;
+}
+
 Napi::Value Close(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = FdArg(info);
@@ -205,6 +220,7 @@ void InitFdUtil(Napi::Env env, Napi::Object exports) {
   exports.Set("setAbortOnClose", Napi::Function::New(env, SetAbortOnClose, "setAbortOnClose"));
   exports.Set("dup", Napi::Function::New(env, Dup, "dup"));
   exports.Set("close", Napi::Function::New(env, Close, "close"));
+  exports.Set("pipe", Napi::Function::New(env, Pipe, "pipe"));
   exports.Set("pidfdId", Napi::Function::New(env, PidfdId, "pidfdId"));
   exports.Set("raiseNofileLimit", Napi::Function::New(env, RaiseNofileLimit, "raiseNofileLimit"));
 }

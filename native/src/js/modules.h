@@ -8,6 +8,5 @@ void InitNotify(Napi::Env env, Napi::Object exports);
 void InitListen(Napi::Env env, Napi::Object exports);
 void InitRelayEngine(Napi::Env env, Napi::Object exports);
 void InitUdpRelay(Napi::Env env, Napi::Object exports);
-void InitExec(Napi::Env env, Napi::Object exports);
 void InitTransparent(Napi::Env env, Napi::Object exports);
 }  // namespace sockrelay

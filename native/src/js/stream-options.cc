@@ -5,6 +5,7 @@
 
 #include "js/address.h"
 #include "js/args.h"
+#include "js/source-options.h"
 
 namespace sockrelay {
 namespace {
@@ -103,7 +104,7 @@ bool ReadRelayConfig(Napi::Value value, RelayConfig* config) {
   config->pipesMax = pipesMax < 0 ? 2 * config->connectionsMax : static_cast<uint32_t>(pipesMax);
   config->connectTimeoutMs = static_cast<uint64_t>(connectTimeoutMs);
   config->connectionEvents = o.Get("connectionEvents").ToBoolean();
-  return ReadBounds(o, "connectBounds", &config->connectBounds) &&
+  return ReadSourceLimits(o, &config->sources) && ReadBounds(o, "connectBounds", &config->connectBounds) &&
          ReadBounds(o, "durationBounds", &config->durationBounds);
 }
 

@@ -37,7 +37,7 @@ Napi::Value HistogramToJs(Napi::Env env, const Histogram* h) {
 
 Napi::Object EventToJs(Napi::Env env, const RelayEventRecord& e) {
   static const char* const kTypes[] = {"busy", "idle", "open", "close", "connect-failed", "accept-error",
-                                       "connection-error"};
+                                       "connection-error", "refused"};
   Napi::Object o = Napi::Object::New(env);
   o.Set("type", kTypes[static_cast<int>(e.type)]);
   switch (e.type) {
@@ -56,6 +56,12 @@ Napi::Object EventToJs(Napi::Env env, const RelayEventRecord& e) {
       o.Set("bytesOut", static_cast<double>(e.bytesOut));
       o.Set("reason", e.reason);
       o.Set("durationMs", static_cast<double>(e.durationUs) / 1000.0);
+      break;
+    case RelayEventRecord::Type::kRefused:
+      o.Set("listener", e.listener);
+      o.Set("reason", e.reason);
+      o.Set("source", e.peer);
+      o.Set("count", static_cast<double>(e.count));
       break;
     default:
       o.Set("listener", e.listener);
@@ -124,6 +130,8 @@ class RelayEngine : public Napi::ObjectWrap<RelayEngine> {
       l.Set("failedRefused", static_cast<double>(k.failedRefused));
       l.Set("failedTimeout", static_cast<double>(k.failedTimeout));
       l.Set("failedOther", static_cast<double>(k.failedOther));
+      l.Set("refusedPerSource", static_cast<double>(k.refusedPerSource));
+      l.Set("refusedPerSourceRate", static_cast<double>(k.refusedPerSourceRate));
       if (k.connectTime) l.Set("connectSeconds", HistogramToJs(env, k.connectTime.get()));
       if (k.duration) l.Set("durationSeconds", HistogramToJs(env, k.duration.get()));
       listeners.Set(static_cast<uint32_t>(i), l);

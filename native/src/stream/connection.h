@@ -7,6 +7,7 @@
 #include <map>
 #include <string>
 
+#include "core/source-table.h"
 #include "core/unique-fd.h"
 #include "stream/pipe-pool.h"
 
@@ -84,6 +85,8 @@ struct Connection {
   bool adopted = false;
   // Being flushed for a handover: detached once the header is sent and both pipes are empty.
   bool exporting = false;
+  // Its count at its source's entry, released with its slot at the gate.
+  SourceTicket source;
 
   // The next backend address to try, and the attempts racing (stream/connect.cc).
   size_t address = 0;

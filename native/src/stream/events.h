@@ -8,7 +8,7 @@
 namespace sockrelay {
 
 struct RelayEventRecord {
-  enum class Type { kBusy, kIdle, kOpen, kClose, kConnectFailed, kAcceptError, kConnectionError };
+  enum class Type { kBusy, kIdle, kOpen, kClose, kConnectFailed, kAcceptError, kConnectionError, kRefused };
   RelayEventRecord(Type t = Type::kBusy) : type(t) {}
   Type type;
   int listener = -1;
@@ -20,6 +20,7 @@ struct RelayEventRecord {
   uint64_t bytesOut = 0;
   uint64_t durationUs = 0;  // kClose: accept to close
   const char* reason = "";
+  // kOpen: the client's address; kRefused: its source (core/source-table.h).
   std::string peer;
 };
 

@@ -203,14 +203,16 @@ void RelayLoop::StartAdopted(uint64_t now) {
     c->down.total = &counters_[h.listener].bytesOut;
     c->state = Connection::State::kRelaying;
     c->lastActive = now;
+    SockAddr peer;
+    peer.len = sizeof peer.ss;
+    if (getpeername(c->client.fd.get(), peer.get(), &peer.len) < 0) peer.len = 0;
+    // Open before this instance started: it counts for its source like one accepted here.
+    if (peer.len > 0 && sources_) sources_->Add(peer, now, &c->source);
     if (config_.connectionEvents) {
-      struct sockaddr_storage peer;
-      socklen_t peerLen = sizeof peer;
       RelayEventRecord event{RelayEventRecord::Type::kOpen};
       event.listener = static_cast<int>(h.listener);
       event.id = c->id;
-      if (getpeername(c->client.fd.get(), reinterpret_cast<struct sockaddr*>(&peer), &peerLen) == 0)
-        event.peer = FormatAddress(peer, peerLen);
+      event.peer = FormatAddress(peer);
       events_.Push(std::move(event));
     }
     const char* syscall = "";

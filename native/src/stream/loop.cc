@@ -39,11 +39,12 @@ constexpr size_t kPipesKept = 8;
 
 }  // namespace
 
-RelayLoop::RelayLoop(const RelayConfig& config, const BackendTable& backends, StopGate& gate, RelayEventSink& events,
-                     std::vector<ListenerCounters>& counters, std::atomic<uint64_t>& nextId)
+RelayLoop::RelayLoop(const RelayConfig& config, const BackendTable& backends, StopGate& gate, SourceTable* sources,
+                     RelayEventSink& events, std::vector<ListenerCounters>& counters, std::atomic<uint64_t>& nextId)
     : config_(config),
       backends_(backends),
       gate_(gate),
+      sources_(sources),
       events_(events),
       counters_(counters),
       nextId_(nextId),
@@ -139,14 +140,25 @@ void RelayLoop::OnListener(size_t listener, uint64_t now) {
     SockAddr peer;
     int err = EAGAIN;
     UniqueFd fd;
+    SourceTicket source;
+    SourceVerdict verdict = SourceVerdict::kAdmitted;
     gate_.Admit([&] {
       peer.len = sizeof peer.ss;
       fd.reset(accept4(config_.listeners[listener].fd, peer.get(), &peer.len, SOCK_NONBLOCK | SOCK_CLOEXEC));
-      if (fd) gate_.AddOpen();
-      else err = errno;
+      if (!fd) {
+        err = errno;
+        return;
+      }
+      // Before the count: a refused client never holds a slot, never flips busy/idle.
+      if (sources_) verdict = sources_->Admit(peer, now, &source);
+      if (verdict == SourceVerdict::kAdmitted) gate_.AddOpen();
     });
+    if (fd && verdict != SourceVerdict::kAdmitted) {
+      Refuse(std::move(fd), listener, peer, verdict, now);
+      continue;
+    }
     if (fd) {
-      Admit(std::move(fd), listener, peer, now);
+      Admit(std::move(fd), listener, peer, now, source);
       continue;
     }
     if (err == EAGAIN) return;
@@ -176,9 +188,10 @@ Connection* RelayLoop::Link(size_t listener) {
   return c;
 }
 
-void RelayLoop::Admit(UniqueFd fd, size_t listener, const SockAddr& peer, uint64_t now) {
+void RelayLoop::Admit(UniqueFd fd, size_t listener, const SockAddr& peer, uint64_t now, SourceTicket source) {
   Connection* c = Link(listener);
   c->client.fd = std::move(fd);
+  c->source = source;
   counters_[listener].accepted++;
   counters_[listener].active++;
   if (config_.connectionEvents) {
@@ -345,6 +358,7 @@ void RelayLoop::Unlink(Connection* c) {
   if (c->next) c->next->prev = c->prev;
   c->state = Connection::State::kClosed;
   closed_.push_back(c);
+  if (sources_) sources_->Release(&c->source);
   gate_.Release();
 }
 

@@ -14,9 +14,10 @@
 #include <vector>
 
 #include "core/event-loop.h"
+#include "core/source-table.h"
+#include "core/stop-gate.h"
 #include "stream/backend-table.h"
 #include "stream/connection.h"
-#include "core/stop-gate.h"
 #include "stream/events.h"
 #include "stream/handover.h"
 #include "stream/options.h"
@@ -27,8 +28,9 @@ namespace sockrelay {
 
 class RelayLoop {
  public:
-  RelayLoop(const RelayConfig& config, const BackendTable& backends, StopGate& gate, RelayEventSink& events,
-            std::vector<ListenerCounters>& counters, std::atomic<uint64_t>& nextId);
+  // `sources` (null: no per-source limits) is the loop's alone once its thread runs.
+  RelayLoop(const RelayConfig& config, const BackendTable& backends, StopGate& gate, SourceTable* sources,
+            RelayEventSink& events, std::vector<ListenerCounters>& counters, std::atomic<uint64_t>& nextId);
   ~RelayLoop();
   RelayLoop(const RelayLoop&) = delete;
   RelayLoop& operator=(const RelayLoop&) = delete;
@@ -57,7 +59,8 @@ class RelayLoop {
  private:
   int Spin(struct epoll_event* events, uint32_t us);
   void OnListener(size_t listener, uint64_t now);
-  void Admit(UniqueFd fd, size_t listener, const SockAddr& peer, uint64_t now);
+  void Admit(UniqueFd fd, size_t listener, const SockAddr& peer, uint64_t now, SourceTicket source = {});
+  void Refuse(UniqueFd fd, size_t listener, const SockAddr& peer, SourceVerdict verdict, uint64_t now);
   Connection* Link(size_t listener);
   void OnSocket(Connection* c, bool client, uint32_t events, uint64_t now);
   void Connect(Connection* c, uint64_t now);
@@ -97,6 +100,7 @@ class RelayLoop {
   BackendTable::Snapshot backendLists_;
   uint64_t backendsVersion_ = UINT64_MAX;
   StopGate& gate_;
+  SourceTable* const sources_;
   RelayEventSink& events_;
   std::vector<ListenerCounters>& counters_;
   std::atomic<uint64_t>& nextId_;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/address.h"
+#include "core/source-table.h"
 #include "stream/histogram.h"
 
 namespace sockrelay {
@@ -35,6 +36,8 @@ struct RelayConfig {
   // TCP keepalive idle time on both sockets of a connection; 0: keepalive off.
   uint64_t keepaliveMs = 0;
   bool connectionEvents = false;
+  // Per-source admission (core/source-table.h); off unless a limit is set.
+  SourceLimits sources;
   // Histogram bounds in seconds; empty: no histogram.
   std::vector<double> connectBounds;
   std::vector<double> durationBounds;
@@ -48,6 +51,9 @@ struct ListenerCounters {
   std::atomic<uint64_t> failedRefused{0};
   std::atomic<uint64_t> failedTimeout{0};
   std::atomic<uint64_t> failedOther{0};
+  // Clients reset at accept, their source over its connection limit or its rate.
+  std::atomic<uint64_t> refusedPerSource{0};
+  std::atomic<uint64_t> refusedPerSourceRate{0};
   std::unique_ptr<Histogram> connectTime;
   std::unique_ptr<Histogram> duration;
 };

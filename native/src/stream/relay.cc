@@ -27,14 +27,19 @@ int WatchListeners(const RelayConfig& config, int epollFd, bool on) {
 }  // namespace
 
 RelayCore::RelayCore(RelayConfig config)
-    : config_(std::move(config)), backends_(config_.backends), counters_(config_.listeners.size()),
+    : config_(std::move(config)),
+      backends_(config_.backends),
+      counters_(config_.listeners.size()),
+      sources_(config_.sources.enabled()
+                   ? std::make_unique<SourceTable>(config_.sources, SourceTableSize(config_.connectionsMax))
+                   : nullptr),
       gate_(config_.connectionsMax, [this](bool on) { return WatchListeners(config_, loop_->epollFd(), on); },
             [this](bool busy) { events_.Push({busy ? RelayEventRecord::Type::kBusy : RelayEventRecord::Type::kIdle}); }) {
   for (ListenerCounters& k : counters_) {
     if (!config_.connectBounds.empty()) k.connectTime = std::make_unique<Histogram>(config_.connectBounds);
     if (!config_.durationBounds.empty()) k.duration = std::make_unique<Histogram>(config_.durationBounds);
   }
-  loop_ = std::make_unique<RelayLoop>(config_, backends_, gate_, events_, counters_, nextId_);
+  loop_ = std::make_unique<RelayLoop>(config_, backends_, gate_, sources_.get(), events_, counters_, nextId_);
 }
 
 RelayCore::~RelayCore() { Shutdown(); }

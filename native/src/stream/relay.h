@@ -6,9 +6,10 @@
 #include <mutex>
 #include <vector>
 
-#include "stream/backend-table.h"
 #include "core/relay-thread.h"
+#include "core/source-table.h"
 #include "core/stop-gate.h"
+#include "stream/backend-table.h"
 #include "stream/events.h"
 #include "stream/handover.h"
 #include "stream/loop.h"
@@ -56,6 +57,9 @@ class RelayCore {
   BackendTable backends_;
   std::vector<ListenerCounters> counters_;
   RelayEventSink events_;
+  // Null without per-source limits. Used by the loop, on the relay thread only; declared before
+  // loop_, whose connections release into it as they close.
+  std::unique_ptr<SourceTable> sources_;
   StopGate gate_;
   std::atomic<uint64_t> nextId_{0};
   std::unique_ptr<RelayLoop> loop_;
