@@ -2,6 +2,7 @@
 // exec) is set to abort when its last holder closes it (SO_LINGER {1, 0}), so that if it is dropped
 // there (a stop emptying the store, an overflow, a failed exec) its peer sees a reset and never a
 // clean end that would pass a cut stream off as a whole one. Whoever takes it up clears it again.
+// The one place SO_LINGER is set: UniqueFd::Reset() (core/unique-fd.h) aborts through it too.
 #pragma once
 
 #include <sys/socket.h>

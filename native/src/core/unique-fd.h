@@ -1,11 +1,12 @@
 // The one owner of a file descriptor: move-only, closed by its destructor. A double close or an fd
 // leaked on an early return does not compile; every close() of the addon happens in this file.
 #pragma once
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <utility>
+
+#include "core/abort-on-close.h"
 
 namespace sockrelay {
 
@@ -40,8 +41,7 @@ class UniqueFd {
   // Closes so that the peer sees a reset (RST) instead of an orderly FIN.
   void Reset() {
     if (fd_ < 0) return;
-    struct linger lg = {1, 0};
-    setsockopt(fd_, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    AbortOnClose(fd_, true);
     Close();
   }
 
