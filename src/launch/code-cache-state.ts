@@ -6,7 +6,14 @@
 import type { Logger } from '../logger.js';
 
 export type CodeCacheState =
-  'used' | 'missing' | 'unreadable' | 'not ours' | 'made for another bundle' | 'rejected by V8';
+  | 'used'
+  | 'missing'
+  | 'unreadable'
+  | 'not ours'
+  | 'unverifiable'
+  | 'damaged'
+  | 'made for another bundle'
+  | 'rejected by V8';
 
 const KEY = Symbol.for('sockrelay.codeCache');
 const WRITE_KEY = Symbol.for('sockrelay.codeCache.write');

@@ -3,10 +3,10 @@
  * V8 code cache stored next to it, so a socket-activated start does not spend its first client's
  * time parsing and compiling JavaScript.
  *
- * The cache is an optimisation, never a dependency: missing, unreadable, made for another bundle
- * (checked here, see code-cache.ts) or rejected by V8 (another Node, other V8 flags, corrupt),
- * the bundle is compiled from source as if there were no cache, and sockrelay logs at debug level
- * what happened to it. `SOCKRELAY_CODE_CACHE_WRITE=PATH` makes the process write a fresh cache to
+ * The cache is an optimisation, never a dependency: missing, unreadable, damaged or made for
+ * another bundle (checked here, before V8 sees it, see code-cache.ts) or rejected by V8 (another
+ * Node, other V8 flags), the bundle is compiled from source as if there were no cache, and
+ * sockrelay logs at debug level what happened to it. `SOCKRELAY_CODE_CACHE_WRITE=PATH` makes the process write a fresh cache to
  * PATH as it exits (src/packaging/code-cache.mjs does, at build time).
  */
 // First: importing it stops SIGUSR1 from opening a debugger while the rest loads (see no-debugger.ts).

@@ -1,7 +1,8 @@
 /**
  * The V8 code cache is an optimisation that must never be trusted: whatever lies next to the
- * bundle (nothing, garbage, a cache cut short, one made under other V8 flags, or one made for a
- * different bundle of the same length, which V8 itself would accept), sockrelay serves exactly as
+ * bundle (nothing, garbage, a cache cut short or damaged in place, which V8 would deserialize and
+ * die of, one made under other V8 flags, or one made for a different bundle of the same length,
+ * which V8 itself would accept), sockrelay serves exactly as
  * its bundle says, says nothing about it at the default log level, and at debug level says what
  * happened to the cache. Each case runs a copy of the built package (launcher, bundle, cache),
  * so the checkout's own dist/ is never touched.
@@ -63,7 +64,12 @@ describe('the V8 code cache next to the bundle', () => {
     });
     const proxy = watchProcess(child);
     cleanups.push(() => proxy.stop());
-    const started = await proxy.log.waitFor(STARTED);
+    const started = await Promise.race([
+      proxy.log.waitFor(STARTED),
+      proxy.exited.then((status) => {
+        throw new Error(`sockrelay ended (${status}) before serving:\n${proxy.log.raw.join('\n')}`);
+      }),
+    ]);
     const port = Number(String((started.listeners as Array<{ address: string }>)[0]!.address).split(':')[1]);
     const payload = Buffer.from('through whatever cache there was\n');
     const { received, error } = await sendAndCollect(dial(port), payload);
@@ -75,6 +81,20 @@ describe('the V8 code cache next to the bundle', () => {
   }
 
   const cacheState = (lines: LogLine[]) => lines.find((l) => l.msg === 'V8 code cache')?.codeCache;
+
+  /** Where a cache file's parts are: its header ends before its copy of `bundle`, V8's data after. */
+  const layout = (cache: Buffer, bundle: Buffer) => {
+    const copy = cache.indexOf(bundle);
+    expect(copy).toBeGreaterThan(0);
+    return { header: copy, v8: copy + bundle.length };
+  };
+
+  /** `sockrelay --version` of a copy: it compiles the whole bundle with the cache, then exits. */
+  const version = (dist: string) =>
+    spawnSync(process.execPath, [join(dist, 'launch.cjs'), '--version'], {
+      env: { PATH: process.env.PATH },
+      encoding: 'utf8',
+    });
 
   it('is used as built', async () => {
     const { dist } = freshCopy();
@@ -93,11 +113,53 @@ describe('the V8 code cache next to the bundle', () => {
     expect(cacheState((await serveOnce(dist)).lines)).toBe('not ours');
   });
 
-  it('is ignored when it was cut short', async () => {
-    const { dist, cache } = freshCopy();
+  // V8 checks its data's length and header, but not its payload (release builds skip the
+  // checksum): bytecode damaged in place crashed node (SIGTRAP, SIGSEGV) at every start.
+  const damages: Array<[string, (whole: Buffer, at: { header: number; v8: number }) => Buffer]> = [
+    [
+      '20 bytes flipped in the middle of V8’s data, same length',
+      (whole, { v8 }) => {
+        const mid = v8 + Math.floor((whole.length - v8) / 2);
+        for (let i = mid; i < mid + 20; i++) whole[i]! ^= 0xff;
+        return whole;
+      },
+    ],
+    ['one bit flipped in V8’s first byte', (whole, { v8 }) => ((whole[v8]! ^= 0x01), whole)],
+    ['one bit flipped in the last byte', (whole) => ((whole[whole.length - 1]! ^= 0x80), whole)],
+    [
+      'one bit flipped in the header’s last byte',
+      (whole, { header }) => ((whole[header - 1]! ^= 0x01), whole),
+    ],
+    ['cut short by 4096 bytes', (whole) => whole.subarray(0, whole.length - 4096)],
+    ['cut short by one byte', (whole) => whole.subarray(0, whole.length - 1)],
+    ['one byte longer', (whole) => Buffer.concat([whole, Buffer.of(0)])],
+  ];
+
+  it.each(damages)('is ignored, before V8 sees it, when damaged: %s', async (_, damage) => {
+    const { dist, cache, bundle } = freshCopy();
     const whole = readFileSync(cache);
-    writeFileSync(cache, whole.subarray(0, whole.length - 4096));
-    expect(cacheState((await serveOnce(dist)).lines)).toBe('rejected by V8');
+    writeFileSync(cache, damage(whole, layout(whole, readFileSync(bundle))));
+
+    const run = version(dist);
+    expect({ status: run.status, signal: run.signal, stderr: run.stderr }).toEqual({
+      status: 0,
+      signal: null,
+      stderr: '',
+    });
+    expect(run.stdout.trim()).toBe(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version);
+    expect(cacheState((await serveOnce(dist)).lines)).toBe('damaged');
+  });
+
+  it('is ignored when it carries no checksum (the format before it had one)', async () => {
+    const { dist, cache, bundle } = freshCopy();
+    const whole = readFileSync(cache);
+    const source = readFileSync(bundle);
+    const header = Buffer.alloc(12);
+    header.writeUInt32LE(0x43435253, 0);
+    header.writeUInt32LE(2, 4);
+    header.writeUInt32LE(source.length, 8);
+    writeFileSync(cache, Buffer.concat([header, source, whole.subarray(layout(whole, source).v8)]));
+    expect(cacheState((await serveOnce(dist)).lines)).toBe('not ours');
   });
 
   it('is ignored when node runs with other V8 flags than made it', async () => {
@@ -124,11 +186,12 @@ describe('the V8 code cache next to the bundle', () => {
       [
         '-e',
         `const { Script } = require('node:vm'); const fs = require('node:fs');
-         const [bundle, cache] = process.argv.slice(1).map((f) => fs.readFileSync(f));
-         const data = cache.subarray(12 + bundle.length);
+         const [bundle, cache] = process.argv.slice(1, 3).map((f) => fs.readFileSync(f));
+         const data = cache.subarray(Number(process.argv[3]));
          console.log(new Script(bundle.toString('latin1'), { filename: process.argv[1], cachedData: data }).cachedDataRejected);`,
         ours.bundle,
         ours.cache,
+        String(layout(readFileSync(other.cache), readFileSync(other.bundle)).v8),
       ],
       { encoding: 'utf8' },
     );
