@@ -205,8 +205,9 @@ describe.skipIf(!has('root', 'ip', 'systemd-socket-activate'))('transparent mode
     net.hostsInProxy(`${ADDR.backend6} backend.test\n${ADDR.backend4} backend.test\n`);
     const server4 = track(await backendPeer(net.backend, 'tcp-backend', ADDR.backend4, PORT));
     const server6 = track(await backendPeer(net.backend, 'tcp-backend', ADDR.backend6, PORT));
-    track(await proxyIn(net.proxy, ['-l', `[::]:${PORT}`], ['--transparent', `backend.test:${PORT}`]));
-    const started = Date.now();
+    const proxy = track(
+      await proxyIn(net.proxy, ['-l', `[::]:${PORT}`], ['--transparent', `backend.test:${PORT}`]),
+    );
     await expectKeptAndIntact(
       track(peer(net.client, 'tcp-client', ADDR.proxyFront4, PORT, 1000)),
       server4,
@@ -219,8 +220,8 @@ describe.skipIf(!has('root', 'ip', 'systemd-socket-activate'))('transparent mode
     );
     expect(server4.events.filter((e) => e.event === 'accepted')).toHaveLength(1);
     expect(server6.events.filter((e) => e.event === 'accepted')).toHaveLength(1);
-    // The address of the other family was skipped, not raced and waited for (250 ms a turn).
-    expect(Date.now() - started).toBeLessThan(5_000);
+    // The address of the other family was skipped quietly: no attempt towards it failed loudly.
+    expect(proxy.log.lines.filter((l) => l.level >= 40)).toEqual([]);
   });
 
   it('Happy Eyeballs: a second attempt binds the same client address and port while the first still waits, and wins', async () => {
@@ -244,17 +245,20 @@ describe.skipIf(!has('root', 'ip', 'systemd-socket-activate'))('transparent mode
 
   it('a backend with no address of the client’s family: refused at once with a warning saying so, TCP and UDP', async () => {
     const backend = `[${ADDR.backend6}]:${PORT}`;
+    // With no connect deadline at all, a connection held for a retry would never be answered: the
+    // client's close below can only come from the relay refusing it at once.
     const tcp = track(
-      await proxyIn(net.proxy, ['-l', `${ADDR.proxyFront4}:${PORT}`], ['--transparent', backend]),
+      await proxyIn(
+        net.proxy,
+        ['-l', `${ADDR.proxyFront4}:${PORT}`],
+        ['--transparent', '--connect-timeout=infinity', backend],
+      ),
     );
     const udp = track(
       await proxyIn(net.proxy, ['-d', '-l', `${ADDR.proxyFront4}:${PORT}`], ['--transparent', backend]),
     );
-    const started = Date.now();
     const user = track(peer(net.client, 'tcp-client', ADDR.proxyFront4, PORT, 10));
     expect((await user.next('done')).trailer).toBe('');
-    // Not held for --connect-timeout (30 s): no retry can help.
-    expect(Date.now() - started).toBeLessThan(10_000);
     const warning = await tcp.log.waitFor((l) => l.level === 40);
     expect(warning).toMatchObject({ code: 'EAFNOSUPPORT', transparent: true });
     expect(warning.msg).toMatch(
@@ -283,12 +287,23 @@ describe.skipIf(!has('root', 'ip', 'systemd-socket-activate'))('transparent mode
         ],
       ),
     );
-    await expectKeptAndIntact(
-      track(peer(net.client, 'tcp-client', ADDR.proxyFront4, PORT, 100_000)),
-      server,
-      ADDR.client4,
-    );
+    // Scraped while the connection is still open: once it closes, the idle timer runs and a slow
+    // scrape could find the proxy already gone.
+    const user = track(peer(net.client, 'tcp-session', ADDR.proxyFront4, PORT));
+    const connected = await user.next('connected');
+    expect(connected.address).toBe(ADDR.client4);
+    expect(await server.next('accepted')).toEqual({
+      event: 'accepted',
+      address: ADDR.client4,
+      port: connected.port,
+    });
+    user.tell('send 100000');
+    await user.next('echoed');
     const metrics = scrape(net.proxy, `http://${ADDR.proxyFront4}:${METRICS_PORT}/metrics`);
+    user.tell('end');
+    const done = await user.next('done');
+    expect(done.echoed).toBe(done.sent);
+    expect(done.trailer).toBe(`${String(done.sent)}\n`);
     expect(metrics).toMatch(
       /^sockrelay_forwarded_bytes_total\{[^}]*direction="client_to_backend"[^}]*\} 100000$/m,
     );
@@ -400,7 +415,6 @@ describe.skipIf(!has('root', 'ip', 'systemd-socket-activate'))('transparent mode
         ],
       ),
     );
-    const started = Date.now();
     const user = track(peer(net.client, 'tcp-client', ADDR.proxyFront4, PORT, 10));
 
     const warning = await proxy.log.waitFor((l) => l.level === 40);
@@ -408,10 +422,10 @@ describe.skipIf(!has('root', 'ip', 'systemd-socket-activate'))('transparent mode
     expect(warning.msg).toMatch(
       /^transparent backend connect failed: .*not routed back to sockrelay.*policy routing/,
     );
+    // Let go by the relay at its deadline, counted as its timeout below; the kernel's SYN retries
+    // (~2 min) would not answer the client within this wait at all.
     const done = await user.next('done');
     expect(done.trailer).toBe('');
-    // Bounded by the connect timeout (1 s), not by the kernel's SYN retries (2 min).
-    expect(Date.now() - started).toBeLessThan(10_000);
     expect(scrape(net.proxy, `http://${ADDR.proxyFront4}:${METRICS_PORT}/metrics`)).toMatch(
       /^sockrelay_connections_failed_total\{[^}]*reason="timeout"[^}]*\} 1$/m,
     );
