@@ -10,7 +10,8 @@ import { once } from 'node:events';
 import { readdirSync, readlinkSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Socket } from 'node:net';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { useCleanups } from '../helpers/cleanups.js';
 import { inet, runEngine, type RunningEngine, type RelayOptions } from '../helpers/engines.js';
 import { nativeAddonPath } from '../../src/native/binding.js';
 import {
@@ -27,11 +28,7 @@ import {
 
 const MiB = 1024 * 1024;
 
-let cleanups: Array<() => unknown> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup();
-  cleanups = [];
-});
+const cleanups = useCleanups();
 
 async function server(handler: (s: Socket) => void): Promise<TestServer> {
   const s = await startServer(handler);

@@ -6,7 +6,9 @@
  * destroyed shows no double close (the relay would close the newcomer).
  */
 import { readdirSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+
+import { useCleanups } from '../helpers/cleanups.js';
 
 import { loadNative, type NativeBinding, type SocketAddress } from '../../src/native/binding.js';
 
@@ -14,10 +16,7 @@ const native = loadNative().binding as NativeBinding;
 const loopback: SocketAddress = { family: 'inet', address: '127.0.0.1', port: 0 };
 const backend: SocketAddress = { family: 'inet', address: '127.0.0.1', port: 9 };
 
-const cleanups: Array<() => void> = [];
-afterEach(() => {
-  for (const cleanup of cleanups.splice(0).reverse()) cleanup();
-});
+const cleanups = useCleanups();
 
 const openFds = (): number => readdirSync('/proc/self/fd').length;
 const isOpen = (fd: number): boolean => {
