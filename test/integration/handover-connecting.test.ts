@@ -109,6 +109,7 @@ describe('a client waiting for its backend, across a handover', () => {
     const client = dial(port);
     const exchange = collect(client, 30_000);
     await once(client, 'connect');
+    const clientPort = client.localPort;
     client.write('waiting');
     await accepted(proxy.log, proxy.servingPid());
 
@@ -117,12 +118,14 @@ describe('a client waiting for its backend, across a handover', () => {
     // As without the reload: the client sees a reset at the deadline.
     const { error } = await exchange;
     expect(error?.code).toBe('ECONNRESET');
-    const failed = await proxy.log.waitFor((l) => l.level === 40 && l.code === 'ETIMEDOUT');
+    // The backend refused every retry, so the failure names the last refusal, as without a reload.
+    const failed = await proxy.log.waitFor((l) => l.msg === 'backend connect failed');
+    expect(failed.code).toBe('ECONNREFUSED');
     expect(failed.pid).toBe(successor);
     // One access line for it, from the successor: the export is no close in the old process.
     const lines = proxy.log.lines.filter((l) => typeof l.end === 'string');
     expect(lines.map((l) => [l.pid, l.end, l.client])).toEqual([
-      [successor, 'connect-failed', `127.0.0.1:${client.localPort}`],
+      [successor, 'connect-failed', `127.0.0.1:${clientPort}`],
     ]);
   });
 
@@ -146,7 +149,7 @@ describe('a client waiting for its backend, across a handover', () => {
     const { received, error } = await collect(second, 10_000);
     expect(received.length).toBe(0);
     expect(error?.code).toBe('ECONNRESET');
-    await proxy.log.waitFor((l) => l.reason === 'per-source' && l.source === '127.0.0.2');
+    await proxy.log.waitFor((l) => l.reason === 'refused-per-source' && l.source === '127.0.0.2');
     // The one held is still waiting for its backend, and is served once it is up.
     const late = lateBackend(Buffer.from('served'));
     const backend = await startServer(late.handler, { host: '127.0.0.1', port: backendPort });
@@ -154,6 +157,65 @@ describe('a client waiting for its backend, across a handover', () => {
     holder.end('held');
     expect((await late.received).toString()).toBe('held');
     expect((await held).received.toString()).toBe('served');
+  });
+
+  /** An fd store supervisor around a relay to a backend port nothing listens on yet, started. */
+  async function storeSupervisor(fdstore: number, backendPort: number) {
+    const sup = new FdStoreSupervisor(
+      [{ type: 'stream', name: 'web' }],
+      ['--connect-timeout=60s', '--log-level=debug', `127.0.0.1:${backendPort}`],
+      fdstore,
+    );
+    cleanups.push(() => sup.stop());
+    await sup.next('listening');
+    sup.send('start');
+    const started = await sup.next('started');
+    await sup.log.waitFor('sockrelay started');
+    return { sup, pid: started.pid as number };
+  }
+
+  it('fd store restart: a client still connecting takes one fd of the store, not two', async () => {
+    const backendPort = await freePort();
+    const { sup, pid } = await storeSupervisor(1, backendPort);
+    const client = dial(sup.ports[0]!);
+    const exchange = collect(client, 30_000);
+    await once(client, 'connect');
+    await accepted(sup.log, pid);
+    sup.send('restart');
+    const handed = await sup.log.waitFor('handed over to the fd store');
+    expect(handed).toMatchObject({ storedConnections: 1, overflow: 0 });
+    await sup.log.waitFor((l) => l.msg === 'resumed handed-over connections' && l.connections === 1);
+    const late = lateBackend(Buffer.from('answer'));
+    const backend = await startServer(late.handler, { host: '127.0.0.1', port: backendPort });
+    cleanups.push(() => backend.close());
+    client.end('question');
+    expect((await late.received).toString()).toBe('question');
+    expect((await exchange).received.toString()).toBe('answer');
+  });
+
+  it('fd store restart: a client still connecting that the store refuses is connected by the old instance', async () => {
+    const backendPort = await freePort();
+    const { sup, pid } = await storeSupervisor(64, backendPort);
+    const client = dial(sup.ports[0]!);
+    const exchange = collect(client, 30_000);
+    await once(client, 'connect');
+    await accepted(sup.log, pid);
+    sup.send('close-notify');
+    await sup.next('notify-closed');
+    sup.send('restart');
+    const handed = await sup.log.waitFor('handed over to the fd store');
+    expect(handed).toMatchObject({ storedConnections: 0, overflow: 1 });
+    // Drained, never dropped: the old instance connects it once the backend is up, then ends.
+    const late = lateBackend(Buffer.from('answer'));
+    const backend = await startServer(late.handler, { host: '127.0.0.1', port: backendPort });
+    cleanups.push(() => backend.close());
+    client.end('question');
+    expect((await late.received).toString()).toBe('question');
+    const { received, error } = await exchange;
+    expect(error).toBeNull();
+    expect(received.toString()).toBe('answer');
+    await sup.next('started', 15_000);
+    expect(backend.accepted).toBe(1);
   });
 
   it('fd store restart: moves to the next instance, which connects once the backend is up; bytes intact both ways', async () => {
