@@ -152,7 +152,14 @@ export class SpliceEngine extends EventEmitter implements Engine {
     let refusal: unknown = null;
     for (const c of connections) {
       try {
-        this.native.adoptConnection(c.listener, c.clientFd, c.backendFd, c.bytesIn, c.bytesOut);
+        this.native.adoptConnection(
+          c.listener,
+          c.clientFd,
+          c.backendFd,
+          c.bytesIn,
+          c.bytesOut,
+          c.connectDeadlineMs,
+        );
       } catch (err) {
         refusal ??= err;
       }

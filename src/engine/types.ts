@@ -23,6 +23,10 @@ import type { ActivitySource } from '../lifecycle/activity-source.js';
 import type { CloseReason, HandoverConnection, RelayListenerStats, SourceLimits } from '../native/binding.js';
 
 export type { HandoverConnection, HistogramSnapshot } from '../native/binding.js';
+
+/** The sockets a handed-over connection holds: its client's, and its backend's once connected. */
+export const handedFds = (c: HandoverConnection): number[] =>
+  c.backendFd === null ? [c.clientFd] : [c.clientFd, c.backendFd];
 import type { ProxyProtocolVersion } from '../proxy-protocol/version.js';
 
 export type { EngineBackend } from '../backend/resolve.js';

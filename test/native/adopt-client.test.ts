@@ -47,7 +47,7 @@ describe('RelayEngine#adoptClient', () => {
     await expect.poll(() => sink.accepted, { timeout: 5000 }).toBe(1);
     const [handed] = await acceptor.exportConnections(2000);
     acceptor.destroy();
-    native.close(handed!.backendFd);
+    native.close(handed!.backendFd!);
     return { client, clientFd: handed!.clientFd, port };
   }
 

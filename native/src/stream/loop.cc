@@ -192,8 +192,14 @@ void RelayLoop::Admit(UniqueFd fd, size_t listener, const SockAddr& peer, uint64
   Connection* c = Link(listener);
   c->client.fd = std::move(fd);
   c->source = source;
+  c->deadline = config_.connectTimeoutMs ? now + config_.connectTimeoutMs : 0;
   counters_[listener].accepted++;
   counters_[listener].active++;
+  Open(c, peer, now);
+}
+
+void RelayLoop::Open(Connection* c, const SockAddr& peer, uint64_t now) {
+  size_t listener = c->listener;
   if (config_.connectionEvents) {
     RelayEventRecord event{RelayEventRecord::Type::kOpen};
     event.listener = static_cast<int>(listener);
