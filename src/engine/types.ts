@@ -32,8 +32,11 @@ import type { ProxyProtocolVersion } from '../proxy-protocol/version.js';
 export type { EngineBackend } from '../backend/resolve.js';
 
 export interface EngineListener {
-  /** Listening stream socket fd (inherited or self-bound). The engine never closes it. */
-  fd: number;
+  /**
+   * Listening stream socket fd (inherited or self-bound), the caller's still: the engine is given a
+   * dup of its own, which it closes when destroyed. null: an engine that never accepts on it.
+   */
+  fd: number | null;
   /** For logs and metrics: fd name or local address. */
   label: string;
   backend: EngineBackend;

@@ -6,10 +6,9 @@
  * from 0 a `RangeError` with code `ERR_OUT_OF_RANGE`. System errors are `Error`s carrying
  * `{ code, errno, syscall }`.
  *
- * Ownership: an fd given to the addon (a UDP relay's socket, an adopted connection, client or
- * session) is the addon's from that call on, taken or refused: a refused one is closed by the addon,
- * so the caller never closes it again. A stream listener is lent: the engine watches it, the caller
- * keeps and closes it.
+ * Ownership: an fd given to the addon (a stream listener, a UDP relay's socket, an adopted
+ * connection, client or session) is the addon's from that call on, taken or refused: a refused one
+ * is closed by the addon, so the caller never closes it again.
  *
  * Destroy: both relays' destroy() resets what is open, joins the thread and ends the events; stats()
  * still reads the last counters, active counts are 0 and tryStop() is true; start() and adoption
@@ -112,8 +111,11 @@ export interface SourceLimits {
 }
 
 export interface RelayListener {
-  /** The inherited (or self-bound) listening stream socket. The engine does not close it. */
-  fd: number;
+  /**
+   * A listening stream socket, the engine's from the constructor call on (as every fd given to the
+   * addon), closed at destroy(): give it a dup of a socket others share. null: never accepts.
+   */
+  fd: number | null;
   /** Index into RelayEngineOptions.backends. */
   backend: number;
   /** Send this PROXY protocol header on each backend connection, before any client byte. */

@@ -285,10 +285,12 @@ describe.skipIf(!available)('splice engine', () => {
   });
 
   it('throws TypeError for bad options and a system error for a bad fd', () => {
+    // Every listener fd given is the engine's, refused or not: these are sockets of their own.
+    const socket = (): number => native!.listenSocket(inet(0), { type: 'stream' });
     const make = (patch: object) => () =>
       new native!.RelayEngine(
         {
-          listeners: [{ fd: 0, backend: 0 }],
+          listeners: [{ fd: null, backend: 0 }],
           backends: [[inet(1)]],
           connectionsMax: 1,
           pipeSize: 0,
@@ -299,7 +301,7 @@ describe.skipIf(!available)('splice engine', () => {
         () => undefined,
       );
     expect(make({ connectionsMax: 0 })).toThrow(TypeError);
-    expect(make({ listeners: [{ fd: 3, backend: 1 }] })).toThrow(TypeError);
+    expect(make({ listeners: [{ fd: socket(), backend: 1 }] })).toThrow(TypeError);
     expect(make({ backends: [[{ family: 'inet', address: 'nope', port: 1 }]] })).toThrow(TypeError);
     expect(make({ backends: [[]] })).toThrow(TypeError);
     expect(make({ backends: [[{ family: 'unix', path: 'x'.repeat(200), abstract: false }]] })).toThrow(

@@ -144,7 +144,7 @@ void RelayLoop::OnListener(size_t listener, uint64_t now) {
     SourceVerdict verdict = SourceVerdict::kAdmitted;
     gate_.Admit([&] {
       peer.len = sizeof peer.ss;
-      fd.reset(accept4(config_.listeners[listener].fd, peer.get(), &peer.len, SOCK_NONBLOCK | SOCK_CLOEXEC));
+      fd.reset(accept4(config_.listeners[listener].fd.get(), peer.get(), &peer.len, SOCK_NONBLOCK | SOCK_CLOEXEC));
       if (!fd) {
         err = errno;
         return;
