@@ -134,8 +134,9 @@ export interface Engine extends ActivitySource {
   destroy(): void;
   /**
    * Handover: stop accepting and reading, flush what is in flight into the kernel, and detach open
-   * connections, returning their sockets. Connections not flushed within `timeoutMs` (a peer not
-   * reading) or still connecting stay in the engine, to be drained as before.
+   * connections, returning their sockets; one still connecting to its backend leaves as its client
+   * socket (backendFd null) with its deadline. Connections not flushed within `timeoutMs` (a peer
+   * not reading) stay in the engine, to be drained as before.
    */
   exportConnections(timeoutMs: number): Promise<HandoverConnection[]>;
   /** Resume relaying connections a previous instance handed over; call before start(). */
