@@ -9,17 +9,20 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import {
-  mkdtempSync,
-  openSync,
-  readFileSync,
-  rmSync,
-  mkdirSync,
-  existsSync,
-  readdirSync,
-  rmdirSync,
-} from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, mkdirSync, existsSync, readdirSync, rmdirSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+
+/** How long destroy() waits for nspawn to end after its PID 1 is killed, before killing nspawn too. */
+const KILL_WAIT_MS = 10_000;
+/** How long destroy() waits for the container's cgroups to empty. */
+const CGROUP_WAIT_MS = 10_000;
+/**
+ * What destroy() may take: both waits above, and removing the copied root (tens of thousands of
+ * files). Under load these together once overran a flat 30 s hook timeout, failing a suite whose
+ * tests had all passed; the hook's bound is now the sum of its parts.
+ */
+export const DESTROY_MAX_MS = KILL_WAIT_MS + CGROUP_WAIT_MS + 60_000;
 
 export const CHECKOUT = resolve(import.meta.dirname, '../../..');
 export const HARNESS = import.meta.dirname;
@@ -201,12 +204,13 @@ export class Container {
       } catch {
         // already gone
       }
-      const timer = setTimeout(() => this.nspawn.kill('SIGKILL'), 10_000);
+      const timer = setTimeout(() => this.nspawn.kill('SIGKILL'), KILL_WAIT_MS);
       await exited;
       clearTimeout(timer);
     }
     await removeCgroup(this.cgroup);
-    rmSync(this.dir, { recursive: true, force: true });
+    // A copy of a whole root: tens of thousands of files, slow on a loaded disk.
+    await rm(this.dir, { recursive: true, force: true });
   }
 }
 
@@ -245,7 +249,7 @@ function readChildren(pid: number): number[] {
  * of a killed pid namespace die asynchronously, so a busy cgroup is retried for a few seconds.
  */
 async function removeCgroup(name: string): Promise<void> {
-  const deadline = Date.now() + 10_000;
+  const deadline = Date.now() + CGROUP_WAIT_MS;
   for (const hierarchy of ['systemd', 'unified']) {
     const top = `/sys/fs/cgroup/${hierarchy}/${name}`;
     const dirs: string[] = [];

@@ -4,7 +4,7 @@
  * journal before tearing it down.
  */
 import { afterAll, beforeAll, onTestFailed } from 'vitest';
-import { Container, type SystemdVersion } from './container.js';
+import { Container, DESTROY_MAX_MS, type SystemdVersion } from './container.js';
 import { installUnits, shippedSockets } from './units.js';
 
 export interface Booted {
@@ -23,7 +23,7 @@ export function bootWithUnits(version: SystemdVersion, extra?: (root: string) =>
   }, 120_000);
   afterAll(async () => {
     await holder.c?.destroy();
-  }, 30_000);
+  }, DESTROY_MAX_MS);
   return {
     get c() {
       if (!holder.c) throw new Error(`systemd ${version}: container not booted`);
