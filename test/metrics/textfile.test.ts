@@ -1,4 +1,5 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, watch, writeFileSync } from 'node:fs';
+import { on } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -216,10 +217,15 @@ describe('metrics textfile', () => {
     },
   );
 
-  it('rewrites the file periodically', async () => {
-    const path = join(tempDir(), 'sockrelay.prom');
+  it('rewrites the file on every interval, with the values of the moment, not only at start and stop', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'sockrelay.prom');
     const state = { tcp: { active: 0, listeners: [listenerStats('web', { bytesIn: 1n })] }, udp: [] };
     const { logger } = recordingLogger();
+    // Every rewrite renames a new file into the directory: each one is an event here, no polling.
+    const watcher = watch(dir);
+    cleanups.push(() => watcher.close());
+    const changes = on(watcher, 'change');
     const metrics = createMetrics({
       sources: fakeSources(state),
       logger,
@@ -227,7 +233,6 @@ describe('metrics textfile', () => {
       textfileIntervalMs: 20,
     });
     cleanups.push(() => metrics.stop());
-    state.tcp.listeners[0]!.bytesIn = 12345n;
     const bytes = async () => {
       try {
         const text = await readFile(path, 'utf8');
@@ -236,10 +241,16 @@ describe('metrics textfile', () => {
         return undefined;
       }
     };
-    const deadline = performance.now() + 5000;
-    while ((await bytes()) !== 12345) {
-      expect(performance.now()).toBeLessThan(deadline);
-      await new Promise((resolve) => setTimeout(resolve, 10));
+    // Three values, each set once the file showed the one before: three rewrites at least, by the
+    // timer alone (stop() never runs before the end), each reading the sources anew.
+    for (const value of [12345, 23456, 34567]) {
+      state.tcp.listeners[0]!.bytesIn = BigInt(value);
+      let events = 0;
+      while ((await bytes()) !== value) {
+        // A rewrite is a handful of directory events; hundreds without the value means it is stale.
+        expect(++events, `file still without ${value}`).toBeLessThan(400);
+        await changes.next();
+      }
     }
   });
 

@@ -99,11 +99,10 @@ describe.each(VERSIONS)('systemd %s: defects of issue 12', (version) => {
     });
     await c.systemctl('daemon-reload');
     await c.systemctl('stop', 'sockrelay.service'); // the next connection starts it with the bad flag
-    const startedAt = Date.now();
     const reply = await client(c, 'echo', 'tcp', '127.0.0.1', '80', 'waiting');
-    expect(reply).not.toEqual({ error: 'TIMEOUT' }); // answered: refused, reset or closed
-    expect(reply.reply ?? '').not.toMatch(/^web:/);
-    expect(Date.now() - startedAt).toBeLessThan(15_000);
+    // Reset by the start it caused (src/reload/answer-waiting.ts), before the client's own timeout:
+    // not left in the backlog for restarts that could only fail the same way.
+    expect(reply).toEqual({ error: 'ECONNRESET' });
     // Once systemd is done with the failed service (no restart pending), the socket still listens.
     await expect
       .poll(async () => (await c.show('sockrelay.service', 'SubState')).SubState, {
@@ -111,6 +110,10 @@ describe.each(VERSIONS)('systemd %s: defects of issue 12', (version) => {
         interval: 250,
       })
       .toMatch(/^(dead|failed)$/);
+    expect(await c.show('sockrelay.service', 'NRestarts', 'ExecMainStatus')).toEqual({
+      NRestarts: '0',
+      ExecMainStatus: '64',
+    });
     expect((await c.show('sockrelay.socket', 'ActiveState')).ActiveState).toBe('active');
     expect(await c.journal('-u', 'sockrelay.service', '-p', 'err', '-o', 'cat')).toMatch(/no-such-flag/);
     rmSync(badFlag);
