@@ -85,8 +85,8 @@ export async function gatherSockets(options: GatherOptions): Promise<Gathered> {
   const filesToRemove: string[] = [];
   let keepFiles = false;
   const release = (): void => {
-    // A stream listener is lent to the engine and stays ours to close; a datagram socket is the UDP
-    // relay's from its constructor call on, taken or refused (src/native/binding.ts: ownership).
+    // A stream listener stays ours to close (each engine is given a dup of its own); a datagram socket
+    // is the UDP relay's from its constructor call on, taken or refused (src/native/binding.ts: ownership).
     // One no relay was given (a start-up that failed first) is closed by the exit.
     for (const s of bound) if (s.role !== 'datagram') native.close(s.fd);
     // Handed to a successor, which listens on them still.

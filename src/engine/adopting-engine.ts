@@ -6,7 +6,7 @@
  */
 import type { NativeBinding } from '../native/binding.js';
 import { SpliceEngine } from './splice-engine.js';
-import type { EngineOptions, HandoverConnection } from './types.js';
+import { handedFds, type EngineOptions, type HandoverConnection } from './types.js';
 
 /**
  * An engine relaying `connections` (their `listener` indexes `options.listeners`) once started. The
@@ -22,7 +22,7 @@ export function adoptingEngine(
   try {
     engine = new SpliceEngine(binding, options);
   } catch (err) {
-    for (const c of connections) for (const fd of [c.clientFd, c.backendFd]) binding.close(fd);
+    for (const c of connections) for (const fd of handedFds(c)) binding.close(fd);
     throw err;
   }
   engine.stopAccepting();

@@ -31,6 +31,18 @@ export interface SpliceEngineOptions extends EngineOptions {
   pipesMax?: number;
 }
 
+/** A dup of each listener's fd (null where it has none); all or none, so none is left unowned. */
+function ownListenerFds(binding: NativeBinding, listeners: EngineOptions['listeners']): Array<number | null> {
+  const fds: Array<number | null> = [];
+  try {
+    for (const { fd } of listeners) fds.push(fd === null ? null : binding.dup(fd));
+  } catch (err) {
+    for (const fd of fds) if (fd !== null) binding.close(fd);
+    throw err;
+  }
+  return fds;
+}
+
 export class SpliceEngine extends EventEmitter implements Engine {
   private readonly native: RelayEngineNative;
   private readonly labels: string[];
@@ -49,7 +61,10 @@ export class SpliceEngine extends EventEmitter implements Engine {
     const backendIndex = new Map<EngineBackend, number>();
     const backends: SocketAddress[][] = [];
     const refresherIndex = new Map<EngineBackend, BackendRefresher>();
-    const listeners = options.listeners.map((listener) => {
+    // The addon owns each listener fd it is given, so it gets its own: other engines (a drainer, a
+    // resumed plane) share the caller's socket.
+    const fds = ownListenerFds(binding, options.listeners);
+    const listeners = options.listeners.map((listener, i) => {
       let backend = backendIndex.get(listener.backend);
       if (backend === undefined) {
         backend = backends.push(listener.backend.addresses) - 1;
@@ -58,7 +73,7 @@ export class SpliceEngine extends EventEmitter implements Engine {
         if (refresher) refresherIndex.set(listener.backend, refresher);
       }
       return {
-        fd: listener.fd,
+        fd: fds[i] ?? null,
         backend,
         ...(listener.proxyProtocol ? { proxyProtocol: listener.proxyProtocol } : {}),
         ...(listener.transparent ? { transparent: true } : {}),
@@ -152,7 +167,14 @@ export class SpliceEngine extends EventEmitter implements Engine {
     let refusal: unknown = null;
     for (const c of connections) {
       try {
-        this.native.adoptConnection(c.listener, c.clientFd, c.backendFd, c.bytesIn, c.bytesOut);
+        this.native.adoptConnection(
+          c.listener,
+          c.clientFd,
+          c.backendFd,
+          c.bytesIn,
+          c.bytesOut,
+          c.connectDeadlineMs,
+        );
       } catch (err) {
         refusal ??= err;
       }

@@ -23,13 +23,20 @@ import type { ActivitySource } from '../lifecycle/activity-source.js';
 import type { CloseReason, HandoverConnection, RelayListenerStats, SourceLimits } from '../native/binding.js';
 
 export type { HandoverConnection, HistogramSnapshot } from '../native/binding.js';
+
+/** The sockets a handed-over connection holds: its client's, and its backend's once connected. */
+export const handedFds = (c: HandoverConnection): number[] =>
+  c.backendFd === null ? [c.clientFd] : [c.clientFd, c.backendFd];
 import type { ProxyProtocolVersion } from '../proxy-protocol/version.js';
 
 export type { EngineBackend } from '../backend/resolve.js';
 
 export interface EngineListener {
-  /** Listening stream socket fd (inherited or self-bound). The engine never closes it. */
-  fd: number;
+  /**
+   * Listening stream socket fd (inherited or self-bound), the caller's still: the engine is given a
+   * dup of its own, which it closes when destroyed. null: an engine that never accepts on it.
+   */
+  fd: number | null;
   /** For logs and metrics: fd name or local address. */
   label: string;
   backend: EngineBackend;
@@ -127,8 +134,9 @@ export interface Engine extends ActivitySource {
   destroy(): void;
   /**
    * Handover: stop accepting and reading, flush what is in flight into the kernel, and detach open
-   * connections, returning their sockets. Connections not flushed within `timeoutMs` (a peer not
-   * reading) or still connecting stay in the engine, to be drained as before.
+   * connections, returning their sockets; one still connecting to its backend leaves as its client
+   * socket (backendFd null) with its deadline. Connections not flushed within `timeoutMs` (a peer
+   * not reading) stay in the engine, to be drained as before.
    */
   exportConnections(timeoutMs: number): Promise<HandoverConnection[]>;
   /** Resume relaying connections a previous instance handed over; call before start(). */

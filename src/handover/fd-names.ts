@@ -3,11 +3,12 @@
  *
  * A name is all the next instance learns about an fd, so it carries what is needed to resume:
  * which connection and which side of it, the listener it belongs to, the bytes already
- * forwarded; for a UDP session, the client and local addresses that key it. systemd allows
+ * forwarded; for a client still connecting to its backend, its listener and connect deadline;
+ * for a UDP session, the client and local addresses that key it. systemd allows
  * printable ASCII without ':' up to 255 characters, which a listener's own name (up to 255)
  * or a client's unix address (up to 108 bytes) would blow through as text. So listeners and
  * relays are named by a digest of their label, and the record is packed binary in base64url
- * behind a fixed prefix: a TCP name is always 59 characters, a UDP one at most 249 for any
+ * behind a fixed prefix: a TCP name is always 59 characters (47 still connecting), a UDP one at most 249 for any
  * client address, and a session whose local address is its socket's own name does not repeat
  * it. Anything that does not decode to a well-formed record is not ours to resume. Names of
  * the earlier JSON form (left in the fd store by the version before an upgrade) still decode.
@@ -19,6 +20,8 @@ export const NAME_MAX = 255;
 const DIGEST_BYTES = 9;
 const TCP = 0x74;
 const UDP = 0x75;
+/** A TCP client whose backend connection was still being made: its one socket. */
+const CONNECTING = 0x63;
 /** In place of a local address's length: the relay socket's own address. */
 const OWN_ADDRESS = 0xff;
 const ADDRESS_MAX = 200;
@@ -33,6 +36,14 @@ export type HandoverRecord =
       listener: string;
       bytesIn: bigint;
       bytesOut: bigint;
+    }
+  | {
+      kind: 'connecting';
+      /** Keeps the name unique: a store removes fds by name. */
+      id: string;
+      listener: string;
+      /** When its connect gives up, in ms of CLOCK_MONOTONIC; 0: never. */
+      connectDeadlineMs: number;
     }
   | {
       kind: 'udp';
@@ -83,6 +94,14 @@ export function encodeHandoverName(record: HandoverRecord, ownAddress?: string):
       digestOf(record.listener),
       u64(record.bytesIn),
       u64(record.bytesOut),
+    ]);
+  } else if (record.kind === 'connecting') {
+    const id = Buffer.from(record.id, 'utf8');
+    body = Buffer.concat([
+      Buffer.from([CONNECTING, id.length]),
+      id,
+      digestOf(record.listener),
+      u64(BigInt(record.connectDeadlineMs)),
     ]);
   } else {
     const own = record.local === null || record.local === ownAddress;
@@ -135,6 +154,14 @@ function decodePacked(bytes: Buffer): HandoverRecord {
     r.end();
     return { kind: 'tcp', id, role: role === 0 ? 'client' : 'backend', listener, bytesIn, bytesOut };
   }
+  if (kind === CONNECTING) {
+    const id = r.string(r.byte());
+    const listener = `#${r.take(DIGEST_BYTES).toString('base64url')}`;
+    const deadline = r.take(8).readBigUInt64BE();
+    if (deadline > BigInt(Number.MAX_SAFE_INTEGER)) throw new RangeError('deadline');
+    r.end();
+    return { kind: 'connecting', id, listener, connectDeadlineMs: Number(deadline) };
+  }
   if (kind !== UDP) throw new RangeError('kind');
   const relay = `#${r.take(DIGEST_BYTES).toString('base64url')}`;
   const client = r.string(r.byte());
@@ -167,7 +194,7 @@ function decodeJson(wire: Record<string, unknown>): HandoverRecord | null {
 export function decodeHandoverName(name: string): HandoverRecord | null {
   if (!name.startsWith(HANDOVER_PREFIX) || name.length > NAME_MAX) return null;
   const bytes = Buffer.from(name.slice(HANDOVER_PREFIX.length), 'base64url');
-  if (bytes[0] === TCP || bytes[0] === UDP) {
+  if (bytes[0] === TCP || bytes[0] === UDP || bytes[0] === CONNECTING) {
     try {
       return decodePacked(bytes);
     } catch {

@@ -17,7 +17,7 @@
  * Every one of them is then removed from the store, adopted or not, so a
  * crash later cannot resurrect a connection that has since ended.
  */
-import type { Engine, HandoverConnection } from '../engine/types.js';
+import { handedFds, type Engine, type HandoverConnection } from '../engine/types.js';
 import type { Logger } from '../logger.js';
 import type { NativeBinding } from '../native/binding.js';
 import type { HandoverSession, UdpRelay } from '../udp/types.js';
@@ -114,21 +114,33 @@ export async function handOver(
   const exported = targets.engine ? await targets.engine.exportConnections(flushTimeoutMs) : [];
   const unplaced: HandoverConnection[] = [];
   exported.forEach((c, i) => {
-    if (room < 2 || result.storeError !== undefined) return void unplaced.push(c);
-    const common = {
-      kind: 'tcp',
-      id: `${process.pid}.${i}`,
-      listener: listenerLabel(c.listener),
-      bytesIn: c.bytesIn,
-      bytesOut: c.bytesOut,
-    } as const;
-    abortOnClose([c.clientFd, c.backendFd]);
-    const placed = storeAll([
-      [encodeHandoverName({ ...common, role: 'client' }), c.clientFd],
-      [encodeHandoverName({ ...common, role: 'backend' }), c.backendFd],
-    ]);
+    const fds = handedFds(c);
+    if (room < fds.length || result.storeError !== undefined) return void unplaced.push(c);
+    const id = `${process.pid}.${i}`;
+    const listener = listenerLabel(c.listener);
+    const tcp = { kind: 'tcp', id, listener, bytesIn: c.bytesIn, bytesOut: c.bytesOut } as const;
+    // A client still connecting travels alone; the next instance connects it by the same deadline.
+    const entries: Array<[string, number]> =
+      c.backendFd === null
+        ? [
+            [
+              encodeHandoverName({
+                kind: 'connecting',
+                id,
+                listener,
+                connectDeadlineMs: c.connectDeadlineMs,
+              }),
+              c.clientFd,
+            ],
+          ]
+        : [
+            [encodeHandoverName({ ...tcp, role: 'client' }), c.clientFd],
+            [encodeHandoverName({ ...tcp, role: 'backend' }), c.backendFd],
+          ];
+    abortOnClose(fds);
+    const placed = storeAll(entries);
     if (!placed) return void unplaced.push(c);
-    room -= 2;
+    room -= fds.length;
     result.storedConnections++;
   });
   if (unplaced.length > 0) result.drainer = targets.drainer(unplaced);
@@ -184,6 +196,9 @@ export function resumeHandedOver(
     { listener: string; bytesIn: bigint; bytesOut: bigint; client?: number; backend?: number }
   >();
   const sessions = new Map<UdpRelay, HandoverSession[]>();
+  const connections: HandoverConnection[] = [];
+  const listenerOf = (key: string): number =>
+    targets.engine ? targets.listenerLabels.findIndex((label) => namesLabel(key, label)) : -1;
 
   /** What an fd must be to stand for its record: a connected socket of the right type. */
   const unfit = (fd: number, type: 'stream' | 'dgram'): string | null => {
@@ -201,7 +216,7 @@ export function resumeHandedOver(
 
   for (const { fd, name } of fds) {
     const record = decodeHandoverName(name);
-    const why = record ? unfit(fd, record.kind === 'tcp' ? 'stream' : 'dgram') : null;
+    const why = record ? unfit(fd, record.kind === 'udp' ? 'dgram' : 'stream') : null;
     if (!record) {
       reject(fd, 'malformed name');
     } else if (why) {
@@ -216,6 +231,18 @@ export function resumeHandedOver(
           ...(sessions.get(relay) ?? []),
           { upstreamFd: fd, client: record.client, local },
         ]);
+    } else if (record.kind === 'connecting') {
+      const listener = listenerOf(record.listener);
+      if (listener < 0) reject(fd, `no listener '${record.listener}' any more`);
+      else
+        connections.push({
+          listener,
+          clientFd: fd,
+          backendFd: null,
+          bytesIn: 0n,
+          bytesOut: 0n,
+          connectDeadlineMs: record.connectDeadlineMs,
+        });
     } else {
       const pair = pairs.get(record.id) ?? {
         listener: record.listener,
@@ -228,11 +255,10 @@ export function resumeHandedOver(
     }
   }
 
-  const connections: HandoverConnection[] = [];
   for (const [id, pair] of pairs) {
-    const listener = targets.listenerLabels.findIndex((label) => namesLabel(pair.listener, label));
+    const listener = listenerOf(pair.listener);
     const incomplete = pair.client === undefined || pair.backend === undefined;
-    if (incomplete || listener < 0 || !targets.engine) {
+    if (incomplete || listener < 0) {
       const why = incomplete ? `connection ${id} is incomplete` : `no listener '${pair.listener}' any more`;
       for (const fd of [pair.client, pair.backend]) if (fd !== undefined) reject(fd, why);
       continue;
@@ -243,6 +269,7 @@ export function resumeHandedOver(
       backendFd: pair.backend!,
       bytesIn: pair.bytesIn,
       bytesOut: pair.bytesOut,
+      connectDeadlineMs: 0,
     });
   }
   if (connections.length > 0) targets.engine?.adoptConnections(connections);

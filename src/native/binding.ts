@@ -6,10 +6,9 @@
  * from 0 a `RangeError` with code `ERR_OUT_OF_RANGE`. System errors are `Error`s carrying
  * `{ code, errno, syscall }`.
  *
- * Ownership: an fd given to the addon (a UDP relay's socket, an adopted connection, client or
- * session) is the addon's from that call on, taken or refused: a refused one is closed by the addon,
- * so the caller never closes it again. A stream listener is lent: the engine watches it, the caller
- * keeps and closes it.
+ * Ownership: an fd given to the addon (a stream listener, a UDP relay's socket, an adopted
+ * connection, client or session) is the addon's from that call on, taken or refused: a refused one
+ * is closed by the addon, so the caller never closes it again.
  *
  * Destroy: both relays' destroy() resets what is open, joins the thread and ends the events; stats()
  * still reads the last counters, active counts are 0 and tryStop() is true; start() and adoption
@@ -112,8 +111,11 @@ export interface SourceLimits {
 }
 
 export interface RelayListener {
-  /** The inherited (or self-bound) listening stream socket. The engine does not close it. */
-  fd: number;
+  /**
+   * A listening stream socket, the engine's from the constructor call on (as every fd given to the
+   * addon), closed at destroy(): give it a dup of a socket others share. null: never accepts.
+   */
+  fd: number | null;
   /** Index into RelayEngineOptions.backends. */
   backend: number;
   /** Send this PROXY protocol header on each backend connection, before any client byte. */
@@ -268,21 +270,25 @@ export interface RelayEngineNative {
   setBackendAddresses(index: number, addresses: SocketAddress[]): void;
   /**
    * Handover: stop accepting and reading, flush the pipes, and detach every relaying connection
-   * whose pipes empty within `timeoutMs`; the others (and those still connecting) stay. The fds
-   * are dup'd and belong to the caller. Throws EBUSY while another export runs.
+   * whose pipes empty within `timeoutMs`, the others stay; a connection still connecting to its
+   * backend is detached at once, as its client socket alone. The fds are dup'd and belong to the
+   * caller. Throws EBUSY while another export runs.
    */
   exportConnections(timeoutMs: number): Promise<HandoverConnection[]>;
   /**
    * Before start(): relay a connection a previous instance handed over, as an open connection of
-   * `listener`, its counters carrying on from bytesIn/bytesOut. The engine owns the fds from here,
-   * also when it throws (EALREADY once started, or an argument error): it has closed them then.
+   * `listener`, its counters carrying on from bytesIn/bytesOut. With a null backendFd it was still
+   * connecting: the engine connects it (PROXY header included) and gives up at connectDeadlineMs.
+   * The engine owns the fds from here, also when it throws (EALREADY once started, or an argument
+   * error): it has closed them then.
    */
   adoptConnection(
     listener: number,
     clientFd: number,
-    backendFd: number,
+    backendFd: number | null,
     bytesIn: bigint,
     bytesOut: bigint,
+    connectDeadlineMs?: number,
   ): void;
   /**
    * Before start(): a client socket accepted elsewhere (an Accept=yes connection) takes `listener`'s
@@ -305,10 +311,16 @@ export interface HandoverConnection {
   listener: number;
   /** Connected sockets, dup'd: they belong to the caller after export. */
   clientFd: number;
-  backendFd: number;
+  /** null: the connection was still connecting to its backend; the next instance connects it. */
+  backendFd: number | null;
   /** Bytes already forwarded, so the connection's counters carry on. */
   bytesIn: bigint;
   bytesOut: bigint;
+  /**
+   * Still connecting: when its connect gives up, in ms of CLOCK_MONOTONIC (the clock of
+   * process.hrtime(), one for every process of the host); 0: never.
+   */
+  connectDeadlineMs: number;
 }
 
 export interface RelayEngineConstructor {

@@ -17,8 +17,7 @@
  * - adopting: `go`; it adopts and says `serving`. A stop now is passed on: the successor drains.
  * - handed: this process lets go of its copies, tells systemd that the successor is the main
  *   process (READY=1, MAINPID=, confirmed by BARRIER=1) and the successor that it is, and exits
- *   once what it still relays (connections that were not flushed or were still connecting) has
- *   ended. Were a stop passed on before that, this process stays the main one, and exits only
+ *   once what it still relays (connections that were not flushed) has ended. Were a stop passed on before that, this process stays the main one, and exits only
  *   after the successor has, so that systemd never takes the successor for a leftover to kill.
  *
  * A SIGHUP during a reload is carried out after it: here when the reload did not happen, by the

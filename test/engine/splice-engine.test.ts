@@ -285,10 +285,12 @@ describe.skipIf(!available)('splice engine', () => {
   });
 
   it('throws TypeError for bad options and a system error for a bad fd', () => {
+    // Every listener fd given is the engine's, refused or not: these are sockets of their own.
+    const socket = (): number => native!.listenSocket(inet(0), { type: 'stream' });
     const make = (patch: object) => () =>
       new native!.RelayEngine(
         {
-          listeners: [{ fd: 0, backend: 0 }],
+          listeners: [{ fd: null, backend: 0 }],
           backends: [[inet(1)]],
           connectionsMax: 1,
           pipeSize: 0,
@@ -299,7 +301,7 @@ describe.skipIf(!available)('splice engine', () => {
         () => undefined,
       );
     expect(make({ connectionsMax: 0 })).toThrow(TypeError);
-    expect(make({ listeners: [{ fd: 3, backend: 1 }] })).toThrow(TypeError);
+    expect(make({ listeners: [{ fd: socket(), backend: 1 }] })).toThrow(TypeError);
     expect(make({ backends: [[{ family: 'inet', address: 'nope', port: 1 }]] })).toThrow(TypeError);
     expect(make({ backends: [[]] })).toThrow(TypeError);
     expect(make({ backends: [[{ family: 'unix', path: 'x'.repeat(200), abstract: false }]] })).toThrow(
@@ -719,16 +721,52 @@ describe.skipIf(!available)('splice engine: handover', () => {
     expect(sha256(await received)).toBe(sha256(payload));
   });
 
-  it('keeps a connection still connecting, which then relays in the same engine', async () => {
+  it('exports a connection still connecting as its client socket with its deadline, for the successor to connect', async () => {
     const backendPort = freePort();
-    const { engine, port } = startEngine([inet(backendPort)], { connectTimeoutMs: 10_000 });
+    const { engine, fd, port } = startEngine([inet(backendPort)], { connectTimeoutMs: 10_000 });
     const client = dial(port);
+    // Sent and half-closed before the export: both wait, unread, in the client socket.
     const got = exchange(client, 'patience');
     await expect.poll(() => engine.active() === 1, { timeout: 5000, message: 'accepted' }).toBe(true);
-    expect(await engine.exportConnections(100)).toEqual([]);
-    expect(engine.active()).toBe(1);
+    const exportedAt = Number(process.hrtime.bigint() / 1_000_000n);
+    const handed = await engine.exportConnections(100);
+    expect(handed).toEqual([
+      {
+        listener: 0,
+        clientFd: expect.any(Number),
+        backendFd: null,
+        bytesIn: 0n,
+        bytesOut: 0n,
+        connectDeadlineMs: expect.any(Number),
+      },
+    ]);
+    // The deadline the accepting engine gave it (process.hrtime is the addon's clock): 10 s from the
+    // accept, which came before the export.
+    expect(handed[0]!.connectDeadlineMs).toBeGreaterThan(exportedAt);
+    expect(handed[0]!.connectDeadlineMs).toBeLessThanOrEqual(exportedAt + 10_000);
+    expect(engine.active()).toBe(0);
+    const next = successor(fd, backendPort);
+    next.adoptConnections(handed);
+    next.start();
+    expect(next.tryStop()).toBe(false);
     await startServer(echo, { host: '127.0.0.1', port: backendPort });
     expect((await got).received.toString()).toBe('patience');
+  });
+
+  it("gives a connection moved while connecting the deadline it had, not the successor's timeout", async () => {
+    const backendPort = freePort();
+    const { engine, fd, port } = startEngine([inet(backendPort)], { connectTimeoutMs: 300 });
+    const client = dial(port);
+    const got = collect(client);
+    await expect.poll(() => engine.active() === 1, { timeout: 5000, message: 'accepted' }).toBe(true);
+    const handed = await engine.exportConnections(100);
+    expect(handed).toHaveLength(1);
+    const next = successor(fd, backendPort, { connectTimeoutMs: 0 });
+    next.adoptConnections(handed);
+    next.start();
+    // With no timeout of its own the successor would wait for ever; the carried deadline resets it.
+    expect((await got).error).toBe('ECONNRESET');
+    await expect.poll(() => next.active(), { timeout: 5000 }).toBe(0);
   });
 
   it('adopts only before start, and resets adopted connections of an engine never started', async () => {
@@ -744,7 +782,7 @@ describe.skipIf(!available)('splice engine: handover', () => {
     started.start();
     // A refused adoption closes the fds it was given (the ownership rule): the refused calls get dups.
     const dups = (): typeof handed =>
-      handed.map((h) => ({ ...h, clientFd: native!.dup(h.clientFd), backendFd: native!.dup(h.backendFd) }));
+      handed.map((h) => ({ ...h, clientFd: native!.dup(h.clientFd), backendFd: native!.dup(h.backendFd!) }));
     expect(() => started.adoptConnections(dups())).toThrow(expect.objectContaining({ code: 'EALREADY' }));
     const unstarted = successor(fd, backendPort);
     expect(() => unstarted.adoptConnections([{ ...dups()[0]!, listener: 1 }])).toThrow(TypeError);

@@ -108,7 +108,7 @@ describe('a backend name resolved again', () => {
       { family: 'inet', address: '127.0.0.1', port: 0 },
       { type: 'stream', backlog: 8 },
     );
-    cleanups.push(() => native.close(fd));
+    // The engine's from here on: destroy() closes it.
     const engine = new native.RelayEngine(
       {
         listeners: [{ fd, backend: 0 }],

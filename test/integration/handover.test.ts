@@ -35,7 +35,7 @@ describe('restart through the fd store', () => {
     midway: () => Promise<void>,
   ): Promise<Buffer> {
     const done = collect(client, 30_000);
-    // Restart only once bytes flow: a connection still connecting to its backend is drained, not handed over.
+    // Restart only once bytes flow, so that the restart meets the connection mid-stream.
     const flowing = once(client, 'data');
     const chunk = 32 * 1024;
     for (let sent = 0; sent < payload.length; sent += chunk) {

@@ -30,7 +30,6 @@ describe('RelayEngine#adoptClient', () => {
       { family: 'inet', address: '127.0.0.1', port: 0 },
       { type: 'stream' },
     );
-    cleanups.push(() => native.close(listenFd));
     const port = native.fdinfo(listenFd).localPort;
     const acceptor = engine({
       listeners: [{ fd: listenFd, backend: 0 }],
@@ -47,15 +46,15 @@ describe('RelayEngine#adoptClient', () => {
     await expect.poll(() => sink.accepted, { timeout: 5000 }).toBe(1);
     const [handed] = await acceptor.exportConnections(2000);
     acceptor.destroy();
-    native.close(handed!.backendFd);
+    native.close(handed!.backendFd!);
     return { client, clientFd: handed!.clientFd, port };
   }
 
-  async function adopter(listenFd: number, backendPort: number): Promise<RelayEngineNative> {
+  async function adopter(backendPort: number): Promise<RelayEngineNative> {
     const dead = { family: 'inet' as const, address: '127.0.0.1', port: await freePort() };
     return engine({
-      // Never watched: the engine stops accepting before it starts.
-      listeners: [{ fd: listenFd, backend: 0, proxyProtocol: 'v1' }],
+      // No fd: an engine that never accepts, as for an Accept=yes connection.
+      listeners: [{ fd: null, backend: 0, proxyProtocol: 'v1' }],
       backends: [[dead, { family: 'inet', address: '127.0.0.1', port: backendPort }]],
       connectionsMax: 8,
       pipeSize: 0,
@@ -69,7 +68,7 @@ describe('RelayEngine#adoptClient', () => {
     const backendPort = await freePort();
     const backend = await startServer(echo, { host: '127.0.0.1', port: backendPort });
     cleanups.push(() => backend.close());
-    const e = await adopter(clientFd, backendPort);
+    const e = await adopter(backendPort);
     e.stopAccepting();
     e.adoptClient(0, clientFd);
     e.start();
@@ -85,7 +84,7 @@ describe('RelayEngine#adoptClient', () => {
 
   it('once started it refuses with EALREADY and closes the socket it was given', async () => {
     const { client, clientFd } = await acceptedClient();
-    const e = await adopter(clientFd, await freePort());
+    const e = await adopter(await freePort());
     e.stopAccepting();
     e.start();
     expect(() => e.adoptClient(0, clientFd)).toThrow(expect.objectContaining({ code: 'EALREADY' }));
@@ -94,7 +93,7 @@ describe('RelayEngine#adoptClient', () => {
 
   it('a bad listener index is a TypeError, and the socket given is closed all the same', async () => {
     const { client, clientFd } = await acceptedClient();
-    const e = await adopter(clientFd, await freePort());
+    const e = await adopter(await freePort());
     expect(() => e.adoptClient(1, clientFd)).toThrow(TypeError);
     await once(client, 'end', { signal: AbortSignal.timeout(5000) });
   });

@@ -36,16 +36,17 @@ describe('a drainer engine (stopAccepting() before start())', () => {
     );
     cleanups.push(() => native.close(listenFd));
     const port = native.fdinfo(listenFd).localPort;
-    const options: RelayEngineOptions = {
-      listeners: [{ fd: listenFd, backend: 0 }],
+    // Each engine owns the listener fd it is given: both get a dup of the test's socket.
+    const options = (): RelayEngineOptions => ({
+      listeners: [{ fd: native.dup(listenFd), backend: 0 }],
       backends: [[{ family: 'inet', address: '127.0.0.1', port: backend.port }]],
       connectionsMax: 8,
       pipeSize: 0,
       connectTimeoutMs: 1000,
       connectionEvents: false,
-    };
+    });
 
-    const first = engine(options);
+    const first = engine(options());
     first.start();
     const client = dial(port);
     cleanups.push(() => client.destroy());
@@ -54,7 +55,7 @@ describe('a drainer engine (stopAccepting() before start())', () => {
     expect(handed).toHaveLength(1);
     first.destroy();
 
-    const drainer = engine(options);
+    const drainer = engine(options());
     for (const c of handed)
       drainer.adoptConnection(c.listener, c.clientFd, c.backendFd, c.bytesIn, c.bytesOut);
     drainer.stopAccepting();

@@ -38,20 +38,18 @@ function reuse(fd: number): number {
   return again;
 }
 
+const engineOptions = (listeners: Array<{ fd: number | null; backend: number }>) => ({
+  listeners,
+  backends: [[backend]],
+  connectionsMax: 8,
+  pipeSize: 0,
+  connectTimeoutMs: 0,
+  connectionEvents: false,
+});
+
+/** An engine with no listening socket (it never accepts): only the fds adopted count. */
 function streamEngine() {
-  const listenFd = native.listenSocket(loopback, { type: 'stream' });
-  cleanups.push(() => native.close(listenFd));
-  const engine = new native.RelayEngine(
-    {
-      listeners: [{ fd: listenFd, backend: 0 }],
-      backends: [[backend]],
-      connectionsMax: 8,
-      pipeSize: 0,
-      connectTimeoutMs: 0,
-      connectionEvents: false,
-    },
-    () => undefined,
-  );
+  const engine = new native.RelayEngine(engineOptions([{ fd: null, backend: 0 }]), () => undefined);
   cleanups.push(() => engine.destroy());
   return engine;
 }
@@ -64,6 +62,51 @@ function udpRelay(fd: number) {
 }
 
 describe('fd ownership at the addon boundary', () => {
+  it('RelayEngine listeners: refused options close them, destroy() closes taken ones, one given twice is taken once', () => {
+    const before = openFds();
+    const stream = (): number => native.listenSocket(loopback, { type: 'stream' });
+    // Refused after the fds were read (backend 7 does not exist): both are closed all the same.
+    const [a, b] = [stream(), stream()];
+    expect(
+      () =>
+        new native.RelayEngine(
+          engineOptions([
+            { fd: a, backend: 0 },
+            { fd: b, backend: 7 },
+          ]),
+          () => undefined,
+        ),
+    ).toThrow(TypeError);
+    expect([isOpen(a), isOpen(b), openFds()]).toEqual([false, false, before]);
+    // The same fd twice: refused, and closed once (the number's next owner is untouched).
+    const twice = stream();
+    expect(
+      () =>
+        new native.RelayEngine(
+          engineOptions([
+            { fd: twice, backend: 0 },
+            { fd: twice, backend: 0 },
+          ]),
+          () => undefined,
+        ),
+    ).toThrow(/another listener/);
+    const newcomer = reuse(twice);
+    expect(openFds()).toBe(before + 1);
+
+    const taken = stream();
+    const engine = new native.RelayEngine(
+      engineOptions([
+        { fd: taken, backend: 0 },
+        { fd: null, backend: 0 },
+      ]),
+      () => undefined,
+    );
+    engine.start();
+    expect(isOpen(taken)).toBe(true);
+    engine.destroy();
+    expect([isOpen(taken), isOpen(newcomer), openFds()]).toEqual([false, true, before + 1]);
+  });
+
   it('adoptConnection: refused fds are closed once, taken ones when the engine is destroyed', () => {
     const engine = streamEngine();
     const before = openFds();

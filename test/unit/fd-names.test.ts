@@ -56,6 +56,25 @@ describe('handover names', () => {
     expect(decodeHandoverName(own)).toMatchObject({ client, local: null });
   });
 
+  it('name a client still connecting by its listener and connect deadline, one fd, unique per connection', () => {
+    const record = {
+      kind: 'connecting',
+      id: '4194304.65535',
+      listener: 'x'.repeat(255),
+      connectDeadlineMs: Number.MAX_SAFE_INTEGER,
+    } as const;
+    const name = encodeHandoverName(record);
+    expect(name.length).toBeLessThanOrEqual(NAME_MAX);
+    expect(name).toMatch(FDNAME);
+    expect(decodeHandoverName(name)).toEqual({ ...record, listener: listenerKey('x'.repeat(255)) });
+    // A store removes fds by name: two clients of one listener with one deadline must not share one.
+    expect(encodeHandoverName({ ...record, id: '4194304.65534' })).not.toBe(name);
+    // A deadline past what a number holds exactly is no deadline this version wrote.
+    const bytes = Buffer.from(name.slice('sockrelay~'.length), 'base64url');
+    bytes.fill(0xff, bytes.length - 8);
+    expect(decodeHandoverName(`sockrelay~${bytes.toString('base64url')}`)).toBeNull();
+  });
+
   it('still read the names of the version before (JSON), left in the fd store across an upgrade', () => {
     const wire = { k: 'tcp', n: '1.0', r: 'client', l: 'web', i: '5', o: '7' };
     const name = `sockrelay~${Buffer.from(JSON.stringify(wire)).toString('base64url')}`;

@@ -29,9 +29,10 @@ void Resolve(Napi::Env env, Napi::Function, Napi::Promise::Deferred* deferred, H
     Napi::Object o = Napi::Object::New(env);
     o.Set("listener", static_cast<double>(h.listener));
     o.Set("clientFd", h.clientFd.release());
-    o.Set("backendFd", h.backendFd.release());
+    o.Set("backendFd", h.backendFd ? Napi::Value(Napi::Number::New(env, h.backendFd.release())) : env.Null());
     o.Set("bytesIn", Napi::BigInt::New(env, h.bytesIn));
     o.Set("bytesOut", Napi::BigInt::New(env, h.bytesOut));
+    o.Set("connectDeadlineMs", static_cast<double>(h.connectDeadlineMs));
     out.Set(static_cast<uint32_t>(i), o);
   }
   delete list;
@@ -85,13 +86,18 @@ Napi::Value AdoptConnectionJs(const Napi::CallbackInfo& info, RelayCore& core) {
   if (!ReadFd(info[1], "clientFd", &clientFd)) return env.Undefined();
   HandedConnection h;
   h.clientFd.reset(clientFd);
-  if (!ReadFd(info[2], "backendFd", &backendFd)) return env.Undefined();
-  if (clientFd == backendFd) return Throw(ArgValueError(env, "clientFd and backendFd must differ")), env.Undefined();
-  h.backendFd.reset(backendFd);
+  // null: still connecting, by its deadline.
+  bool connecting = info[2].IsNull();
+  if (!connecting) {
+    if (!ReadFd(info[2], "backendFd", &backendFd)) return env.Undefined();
+    if (clientFd == backendFd) return Throw(ArgValueError(env, "clientFd and backendFd must differ")), env.Undefined();
+    h.backendFd.reset(backendFd);
+  }
   double listener;
   if (!ReadListener(info[0], core, &listener) || !ReadCount(info[3], "bytesIn", &h.bytesIn) ||
       !ReadCount(info[4], "bytesOut", &h.bytesOut))
     return env.Undefined();
+  if (connecting && !ReadCount(info[5], "connectDeadlineMs", &h.connectDeadlineMs)) return env.Undefined();
   h.listener = static_cast<size_t>(listener);
   int err = core.AdoptConnection(std::move(h));
   if (err) ThrowRefused(env, err, "adoptConnection", ": connections are adopted before start()");

@@ -45,12 +45,34 @@ bool ReadBounds(Napi::Object o, const char* key, std::vector<double>* out) {
   return true;
 }
 
+// The ownership rule: every listener fd given is the engine's from the call on, taken or refused,
+// so each is taken before anything else is checked, and closed with `config` when a check fails.
+// An fd given twice is taken once. A listener whose fd is null or absent never accepts.
+void TakeListenerFds(Napi::Object o, RelayConfig* config) {
+  Napi::Value listeners = o.Get("listeners");
+  if (!listeners.IsArray()) return;
+  Napi::Array array = listeners.As<Napi::Array>();
+  config->listeners.resize(array.Length());
+  for (uint32_t i = 0; i < array.Length(); i++) {
+    Napi::Value item = array.Get(i);
+    Napi::Value fd = item.IsObject() ? item.As<Napi::Object>().Get("fd") : item.Env().Undefined();
+    if (!fd.IsNumber()) continue;
+    double d = fd.As<Napi::Number>().DoubleValue();
+    if (!(d >= 0 && d <= INT32_MAX && d == std::floor(d))) continue;
+    int n = static_cast<int>(d);
+    bool taken = false;
+    for (uint32_t j = 0; j < i; j++) taken = taken || config->listeners[j].fd.get() == n;
+    if (!taken) config->listeners[i].fd.reset(n);
+  }
+}
+
 }  // namespace
 
 bool ReadRelayConfig(Napi::Value value, RelayConfig* config) {
   Napi::Env env = value.Env();
   if (!value.IsObject()) return Throw(ArgTypeError(env, "options must be an object"));
   Napi::Object o = value.As<Napi::Object>();
+  TakeListenerFds(o, config);
 
   Napi::Value backends = o.Get("backends");
   if (!backends.IsArray()) return Invalid(env, "options.backends must be an array");
@@ -76,16 +98,20 @@ bool ReadRelayConfig(Napi::Value value, RelayConfig* config) {
     std::string where = "options.listeners[" + std::to_string(i) + "].";
     Napi::Value item = listenerArray.Get(i);
     if (!item.IsObject()) return Invalid(env, "options.listeners[" + std::to_string(i) + "] must be an object");
+    RelayConfig::Listener& listener = config->listeners[i];
+    Napi::Value fdValue = item.As<Napi::Object>().Get("fd");
     int fd;
+    if (!fdValue.IsNull() && !fdValue.IsUndefined()) {
+      if (!ReadFd(fdValue, where + "fd", &fd)) return false;
+      if (listener.fd.get() != fd) return Invalid(env, where + "fd is given to another listener too");
+    }
     double backend;
-    if (!ReadFd(item.As<Napi::Object>().Get("fd"), where + "fd", &fd) ||
-        !ReadInt(item.As<Napi::Object>(), "backend", 0, static_cast<double>(config->backends.size()) - 1, &backend,
+    if (!ReadInt(item.As<Napi::Object>(), "backend", 0, static_cast<double>(config->backends.size()) - 1, &backend,
                  where))
       return false;
-    int proxyProtocol = 0;
-    if (!ReadProxyProtocol(item.As<Napi::Object>(), &proxyProtocol, where)) return false;
-    bool transparent = item.As<Napi::Object>().Get("transparent").ToBoolean();
-    config->listeners.push_back({fd, static_cast<size_t>(backend), proxyProtocol, transparent});
+    listener.backend = static_cast<size_t>(backend);
+    if (!ReadProxyProtocol(item.As<Napi::Object>(), &listener.proxyProtocol, where)) return false;
+    listener.transparent = item.As<Napi::Object>().Get("transparent").ToBoolean();
   }
 
   double connectionsMax, pipeSize, connectTimeoutMs, idleTimeoutMs = 0, keepaliveMs = 0, pipesMax = -1;

@@ -89,10 +89,7 @@ bool RelayLoop::TransparentClient(Connection* c, const BackendTable::Addresses& 
 }
 
 void RelayLoop::Connect(Connection* c, uint64_t now) {
-  if (c->backoff == 0) {
-    c->deadline = config_.connectTimeoutMs ? now + config_.connectTimeoutMs : 0;
-    c->backoff = kBackoffFirstMs;
-  }
+  if (c->backoff == 0) c->backoff = kBackoffFirstMs;
   const auto& addresses = BackendOf(c);
   SockAddr client;
   bool transparent = config_.listeners[c->listener].transparent;

@@ -92,6 +92,7 @@ struct Connection {
   size_t address = 0;
   Attempt attempts[kAttemptsMax];
   size_t racing = 0;
+  // When connecting gives up (NowMs()); 0: never.
   uint64_t deadline = 0;
   uint64_t backoff = 0;
   int error = 0;

@@ -1,4 +1,4 @@
-// RelayLoop's side of a handover (see relay-handover.h): detaching flushed connections for the
+// RelayLoop's side of a handover (see stream/handover.h): detaching flushed connections for the
 // next instance, and taking up the ones a previous instance detached.
 #include "core/abort-on-close.h"
 #include "core/fd-flags.h"
@@ -73,9 +73,13 @@ void RelayLoop::BeginExport(uint64_t now) {
     exportRequested_ = false;
   }
   exportDeadline_ = now + export_->timeoutMs();
-  // Connections still connecting stay: they hold no relayed byte and are not the peers' yet.
   std::vector<Connection*> relaying;
-  for (Connection* c = connections_; c; c = c->next) {
+  for (Connection *c = connections_, *next; c; c = next) {
+    next = c->next;
+    if (c->state == Connection::State::kConnecting) {
+      DetachConnecting(c, now);
+      continue;
+    }
     if (c->state != Connection::State::kRelaying) continue;
     c->exporting = true;
     c->up.paused = c->down.paused = true;
@@ -109,6 +113,32 @@ void RelayLoop::Detach(Connection* c, uint64_t now) {
   loop_.Remove(c->backend.fd.get());
   exported_.push_back({c->listener, std::move(clientFd), std::move(backendFd), c->up.bytes, c->down.bytes});
   // Closing our fds (never shutdown()) leaves the sockets to the dups: the peers notice nothing.
+  CloseConnection(*c, false);
+  counters_[c->listener].active--;
+  Unlink(c);
+}
+
+void RelayLoop::DetachConnecting(Connection* c, uint64_t now) {
+  UniqueFd clientFd(fcntl(c->client.fd.get(), F_DUPFD_CLOEXEC, 0));
+  if (!clientFd) {
+    // Out of fds: it stays and is connected here, as before the export.
+    RelayEventRecord event{RelayEventRecord::Type::kConnectionError};
+    event.listener = static_cast<int>(c->listener);
+    event.err = errno;
+    event.syscall = "fcntl";
+    PushCoalesced(events_, event, now);
+    return;
+  }
+  loop_.Remove(c->client.fd.get());
+  // Abandoned: none has sent a byte (the header waits for the winner), and the next instance starts
+  // its own from the first address. One that connected meanwhile is closed unused.
+  CloseAttempts(c);
+  HandedConnection handed;
+  handed.listener = c->listener;
+  handed.clientFd = std::move(clientFd);
+  handed.connectDeadlineMs = c->deadline;
+  exported_.push_back(std::move(handed));
+  // Its bytes wait unread in the client socket, for the next instance to relay.
   CloseConnection(*c, false);
   counters_[c->listener].active--;
   Unlink(c);
@@ -193,6 +223,10 @@ void RelayLoop::StartAdopted(uint64_t now) {
   std::vector<HandedConnection> adopted = std::move(adopted_);
   adopted_.clear();
   for (HandedConnection& h : adopted) {
+    if (!h.backendFd) {
+      ResumeConnecting(h, now);
+      continue;
+    }
     Connection* c = Link(h.listener);
     c->client.fd = std::move(h.clientFd);
     c->backend.fd = std::move(h.backendFd);
@@ -225,6 +259,24 @@ void RelayLoop::StartAdopted(uint64_t now) {
     TuneSocket(c->backend.fd.get(), config_.keepaliveMs);
     Relay(c, now);
   }
+}
+
+void RelayLoop::ResumeConnecting(HandedConnection& h, uint64_t now) {
+  Connection* c = Link(h.listener);
+  c->client.fd = std::move(h.clientFd);
+  c->adopted = true;
+  // The deadline the client was given by the instance that accepted it.
+  c->deadline = h.connectDeadlineMs;
+  int fd = c->client.fd.get();
+  if (int err = SetNonblock(fd)) return Fail(c, err, "fcntl", true, now);
+  // Ours now: closing it ends it the ordinary way again (the store's safety net is off).
+  if (int err = AbortOnClose(fd, false)) return Fail(c, err, "setsockopt", true, now);
+  SockAddr peer;
+  peer.len = sizeof peer.ss;
+  // The header is built from these again, as the first instance built it.
+  if (getpeername(fd, peer.get(), &peer.len) < 0) peer.len = 0;
+  if (peer.len > 0 && sources_) sources_->Add(peer, now, &c->source);
+  Open(c, peer, now);
 }
 
 }  // namespace sockrelay

@@ -144,7 +144,7 @@ void RelayLoop::OnListener(size_t listener, uint64_t now) {
     SourceVerdict verdict = SourceVerdict::kAdmitted;
     gate_.Admit([&] {
       peer.len = sizeof peer.ss;
-      fd.reset(accept4(config_.listeners[listener].fd, peer.get(), &peer.len, SOCK_NONBLOCK | SOCK_CLOEXEC));
+      fd.reset(accept4(config_.listeners[listener].fd.get(), peer.get(), &peer.len, SOCK_NONBLOCK | SOCK_CLOEXEC));
       if (!fd) {
         err = errno;
         return;
@@ -192,8 +192,14 @@ void RelayLoop::Admit(UniqueFd fd, size_t listener, const SockAddr& peer, uint64
   Connection* c = Link(listener);
   c->client.fd = std::move(fd);
   c->source = source;
+  c->deadline = config_.connectTimeoutMs ? now + config_.connectTimeoutMs : 0;
   counters_[listener].accepted++;
   counters_[listener].active++;
+  Open(c, peer, now);
+}
+
+void RelayLoop::Open(Connection* c, const SockAddr& peer, uint64_t now) {
+  size_t listener = c->listener;
   if (config_.connectionEvents) {
     RelayEventRecord event{RelayEventRecord::Type::kOpen};
     event.listener = static_cast<int>(listener);

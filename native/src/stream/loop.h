@@ -59,7 +59,10 @@ class RelayLoop {
  private:
   int Spin(struct epoll_event* events, uint32_t us);
   void OnListener(size_t listener, uint64_t now);
+  // A client accepted here or elsewhere: counted for its listener, connected within the connect timeout.
   void Admit(UniqueFd fd, size_t listener, const SockAddr& peer, uint64_t now, SourceTicket source = {});
+  // Opens a client's connection: PROXY header built, client watched, backend connected by c->deadline.
+  void Open(Connection* c, const SockAddr& peer, uint64_t now);
   void Refuse(UniqueFd fd, size_t listener, const SockAddr& peer, SourceVerdict verdict, uint64_t now);
   Connection* Link(size_t listener);
   void OnSocket(Connection* c, bool client, uint32_t events, uint64_t now);
@@ -87,11 +90,13 @@ class RelayLoop {
   int Rewatch(Connection* c, bool client);
   int WatchAttempt(Attempt* a);
   void StartAdopted(uint64_t now);
+  void ResumeConnecting(HandedConnection& handed, uint64_t now);
   void AdmitClients(uint64_t now);
   int Prepare(Connection* c, const char** syscall);
   void UnwatchAdopted(Connection& c, bool reset);
   void BeginExport(uint64_t now);
   void Detach(Connection* c, uint64_t now);
+  void DetachConnecting(Connection* c, uint64_t now);
   void EndExport(uint64_t now);
 
   const RelayConfig& config_;

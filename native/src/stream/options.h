@@ -10,15 +10,18 @@
 
 #include "core/address.h"
 #include "core/source-table.h"
+#include "core/unique-fd.h"
 #include "stream/histogram.h"
 
 namespace sockrelay {
 
 struct RelayConfig {
   struct Listener {
-    // Not owned: the caller's listening socket outlives the engine.
-    int fd;
-    size_t backend;
+    // The engine's own (the caller gives it a dup of a listening socket other engines may share),
+    // closed at destroy. Empty for an engine that never accepts (an Accept=yes connection's: its one
+    // client is adopted).
+    UniqueFd fd;
+    size_t backend = 0;
     // PROXY protocol header on each backend connection: 0 none, 1 or 2 the version.
     int proxyProtocol = 0;
     // Backend connections bound to the client's address and port (core/transparent.h).

@@ -14,11 +14,12 @@ void RunLoop(void* loop) { static_cast<RelayLoop*>(loop)->Run(); }
 // Puts the listeners into the loop's epoll, or takes them out.
 int WatchListeners(const RelayConfig& config, int epollFd, bool on) {
   for (size_t i = 0; i < config.listeners.size(); i++) {
+    int fd = config.listeners[i].fd.get();
+    if (fd < 0) continue;
     struct epoll_event ev = {};
     ev.events = EPOLLIN;
     ev.data.u64 = (static_cast<uint64_t>(i) << 2) | RelayLoop::kListenerTag;
-    int r = on ? epoll_ctl(epollFd, EPOLL_CTL_ADD, config.listeners[i].fd, &ev)
-               : epoll_ctl(epollFd, EPOLL_CTL_DEL, config.listeners[i].fd, nullptr);
+    int r = on ? epoll_ctl(epollFd, EPOLL_CTL_ADD, fd, &ev) : epoll_ctl(epollFd, EPOLL_CTL_DEL, fd, nullptr);
     if (r < 0 && on && errno != EEXIST) return errno;
   }
   return 0;
@@ -76,6 +77,9 @@ void RelayCore::Shutdown() {
   gate_.Shutdown();
   // Adopted by an engine that never started: destroy() resets every open connection.
   loop_.reset();
+  // Only now, with the loop's epoll gone: a listener closed while registered there would go on
+  // being reported through the other fds of its socket.
+  for (RelayConfig::Listener& listener : config_.listeners) listener.fd.Close();
 }
 
 int RelayCore::AdoptConnection(HandedConnection&& handed) {
