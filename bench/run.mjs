@@ -59,7 +59,8 @@ const USAGE = `usage: node bench/run.mjs [options]
   --rounds N         rounds, alternating subjects (default 3)
   --only LIST        workloads: ${WORKLOADS.map((w) => w.name).join(',')} (default all)
   --subjects LIST    ${SUBJECTS.map((s) => s.name).join(',')}
-                     (default all)
+                     (default all); NAME:FLAGS runs a sockrelay subject with extra flags,
+                     e.g. sockrelay-splice:--pipe-size=1M beside sockrelay-splice
   --cold-samples N   cold starts per subject per round (default 5)
   --idle-conns N     idle connections for the memory workload (default 5000)
   --out FILE         JSON results (default bench/results/latest.json)

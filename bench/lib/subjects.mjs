@@ -28,6 +28,7 @@ const sockrelay = () => ({
   name: 'sockrelay-splice',
   kind: 'activate',
   proto: 'tcp',
+  takesFlags: true,
   unavailable: built,
   argv: (backend, o) => [
     process.execPath,
@@ -79,6 +80,7 @@ export const SUBJECTS = [
     name: 'sockrelay-udp',
     kind: 'activate',
     proto: 'udp',
+    takesFlags: true,
     unavailable: built,
     argv: (backend, o) => [process.execPath, o.cli ?? CLI, ...(o.args ?? []), backend],
   },
@@ -176,17 +178,37 @@ export function proxyLog(proc) {
   return lines.slice(-3).join(' | ') || `exited without a word`;
 }
 
-/** The subjects asked for, in SUBJECTS order, split into runnable and skipped (with reasons). */
+/**
+ * A subject that carries its own extra flags: `sockrelay-splice:--pipe-size=1M` (flags after the
+ * colon, space-separated) runs sockrelay-splice with them before any a workload adds. The full name
+ * is the column's name, so one run can set variants side by side with the plain subject.
+ */
+function variant(base, flags) {
+  if (!base.takesFlags) throw new Error(`subject ${base.name} takes no extra flags`);
+  const extra = flags.split(/\s+/).filter(Boolean);
+  if (extra.length === 0) throw new Error(`subject ${base.name}: no flags after ':'`);
+  return {
+    ...base,
+    name: `${base.name}:${extra.join(' ')}`,
+    argv: (backend, o) => base.argv(backend, { ...o, args: [...extra, ...(o.args ?? [])] }),
+  };
+}
+
+/** The subjects asked for, in SUBJECTS order (variants after their base), split into runnable and skipped (with reasons). */
 export function selectSubjects(names) {
   const want = names ?? SUBJECTS.map((s) => s.name);
-  const unknown = want.filter((n) => !SUBJECTS.some((s) => s.name === n));
+  const baseOf = (n) => n.split(':')[0];
+  const unknown = want.filter((n) => !SUBJECTS.some((s) => s.name === baseOf(n)));
   if (unknown.length) throw new Error(`unknown subject(s): ${unknown.join(', ')}`);
   const run = [];
   const skipped = {};
-  for (const s of SUBJECTS.filter((s) => want.includes(s.name))) {
-    const why = s.unavailable();
-    if (why) skipped[s.name] = why;
-    else run.push(s);
+  for (const base of SUBJECTS) {
+    for (const n of want.filter((n) => baseOf(n) === base.name)) {
+      const s = n === base.name ? base : variant(base, n.slice(n.indexOf(':') + 1));
+      const why = s.unavailable();
+      if (why) skipped[s.name] = why;
+      else run.push(s);
+    }
   }
   return { run, skipped };
 }
