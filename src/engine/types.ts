@@ -22,14 +22,14 @@ import type { EngineBackend } from '../backend/resolve.js';
 import type { ActivitySource } from '../lifecycle/activity-source.js';
 import type { CloseReason, HandoverConnection, RelayListenerStats, SourceLimits } from '../native/binding.js';
 
+import type { ProxyProtocolVersion } from '../proxy-protocol/version.js';
+
 export type { HandoverConnection, HistogramSnapshot } from '../native/binding.js';
+export type { EngineBackend } from '../backend/resolve.js';
 
 /** The sockets a handed-over connection holds: its client's, and its backend's once connected. */
 export const handedFds = (c: HandoverConnection): number[] =>
   c.backendFd === null ? [c.clientFd] : [c.clientFd, c.backendFd];
-import type { ProxyProtocolVersion } from '../proxy-protocol/version.js';
-
-export type { EngineBackend } from '../backend/resolve.js';
 
 export interface EngineListener {
   /**

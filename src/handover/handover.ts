@@ -118,25 +118,18 @@ export async function handOver(
     if (room < fds.length || result.storeError !== undefined) return void unplaced.push(c);
     const id = `${process.pid}.${i}`;
     const listener = listenerLabel(c.listener);
-    const tcp = { kind: 'tcp', id, listener, bytesIn: c.bytesIn, bytesOut: c.bytesOut } as const;
-    // A client still connecting travels alone; the next instance connects it by the same deadline.
-    const entries: Array<[string, number]> =
-      c.backendFd === null
-        ? [
-            [
-              encodeHandoverName({
-                kind: 'connecting',
-                id,
-                listener,
-                connectDeadlineMs: c.connectDeadlineMs,
-              }),
-              c.clientFd,
-            ],
-          ]
-        : [
-            [encodeHandoverName({ ...tcp, role: 'client' }), c.clientFd],
-            [encodeHandoverName({ ...tcp, role: 'backend' }), c.backendFd],
-          ];
+    const entries: Array<[string, number]> = [];
+    if (c.backendFd === null) {
+      // A client still connecting travels alone; the next instance connects it by the same deadline.
+      const record = { kind: 'connecting', id, listener, connectDeadlineMs: c.connectDeadlineMs } as const;
+      entries.push([encodeHandoverName(record), c.clientFd]);
+    } else {
+      const tcp = { kind: 'tcp', id, listener, bytesIn: c.bytesIn, bytesOut: c.bytesOut } as const;
+      entries.push(
+        [encodeHandoverName({ ...tcp, role: 'client' }), c.clientFd],
+        [encodeHandoverName({ ...tcp, role: 'backend' }), c.backendFd],
+      );
+    }
     abortOnClose(fds);
     const placed = storeAll(entries);
     if (!placed) return void unplaced.push(c);

@@ -47,13 +47,18 @@ bool ReadOptionalInteger(Napi::Value v, const std::string& name, double min, dou
   return v.IsUndefined() || ReadInteger(v, name, min, max, out);
 }
 
-bool ReadFd(Napi::Value v, const std::string& name, int* out) {
-  if (!v.IsNumber()) return Throw(ArgTypeError(v.Env(), name + " must be a file descriptor (a number)"));
+bool IsFd(Napi::Value v, int* out) {
+  if (!v.IsNumber()) return false;
   double d = v.As<Napi::Number>().DoubleValue();
-  if (!(d >= 0 && d <= INT32_MAX) || d != std::floor(d))
-    return Throw(ArgRangeError(v.Env(), name + " must be an integer from 0 to 2147483647"));
+  if (!(d >= 0 && d <= INT32_MAX) || d != std::floor(d)) return false;
   *out = static_cast<int>(d);
   return true;
+}
+
+bool ReadFd(Napi::Value v, const std::string& name, int* out) {
+  if (IsFd(v, out)) return true;
+  if (!v.IsNumber()) return Throw(ArgTypeError(v.Env(), name + " must be a file descriptor (a number)"));
+  return Throw(ArgRangeError(v.Env(), name + " must be an integer from 0 to 2147483647"));
 }
 
 bool ReadCount(Napi::Value v, const std::string& name, uint64_t* out) {

@@ -22,6 +22,8 @@ bool Throw(const Napi::Error& error);
 bool ReadInteger(Napi::Value v, const std::string& name, double min, double max, double* out);
 // An absent (undefined) value leaves *out as it is.
 bool ReadOptionalInteger(Napi::Value v, const std::string& name, double min, double max, double* out);
+// Whether v is a file descriptor (an integer from 0 to INT32_MAX), without throwing.
+bool IsFd(Napi::Value v, int* out);
 // A file descriptor: an integer from 0 to INT32_MAX.
 bool ReadFd(Napi::Value v, const std::string& name, int* out);
 // A non-negative count as a bigint or a safe integer.

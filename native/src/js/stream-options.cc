@@ -55,11 +55,8 @@ void TakeListenerFds(Napi::Object o, RelayConfig* config) {
   config->listeners.resize(array.Length());
   for (uint32_t i = 0; i < array.Length(); i++) {
     Napi::Value item = array.Get(i);
-    Napi::Value fd = item.IsObject() ? item.As<Napi::Object>().Get("fd") : item.Env().Undefined();
-    if (!fd.IsNumber()) continue;
-    double d = fd.As<Napi::Number>().DoubleValue();
-    if (!(d >= 0 && d <= INT32_MAX && d == std::floor(d))) continue;
-    int n = static_cast<int>(d);
+    int n;
+    if (!item.IsObject() || !IsFd(item.As<Napi::Object>().Get("fd"), &n)) continue;
     bool taken = false;
     for (uint32_t j = 0; j < i; j++) taken = taken || config->listeners[j].fd.get() == n;
     if (!taken) config->listeners[i].fd.reset(n);

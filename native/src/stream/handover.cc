@@ -42,6 +42,15 @@ bool AlreadyShut(int fd) {
   }
 }
 
+// The client's address, for its open event, its source and its PROXY header; a peer already gone
+// reads as an unknown address (the relay then sees the reset itself).
+SockAddr PeerOf(int fd) {
+  SockAddr peer;
+  peer.len = sizeof peer.ss;
+  if (getpeername(fd, peer.get(), &peer.len) < 0) peer.len = 0;
+  return peer;
+}
+
 }  // namespace
 
 void CloseHanded(std::vector<HandedConnection>& list, bool reset) {
@@ -211,11 +220,7 @@ void RelayLoop::AdmitClients(uint64_t now) {
       gate_.Release();
       continue;
     }
-    SockAddr peer;
-    peer.len = sizeof peer.ss;
-    // A peer already gone reads as an unknown address; the relay then sees the reset itself.
-    if (getpeername(fd, peer.get(), &peer.len) < 0) peer.len = 0;
-    Admit(std::move(client.fd), client.listener, peer, now);
+    Admit(std::move(client.fd), client.listener, PeerOf(fd), now);
   }
 }
 
@@ -237,9 +242,7 @@ void RelayLoop::StartAdopted(uint64_t now) {
     c->down.total = &counters_[h.listener].bytesOut;
     c->state = Connection::State::kRelaying;
     c->lastActive = now;
-    SockAddr peer;
-    peer.len = sizeof peer.ss;
-    if (getpeername(c->client.fd.get(), peer.get(), &peer.len) < 0) peer.len = 0;
+    SockAddr peer = PeerOf(c->client.fd.get());
     // Open before this instance started: it counts for its source like one accepted here.
     if (peer.len > 0 && sources_) sources_->Add(peer, now, &c->source);
     if (config_.connectionEvents) {
@@ -271,10 +274,8 @@ void RelayLoop::ResumeConnecting(HandedConnection& h, uint64_t now) {
   if (int err = SetNonblock(fd)) return Fail(c, err, "fcntl", true, now);
   // Ours now: closing it ends it the ordinary way again (the store's safety net is off).
   if (int err = AbortOnClose(fd, false)) return Fail(c, err, "setsockopt", true, now);
-  SockAddr peer;
-  peer.len = sizeof peer.ss;
-  // The header is built from these again, as the first instance built it.
-  if (getpeername(fd, peer.get(), &peer.len) < 0) peer.len = 0;
+  // The header is built from it again, as the first instance built it.
+  SockAddr peer = PeerOf(fd);
   if (peer.len > 0 && sources_) sources_->Add(peer, now, &c->source);
   Open(c, peer, now);
 }
