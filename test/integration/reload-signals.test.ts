@@ -5,7 +5,7 @@
  * that sees every process of the proxy exit.
  */
 import type { Socket } from 'node:net';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFailed } from 'vitest';
 import { useCleanups } from '../helpers/cleanups.js';
 import { collect, dial, echo, freePort, randomBytes, sha256, startServer } from '../helpers/net.js';
 import { runReloading, type ReloadingProxy } from '../helpers/reloading.js';
@@ -41,6 +41,8 @@ describe('stop and reload', () => {
       backend.address,
     ]);
     cleanups.push(() => running.stop());
+    // A failure under load must say what every process of the proxy did: keep their log.
+    onTestFailed(() => console.error(`proxy log:\n${running.log.raw.join('\n')}`));
     await running.log.waitFor('sockrelay started');
     return { backend, port, running };
   }
@@ -49,7 +51,8 @@ describe('stop and reload', () => {
   function stream(port: number, bytes = 3 * 1024 * 1024) {
     const payload = randomBytes(bytes);
     const client = dial(port);
-    const done = collect(client, 60_000);
+    // Below the test's own timeout, so a stall reports its byte count rather than a bare timeout.
+    const done = collect(client, 45_000);
     paced(client, payload, 1024 * 1024);
     return done.then(({ received, error }) => ({
       error: error?.message ?? null,
