@@ -26,6 +26,7 @@ import {
   type SocketAddress,
 } from '../../src/native/binding.js';
 import { has } from '../helpers/requires.js';
+import { freePort } from '../helpers/net.js';
 
 const native = loadNative().binding as NativeBinding | null;
 const available = native !== null && typeof native.RelayEngine === 'function';
@@ -162,18 +163,11 @@ function openFds(): { all: number; pipes: number } {
   return { all: entries.length, pipes };
 }
 
-function freePort(): number {
-  const fd = native!.listenSocket(inet(0), { type: 'stream' });
-  const port = native!.fdinfo(fd).localPort;
-  native!.close(fd);
-  return port;
-}
-
 const hasSs = has('ss');
 
 describe.skipIf(!available)('splice engine', () => {
   it('retries a refusing backend until the deadline, then gives up', async () => {
-    const { engine, port } = startEngine([inet(freePort())], { connectTimeoutMs: 300 });
+    const { engine, port } = startEngine([inet(await freePort())], { connectTimeoutMs: 300 });
     const started = Date.now();
     const { error } = await exchange(dial(port), 'anyone?');
     expect(error).toBe('ECONNRESET');
@@ -185,7 +179,7 @@ describe.skipIf(!available)('splice engine', () => {
     // On a busy machine the retry due just before the deadline can start after it; the attempt's
     // refusal is then on its way when the deadline is judged. Stopping the whole process makes that
     // lateness certain.
-    const { child, waitFor } = startChild(LATE_CHILD, { args: [String(freePort())] });
+    const { child, waitFor } = startChild(LATE_CHILD, { args: [String(await freePort())] });
     const { port } = (await waitFor((m) => 'port' in m, 'child ready')) as { port: number };
     const done = exchange(dial(port), 'anyone?');
     await waitFor((m) => (m.event as { type?: string } | undefined)?.type === 'open', 'open event');
@@ -722,7 +716,7 @@ describe.skipIf(!available)('splice engine: handover', () => {
   });
 
   it('exports a connection still connecting as its client socket with its deadline, for the successor to connect', async () => {
-    const backendPort = freePort();
+    const backendPort = await freePort();
     const { engine, fd, port } = startEngine([inet(backendPort)], { connectTimeoutMs: 10_000 });
     const client = dial(port);
     // Sent and half-closed before the export: both wait, unread, in the client socket.
@@ -754,7 +748,7 @@ describe.skipIf(!available)('splice engine: handover', () => {
   });
 
   it("gives a connection moved while connecting the deadline it had, not the successor's timeout", async () => {
-    const backendPort = freePort();
+    const backendPort = await freePort();
     const { engine, fd, port } = startEngine([inet(backendPort)], { connectTimeoutMs: 300 });
     const client = dial(port);
     const got = collect(client);

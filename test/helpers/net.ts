@@ -1,7 +1,8 @@
 /** Real servers and clients on loopback for tests, with cleanup registered by the caller. */
 import { createHash, randomBytes } from 'node:crypto';
+import dgram from 'node:dgram';
 import { once } from 'node:events';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -119,14 +120,60 @@ export function tempDir(prefix = 'sockrelay-test-'): { path: string; remove(): v
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
 }
 
-/** A port that nothing listens on (bound, then released). */
-export async function freePort(host = '127.0.0.1'): Promise<number> {
+/**
+ * The kernel's ephemeral range (ip_local_port_range): where it picks a port for every connect() and
+ * every bind to port 0 on the host.
+ */
+function ephemeralRange(): [number, number] {
+  try {
+    const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')
+      .trim()
+      .split(/\s+/)
+      .map(Number);
+    if (low! > 0 && high! >= low!) return [low!, high!];
+  } catch {
+    // Not Linux's procfs: assume its default.
+  }
+  return [32768, 60999];
+}
+
+/** Whether `port` can be bound on `host` right now; released again at once. */
+async function bindsNow(host: string, port: number, protocol: 'tcp' | 'udp'): Promise<boolean> {
+  if (protocol === 'udp') {
+    const socket = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
+    const bound = await new Promise<boolean>((resolve) => {
+      socket.once('error', () => resolve(false));
+      socket.bind(port, host, () => resolve(true));
+    });
+    await new Promise<void>((resolve) => socket.close(() => resolve()));
+    return bound;
+  }
   const server = createServer();
-  server.listen(0, host);
-  await once(server, 'listening');
-  const port = (server.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+  const bound = await new Promise<boolean>((resolve) => {
+    server.once('error', () => resolve(false));
+    server.listen(port, host, () => resolve(true));
+  });
+  if (bound) await new Promise<void>((resolve) => server.close(() => resolve()));
+  return bound;
+}
+
+/**
+ * A port that nothing listens on, for a listener a test starts later (a proxy's --listen, a backend
+ * that comes up late) or for a backend that must refuse. Never one of the ephemeral range: a port
+ * released there is the kernel's to give to the next connect() of any process, and under a load of
+ * short connections (the bench's churn workload) it is taken within seconds, so the test's own bind
+ * then fails with EADDRINUSE. Outside the range only another bind by number can take it.
+ */
+export async function freePort(host = '127.0.0.1', protocol: 'tcp' | 'udp' = 'tcp'): Promise<number> {
+  const [low, high] = ephemeralRange();
+  const below = Math.max(0, low - 10_000); // 10000 up to the range
+  const above = Math.max(0, 65_535 - high); // after it
+  for (let tries = 0; tries < 100 && below + above > 0; tries++) {
+    const pick = Math.floor(Math.random() * (below + above));
+    const port = pick < below ? 10_000 + pick : high + 1 + (pick - below);
+    if (await bindsNow(host, port, protocol)) return port;
+  }
+  throw new Error(`no free port outside the ephemeral range ${low}-${high}`);
 }
 
 export function openFdCount(pid: number | 'self' = 'self'): number {

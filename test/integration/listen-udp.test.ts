@@ -6,18 +6,9 @@ import dgram from 'node:dgram';
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { useCleanups } from '../helpers/cleanups.js';
+import { freePort } from '../helpers/net.js';
 import { runCli, runCliSync } from '../helpers/proxy.js';
 import { ask, echoBackend } from '../helpers/udp.js';
-
-/** A UDP port nothing is bound to: bound to port 0, then released. */
-async function freeUdpPort(type: 'udp4' | 'udp6', host: string): Promise<number> {
-  const socket = dgram.createSocket(type);
-  socket.bind(0, host);
-  await once(socket, 'listening', { signal: AbortSignal.timeout(2000) });
-  const { port } = socket.address();
-  socket.close();
-  return port;
-}
 
 describe('--listen udp:', () => {
   const cleanups = useCleanups();
@@ -28,7 +19,7 @@ describe('--listen udp:', () => {
   ] as const)('relays %s datagrams through a socket it binds itself', async (type, host, listen) => {
     const backend = await echoBackend(type, host, 'tag');
     cleanups.push(() => backend.close());
-    const port = await freeUdpPort(type, host);
+    const port = await freePort(host, 'udp');
     const backendAddress = type === 'udp4' ? `${host}:${backend.port}` : `[${host}]:${backend.port}`;
     const proxy = runCli(['--listen', listen(port), backendAddress]);
     cleanups.push(() => proxy.stop());
@@ -46,7 +37,7 @@ describe('--listen udp:', () => {
   });
 
   it('stops when idle and exits 0: the socket it bound is closed once, by the relay that owns it', async () => {
-    const port = await freeUdpPort('udp4', '127.0.0.1');
+    const port = await freePort('127.0.0.1', 'udp');
     const proxy = runCli(['--listen', `udp:127.0.0.1:${port}`, '--exit-idle-time=1', '127.0.0.1:9']);
     cleanups.push(() => proxy.stop());
     expect(await proxy.exitStatus()).toBe(0);
