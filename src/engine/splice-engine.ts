@@ -11,6 +11,7 @@
 import { EventEmitter } from 'node:events';
 import type { NativeBinding, RelayEngineNative, RelayEvent, SocketAddress } from '../native/binding.js';
 import { BackendRefresher } from '../backend/re-resolve.js';
+import { ExportQueue } from '../native/export-queue.js';
 import { formatSocketAddress } from '../backend/resolve.js';
 import { connectionsWithinFdLimit, pipesFor } from './fd-budget.js';
 import {
@@ -51,7 +52,7 @@ export class SpliceEngine extends EventEmitter implements Engine {
   /** Per listener, the refresher of its backend (when that is a name). */
   private readonly refresherOf: Array<BackendRefresher | undefined>;
   private readonly refreshers: BackendRefresher[] = [];
-  private exporting: Promise<unknown> = Promise.resolve();
+  private readonly exports = new ExportQueue();
   readonly connectionsMax: number;
   readonly id: string;
 
@@ -152,11 +153,7 @@ export class SpliceEngine extends EventEmitter implements Engine {
 
   /** The flush runs on the engine's threads; one export at a time, so a second call waits for the first. */
   exportConnections(timeoutMs: number): Promise<HandoverConnection[]> {
-    const run = (): Promise<HandoverConnection[]> =>
-      this.native.exportConnections(Math.max(0, Math.ceil(timeoutMs)));
-    const exported = this.exporting.then(run, run);
-    this.exporting = exported.catch(() => undefined);
-    return exported;
+    return this.exports.run(() => this.native.exportConnections(Math.max(0, Math.ceil(timeoutMs))));
   }
 
   /**

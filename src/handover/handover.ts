@@ -140,9 +140,9 @@ export async function handOver(
   result.overflow = unplaced.length;
 
   // A UDP session that cannot be stored just ends: its client's next datagram opens a new one.
-  targets.relays.forEach((relay, r) => {
+  for (const [r, relay] of targets.relays.entries()) {
     relay.stopAccepting();
-    for (const s of relay.exportSessions()) {
+    for (const s of await relay.exportSessions()) {
       const record: HandoverRecord = { kind: 'udp', relay: relay.label, client: s.client, local: s.local };
       let name: string | null = null;
       try {
@@ -157,7 +157,7 @@ export async function handOver(
         native.close(s.upstreamFd);
       }
     }
-  });
+  }
   return result;
 }
 

@@ -443,9 +443,10 @@ export interface UdpRelayNative {
   /**
    * Stop reading the socket, then detach every session, most recently active first: a CLOEXEC dup of
    * its upstream socket each, the relay's own copy closed. A session whose socket cannot be dup'd stays
-   * (one 'session-error' with syscall 'fcntl' says so). [] once destroyed.
+   * (one 'session-error' with syscall 'fcntl' says so). Done on the relay's thread between two of its
+   * rounds, as a stream export is; [] once destroyed. Throws EBUSY while another export runs.
    */
-  exportSessions(): HandoverSession[];
+  exportSessions(): Promise<HandoverSession[]>;
   /**
    * Before start(): take over every fd given (nonblocking, CLOEXEC) as a session's upstream socket.
    * Refused entries are returned and their fds closed, unless not open, the relay's own socket, or

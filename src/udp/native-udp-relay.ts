@@ -6,6 +6,7 @@
 import { EventEmitter } from 'node:events';
 
 import type { NativeBinding, UdpRelayEvent, UdpRelayNative } from '../native/binding.js';
+import { ExportQueue } from '../native/export-queue.js';
 import {
   type HandoverRefusal,
   type HandoverSession,
@@ -19,6 +20,7 @@ export class NativeUdpRelay extends EventEmitter implements UdpRelay {
   readonly label: string;
   readonly id: string;
   private readonly relay: UdpRelayNative;
+  private readonly exports = new ExportQueue();
 
   constructor(
     native: Pick<NativeBinding, 'UdpRelay'>,
@@ -87,8 +89,9 @@ export class NativeUdpRelay extends EventEmitter implements UdpRelay {
     this.relay.destroy();
   }
 
-  exportSessions(): HandoverSession[] {
-    return this.relay.exportSessions();
+  /** Runs on the relay's thread; one export at a time, so a second call waits for the first. */
+  exportSessions(): Promise<HandoverSession[]> {
+    return this.exports.run(() => this.relay.exportSessions());
   }
 
   adoptSessions(sessions: HandoverSession[]): HandoverRefusal[] {

@@ -170,7 +170,7 @@ export interface UdpRelay extends ActivitySource {
    * `sessionError`. A session that cannot leave stays and ends as before: one whose socket cannot
    * be dup'd (EMFILE: one `sessionError` with that code).
    */
-  exportSessions(): HandoverSession[];
+  exportSessions(): Promise<HandoverSession[]>;
   /**
    * Resume sessions a previous instance handed over; call before start() (throws after it). Each is
    * keyed by its client as if that client had just sent: its timeout starts now, its next datagram

@@ -75,9 +75,9 @@ async function client(): Promise<Client> {
  * Relay A's process ends: it stops accepting, exports, and is gone. The fds go to relay B, which
  * owns them from then on; a failing test leaks them rather than close numbers someone reused.
  */
-function restart(a: UdpRelay): HandoverSession[] {
+async function restart(a: UdpRelay): Promise<HandoverSession[]> {
   a.stopAccepting();
-  const sessions = a.exportSessions();
+  const sessions = await a.exportSessions();
   a.destroy();
   return sessions;
 }
@@ -102,7 +102,7 @@ describe.skipIf(!native)('UDP session handover', () => {
 
     const idle = nextEvent(a, 'idle', 2000);
     a.stopAccepting();
-    const sessions = a.exportSessions();
+    const sessions = await a.exportSessions();
     expect(a.activeSessions()).toBe(0);
     await idle;
     a.destroy();
@@ -156,7 +156,7 @@ describe.skipIf(!native)('UDP session handover, many and refused', () => {
     const tag = (data: Buffer): string => data.toString().split('|')[0]!;
     const before = await Promise.all(clients.map((c) => c.request('one', systemd.port, '127.0.0.1')));
 
-    const sessions = restart(a);
+    const sessions = await restart(a);
     expect(sessions).toHaveLength(50);
     const b = relay(systemd.pass(), backend.port);
     expect(b.adoptSessions(sessions)).toEqual([]);
@@ -176,7 +176,7 @@ describe.skipIf(!native)('UDP session handover, many and refused', () => {
     a.start();
     const c = await client();
     const first = await c.request('one', systemd.port, '127.0.0.1');
-    const [good] = restart(a);
+    const [good] = await restart(a);
 
     // Connected UDP sockets, fine but for what each entry says about them.
     const [badClient, wrongFamily, noPort, twice] = await Promise.all(
@@ -249,7 +249,7 @@ describe.skipIf(!native)('UDP session handover, many and refused', () => {
     a.start();
     const [x, y, z] = await Promise.all([client(), client(), client()]);
     for (const c of [x, y, z]) await c.request('one', systemd.port, '127.0.0.1');
-    const sessions = restart(a);
+    const sessions = await restart(a);
     expect(sessions.map((s) => s.client)).toEqual([z, y, x].map((c) => `127.0.0.1:${c.port}`));
 
     const b = relay(systemd.pass(), backend.port, { sessionsMax: 2 });

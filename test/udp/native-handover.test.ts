@@ -41,9 +41,9 @@ async function client(type: 'udp4' | 'udp6' = 'udp4', address = '127.0.0.1'): Pr
 }
 
 /** Relay A's process ends; relay B's fds are its own from adoption on. */
-function restart(a: UdpRelay): HandoverSession[] {
+async function restart(a: UdpRelay): Promise<HandoverSession[]> {
   a.stopAccepting();
-  const sessions = a.exportSessions();
+  const sessions = await a.exportSessions();
   a.destroy();
   return sessions;
 }
@@ -89,7 +89,7 @@ describe.skipIf(!native)('native UDP session handover', () => {
     await c.send('hello', systemd.port, t.to);
     await backend.waitFor(1);
 
-    const sessions = restart(a);
+    const sessions = await restart(a);
     expect(sessions).toEqual([
       {
         upstreamFd: expect.any(Number) as number,
@@ -114,7 +114,7 @@ describe.skipIf(!native)('native UDP session handover', () => {
     const c = await client();
     await c.send('hello', systemd.port, '127.0.0.1');
     await backend.waitFor(1);
-    const [session] = restart(a);
+    const [session] = await restart(a);
     const b = relay(systemd.pass(), backend.address);
     const refused = b.adoptSessions([{ ...session!, local: '[::1]:53' }]);
     expect(refused).toHaveLength(1);
@@ -130,7 +130,7 @@ describe.skipIf(!native)('native UDP session handover', () => {
     const c = await client();
     await c.send('hello', systemd.port, '127.0.0.1');
     await backend.waitFor(1);
-    const sessions = restart(a);
+    const sessions = await restart(a);
 
     const b = relay(systemd.pass(), backend.address, { sessionTimeoutMs: 200 });
     const adopted = performance.now();
@@ -156,7 +156,7 @@ describe.skipIf(!native)('native UDP session handover', () => {
       ),
     );
     // Some datagrams are in A's sessions, some on their way back, some still queued for B.
-    const sessions = restart(a);
+    const sessions = await restart(a);
     const b = relay(systemd.pass(), address);
     expect(b.adoptSessions(sessions)).toEqual([]);
     b.start();
@@ -169,5 +169,24 @@ describe.skipIf(!native)('native UDP session handover', () => {
       expect(new Set(c.replies.map((r) => r.data.toString().split('|')[0])).size).toBe(1);
     });
     expect(backend.sources.size).toBe(20);
+  });
+
+  it('exports on the relay thread, one export at a time: a second asked for meanwhile waits and finds nothing left', async () => {
+    const backend = await echoBackend('udp4', '127.0.0.1', 'plain');
+    cleanups.push(backend.close);
+    const address: SocketAddress = { family: 'inet', address: '127.0.0.1', port: backend.port };
+    const systemd = systemdSocket({ family: 'inet', address: '127.0.0.1', port: 0 });
+    const a = relay(systemd.pass(), address);
+    a.start();
+    const clients = await Promise.all(Array.from({ length: 8 }, () => client()));
+    await Promise.all(clients.map((c, i) => c.send(`${i}`, systemd.port, '127.0.0.1')));
+    await Promise.all(clients.map((c) => c.waitReplies(1)));
+    a.stopAccepting();
+    const [first, second] = await Promise.all([a.exportSessions(), a.exportSessions()]);
+    expect(first.map((s) => s.client).sort()).toEqual(clients.map((c) => `127.0.0.1:${c.port}`).sort());
+    expect(new Set(first.map((s) => s.upstreamFd)).size).toBe(8);
+    expect(second).toEqual([]);
+    expect(a.activeSessions()).toBe(0);
+    for (const s of first) native!.close(s.upstreamFd);
   });
 });

@@ -41,10 +41,24 @@ UdpAdoptFailure System(int err, const char* syscall) {
 
 }  // namespace
 
-std::vector<UdpHandoverSession> UdpCore::ExportSessions() {
+int UdpCore::ExportSessions(ExportJob<UdpHandoverSession>::Done done) {
+  SessionExport::Job job = exports_.Begin(0, std::move(done));
+  if (!job) return EBUSY;
   // A datagram read after the export would open a session nobody hands over.
   StopAccepting();
-  std::lock_guard<std::mutex> work(workMu_);
+  if (destroyed_) {
+    job->Complete({});
+  } else if (!thread_.running()) {
+    // Nothing else touches the sessions: what was adopted goes back at once.
+    job->Complete(DetachSessions());
+  } else {
+    exports_.Post(std::move(job));
+    loop_.Wake();
+  }
+  return 0;
+}
+
+std::vector<UdpHandoverSession> UdpCore::DetachSessions() {
   std::vector<UdpSession*> all;
   sessions_.ForEach([&all](UdpSession* s) { all.push_back(s); });
   std::vector<UdpHandoverSession> out;
@@ -80,7 +94,6 @@ std::vector<UdpHandoverSession> UdpCore::ExportSessions() {
 }
 
 std::vector<UdpAdoptFailure> UdpCore::AdoptSessions(const std::vector<UdpAdoptRequest>& requests) {
-  std::lock_guard<std::mutex> work(workMu_);
   std::vector<UdpAdoptFailure> results;
   results.reserve(requests.size());
   std::unordered_set<int> taken;

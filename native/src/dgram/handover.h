@@ -3,6 +3,7 @@
 #pragma once
 #include <string>
 
+#include "core/export-job.h"
 #include "core/unique-fd.h"
 
 namespace sockrelay {
@@ -12,6 +13,8 @@ struct UdpHandoverSession {
   std::string client;  // as FormatAddress(..., true) prints it
   std::string local;   // the address replies leave from; '' when the kernel chooses
 };
+
+using SessionExport = ExportSlot<UdpHandoverSession>;
 
 struct UdpAdoptRequest {
   // Not owned yet: AdoptSessions() decides whether it may take (or close) it.

@@ -99,9 +99,6 @@ void UdpCore::Run() {
   while (!stopping_.load(std::memory_order_acquire)) {
     int n = loop_.Wait(ready, kEpollEvents, timeout);
     if (n < 0) break;  // only EBADF/EINVAL: the epoll fd is gone
-    // An export may have detached sessions named in `ready` meanwhile: they are marked dead, and
-    // their memory is kept until this round's Housekeep reaps it.
-    std::lock_guard<std::mutex> work(workMu_);
     uint64_t now = NowMs();
     for (int i = 0; i < n; i++) {
       uint64_t tag = ready[i].data.u64;
@@ -111,8 +108,13 @@ void UdpCore::Run() {
         OnUpstreamReadable(reinterpret_cast<UdpSession*>(static_cast<uintptr_t>(tag)), now);
       }
     }
+    // After the round's events, so that what they made of the sessions travels; sessions detached
+    // now are reaped by Housekeep, which also delivers the failure events of the export.
+    if (exports_.requested()) exports_.Take()->Complete(DetachSessions());
     timeout = Housekeep(now);
   }
+  // Asked for as the relay stopped: it still completes, with nothing left to detach.
+  if (exports_.requested()) exports_.Take()->Complete({});
 }
 
 UdpSession* UdpCore::OpenSession(const SockAddr& client, uint64_t now) {

@@ -10,7 +10,6 @@
 #include <functional>
 #include <string>
 #include <memory>
-#include <mutex>
 #include <vector>
 
 #include "core/close-reason.h"
@@ -78,10 +77,12 @@ class UdpCore {
   const UdpCounters& counters() const { return counters_; }
   bool started() const { return thread_.running(); }
 
-  // Handover (udp-handover.cc). Stops accepting, then detaches every session, most recently active
-  // first: each leaves as a dup of its upstream socket with its addresses, and the relay closes its own
-  // copy without a word to the backend. A session whose socket cannot be dup'd stays, to end as before.
-  std::vector<UdpHandoverSession> ExportSessions();
+  // Handover (dgram/handover.cc). Stops accepting, then detaches every session on the relay's thread,
+  // most recently active first: each leaves as a dup of its upstream socket with its addresses, and
+  // the relay closes its own copy without a word to the backend. A session whose socket cannot be
+  // dup'd stays, to end as before. `done` runs exactly once, on some thread, with the detached ones.
+  // 0, or EBUSY while another export runs.
+  int ExportSessions(ExportJob<UdpHandoverSession>::Done done);
   // Before Start(): resumes sessions a previous instance exported, as if their clients had just sent.
   // Returns one result per request, Kind::kNone for each adopted session.
   std::vector<UdpAdoptFailure> AdoptSessions(const std::vector<UdpAdoptRequest>& requests);
@@ -104,6 +105,8 @@ class UdpCore {
   // One adoption: checks, in this order, that the request names a socket the relay may take, that its
   // addresses parse, that the socket is a connected datagram socket, and that a session is free.
   UdpAdoptFailure AdoptOne(const UdpAdoptRequest& request, uint64_t now);
+  // The export itself: on the relay's thread, or on the caller's when that thread never ran.
+  std::vector<UdpHandoverSession> DetachSessions();
 
   UdpRelayConfig config_;
   UdpCounters counters_;
@@ -121,11 +124,11 @@ class UdpCore {
   bool destroyed_ = false;
   std::atomic<bool> stopping_{false};
 
-  // Held by the relay thread whenever it is not asleep in epoll_wait, so that a handover from the
-  // JavaScript thread sees the sessions between two rounds, never in the middle of one.
-  std::mutex workMu_;
+  // An export the JavaScript thread asked for, carried out by the relay's thread between two
+  // rounds, where no lock is needed to touch the sessions.
+  SessionExport exports_;
 
-  // Owned by the thread, or by whoever holds workMu_.
+  // The thread's alone once it runs; before, the JavaScript thread's (adoption).
   std::unique_ptr<UdpBatch> batch_;
   unsigned char proxyHeader_[kProxyHeaderMax];
   // Null without per-source limits; declared before sessions_, which releases into it.

@@ -7,6 +7,7 @@
 
 #include "js/args.h"
 #include "js/errors.h"
+#include "js/export-promise.h"
 
 namespace sockrelay {
 
@@ -34,11 +35,8 @@ int FdOf(Napi::Value value) {
   return static_cast<int>(fd);
 }
 
-}  // namespace
-
-Napi::Value UdpExportSessionsToJs(Napi::Env env, UdpCore* core) {
-  std::vector<UdpHandoverSession> sessions;
-  if (core != nullptr) sessions = core->ExportSessions();
+// From here the fds are JavaScript's.
+Napi::Value SessionsToJs(Napi::Env env, std::vector<UdpHandoverSession>& sessions) {
   Napi::Array out = Napi::Array::New(env, sessions.size());
   for (size_t i = 0; i < sessions.size(); i++) {
     Napi::Object o = Napi::Object::New(env);
@@ -48,6 +46,24 @@ Napi::Value UdpExportSessionsToJs(Napi::Env env, UdpCore* core) {
     out.Set(static_cast<uint32_t>(i), o);
   }
   return out;
+}
+
+// Nobody will own these sockets; closing them tells the backend nothing.
+void CloseSessions(std::vector<UdpHandoverSession>& sessions) { sessions.clear(); }
+
+using SessionExportPromise = ExportPromise<UdpHandoverSession, SessionsToJs, CloseSessions>;
+
+}  // namespace
+
+Napi::Value UdpExportSessionsJs(Napi::Env env, UdpCore* core) {
+  SessionExportPromise exported(env, "sockrelay:exportSessions");
+  if (core == nullptr) {
+    exported.Done()({});
+  } else if (int err = core->ExportSessions(exported.Done())) {
+    exported.Refuse(env, err, "exportSessions");
+    return env.Undefined();
+  }
+  return exported.promise();
 }
 
 Napi::Value UdpAdoptSessionsFromJs(const Napi::CallbackInfo& info, UdpCore* core) {

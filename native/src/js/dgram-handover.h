@@ -7,8 +7,9 @@
 
 namespace sockrelay {
 
-// [{ upstreamFd, client, local }], most recently active first.
-Napi::Value UdpExportSessionsToJs(Napi::Env env, UdpCore* core);
+// exportSessions(): a promise of [{ upstreamFd, client, local }], most recently active first; of none
+// once the relay is destroyed (core null).
+Napi::Value UdpExportSessionsJs(Napi::Env env, UdpCore* core);
 
 // adoptSessions(sessions): [{ index, error }] for the entries refused. Throws only when the call as a
 // whole is wrong (not an array, relay already started).

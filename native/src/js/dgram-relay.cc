@@ -166,7 +166,7 @@ class UdpRelayWrap : public Napi::ObjectWrap<UdpRelayWrap> {
   }
 
   Napi::Value ExportSessions(const Napi::CallbackInfo& info) {
-    return UdpExportSessionsToJs(info.Env(), relay_.destroyed() ? nullptr : relay_.core());
+    return UdpExportSessionsJs(info.Env(), relay_.destroyed() ? nullptr : relay_.core());
   }
 
   Napi::Value AdoptSessions(const Napi::CallbackInfo& info) {

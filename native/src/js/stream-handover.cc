@@ -6,26 +6,18 @@
 
 #include "js/args.h"
 #include "js/errors.h"
+#include "js/export-promise.h"
 
 namespace sockrelay {
 namespace {
 
 using Handed = std::vector<HandedConnection>;
-void Resolve(Napi::Env env, Napi::Function, Napi::Promise::Deferred* deferred, Handed* list);
-// One per export: it lives until the result is delivered, and holds Node up until then.
-using ResultFunction = Napi::TypedThreadSafeFunction<Napi::Promise::Deferred, Handed, Resolve>;
 
-void Resolve(Napi::Env env, Napi::Function, Napi::Promise::Deferred* deferred, Handed* list) {
-  if (env == nullptr) {
-    // Torn down before delivery: nobody will own these sockets.
-    CloseHanded(*list, true);
-    delete list;
-    return;
-  }
-  // From here the fds are JavaScript's.
-  Napi::Array out = Napi::Array::New(env, list->size());
-  for (size_t i = 0; i < list->size(); i++) {
-    HandedConnection& h = (*list)[i];
+// From here the fds are JavaScript's.
+Napi::Value HandedToJs(Napi::Env env, Handed& list) {
+  Napi::Array out = Napi::Array::New(env, list.size());
+  for (size_t i = 0; i < list.size(); i++) {
+    HandedConnection& h = list[i];
     Napi::Object o = Napi::Object::New(env);
     o.Set("listener", static_cast<double>(h.listener));
     o.Set("clientFd", h.clientFd.release());
@@ -35,9 +27,13 @@ void Resolve(Napi::Env env, Napi::Function, Napi::Promise::Deferred* deferred, H
     o.Set("connectDeadlineMs", static_cast<double>(h.connectDeadlineMs));
     out.Set(static_cast<uint32_t>(i), o);
   }
-  delete list;
-  deferred->Resolve(out);
+  return out;
 }
+
+// Nobody will own these sockets.
+void ResetHanded(Handed& list) { CloseHanded(list, true); }
+
+using ConnectionExportPromise = ExportPromise<HandedConnection, HandedToJs, ResetHanded>;
 
 bool ReadListener(Napi::Value v, RelayCore& core, double* out) {
   double lastListener = static_cast<double>(core.config().listeners.size()) - 1;
@@ -57,25 +53,12 @@ Napi::Value ExportConnectionsJs(const Napi::CallbackInfo& info, RelayCore& core)
   Napi::Env env = info.Env();
   double timeoutMs;
   if (!ReadInteger(info[0], "timeoutMs", 0, 1e12, &timeoutMs)) return env.Undefined();
-  auto* deferred = new Napi::Promise::Deferred(env);
-  Napi::Promise promise = deferred->Promise();
-  ResultFunction result = ResultFunction::New(
-      env, "sockrelay:exportConnections", 0, 1, deferred,
-      [](Napi::Env, void*, Napi::Promise::Deferred* d) { delete d; });
-  int err = core.ExportConnections(static_cast<uint64_t>(timeoutMs), [result](Handed list) {
-    auto* data = new Handed(std::move(list));
-    if (result.NonBlockingCall(data) != napi_ok) {
-      CloseHanded(*data, true);
-      delete data;
-    }
-    result.Release();
-  });
-  if (err) {
-    result.Release();
-    ThrowRefused(env, err, "exportConnections", ": an export is already under way");
+  ConnectionExportPromise exported(env, "sockrelay:exportConnections");
+  if (int err = core.ExportConnections(static_cast<uint64_t>(timeoutMs), exported.Done())) {
+    exported.Refuse(env, err, "exportConnections");
     return env.Undefined();
   }
-  return promise;
+  return exported.promise();
 }
 
 // Ownership: every fd given is the engine's from the call on, taken or refused (a refused one is

@@ -62,25 +62,13 @@ void CloseHanded(std::vector<HandedConnection>& list, bool reset) {
   list.clear();
 }
 
-ExportJob::ExportJob(uint64_t timeoutMs, Done done) : timeoutMs_(timeoutMs), done_(std::move(done)) {}
-
-void ExportJob::Complete(std::vector<HandedConnection> detached) { done_(std::move(detached)); }
-
-void RelayLoop::RequestExport(std::shared_ptr<ExportJob> job) {
-  {
-    std::lock_guard<std::mutex> lock(exportMutex_);
-    exportRequest_ = std::move(job);
-  }
-  exportRequested_ = true;
+void RelayLoop::RequestExport(ConnectionExport::Job job) {
+  exports_.Post(std::move(job));
   loop_.Wake();
 }
 
 void RelayLoop::BeginExport(uint64_t now) {
-  {
-    std::lock_guard<std::mutex> lock(exportMutex_);
-    export_ = std::move(exportRequest_);
-    exportRequested_ = false;
-  }
+  export_ = exports_.Take();
   exportDeadline_ = now + export_->timeoutMs();
   std::vector<Connection*> relaying;
   for (Connection *c = connections_, *next; c; c = next) {
@@ -162,7 +150,7 @@ void RelayLoop::EndExport(uint64_t now) {
     resumed.push_back(c);
   }
   exporting_ = 0;
-  std::shared_ptr<ExportJob> job = std::move(export_);
+  ConnectionExport::Job job = std::move(export_);
   job->Complete(std::move(exported_));
   exported_.clear();
   // A peer that was not reading: its connection stays and is drained as if nothing had happened.

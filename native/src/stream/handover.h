@@ -14,6 +14,7 @@
 #include <functional>
 #include <vector>
 
+#include "core/export-job.h"
 #include "core/unique-fd.h"
 
 namespace sockrelay {
@@ -40,18 +41,6 @@ struct AcceptedClient {
 // Closes both sockets of each (with `reset`, the peers see RST); for connections nobody will take.
 void CloseHanded(std::vector<HandedConnection>& list, bool reset);
 
-class ExportJob {
- public:
-  using Done = std::function<void(std::vector<HandedConnection>)>;
-
-  ExportJob(uint64_t timeoutMs, Done done);
-  uint64_t timeoutMs() const { return timeoutMs_; }
-  // Runs `done` with the detached connections; once.
-  void Complete(std::vector<HandedConnection> detached);
-
- private:
-  uint64_t timeoutMs_;
-  Done done_;
-};
+using ConnectionExport = ExportSlot<HandedConnection>;
 
 }  // namespace sockrelay

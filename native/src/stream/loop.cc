@@ -40,7 +40,8 @@ constexpr size_t kPipesKept = 8;
 }  // namespace
 
 RelayLoop::RelayLoop(const RelayConfig& config, const BackendTable& backends, StopGate& gate, SourceTable* sources,
-                     RelayEventSink& events, std::vector<ListenerCounters>& counters, std::atomic<uint64_t>& nextId)
+                     RelayEventSink& events, std::vector<ListenerCounters>& counters, std::atomic<uint64_t>& nextId,
+                     ConnectionExport& exports)
     : config_(config),
       backends_(backends),
       gate_(gate),
@@ -48,7 +49,8 @@ RelayLoop::RelayLoop(const RelayConfig& config, const BackendTable& backends, St
       events_(events),
       counters_(counters),
       nextId_(nextId),
-      pipes_(config.pipesMax, std::min<size_t>(config.pipesMax, kPipesKept), config.pipeSize) {
+      pipes_(config.pipesMax, std::min<size_t>(config.pipesMax, kPipesKept), config.pipeSize),
+      exports_(exports) {
   if (config_.idleTimeoutMs) sweepEveryMs_ = std::max<uint64_t>(1, std::min(config_.idleTimeoutMs / 4, kSweepMaxMs));
 }
 
@@ -74,7 +76,7 @@ void RelayLoop::Run() {
     int n = timeout == 0 ? 0 : Spin(events, spin_.Next(roundBytes_));
     roundBytes_ = 0;
     // A Stop() or export request whose wake-up the polling took is seen here, not slept through.
-    if (n == 0 && !stop_ && !exportRequested_) n = loop_.Wait(events, kEventBatch, timeout);
+    if (n == 0 && !stop_ && !exports_.requested()) n = loop_.Wait(events, kEventBatch, timeout);
     if (n < 0) break;
     uint64_t now = NowMs();
     for (int i = 0; i < n; i++) {
@@ -97,7 +99,7 @@ void RelayLoop::Run() {
       SweepIdle(now);
       sweepAt_ = now + sweepEveryMs_;
     }
-    if (exportRequested_) BeginExport(now);
+    if (exports_.requested()) BeginExport(now);
     if (export_ && (exporting_ == 0 || now >= exportDeadline_)) EndExport(now);
     flushAt_ = events_.Flush(now);
     // Freed only now: later events of this batch may still point at them.
@@ -106,7 +108,7 @@ void RelayLoop::Run() {
   }
   while (connections_) Finish(connections_, close_reason::kShutdown, true);
   // An export under way, or asked for too late, still completes: with what was detached so far.
-  if (exportRequested_) BeginExport(NowMs());
+  if (exports_.requested()) BeginExport(NowMs());
   if (export_) EndExport(NowMs());
   for (Connection* c : closed_) delete c;
   closed_.clear();
@@ -121,7 +123,7 @@ int RelayLoop::Spin(struct epoll_event* events, uint32_t us) {
       if (n > 0) spin_.Hit();
       return n;
     }
-  } while (NowUs() < until && !stop_ && !exportRequested_);
+  } while (NowUs() < until && !stop_ && !exports_.requested());
   spin_.Miss();
   return 0;
 }

@@ -30,7 +30,8 @@ class RelayLoop {
  public:
   // `sources` (null: no per-source limits) is the loop's alone once its thread runs.
   RelayLoop(const RelayConfig& config, const BackendTable& backends, StopGate& gate, SourceTable* sources,
-            RelayEventSink& events, std::vector<ListenerCounters>& counters, std::atomic<uint64_t>& nextId);
+            RelayEventSink& events, std::vector<ListenerCounters>& counters, std::atomic<uint64_t>& nextId,
+            ConnectionExport& exports);
   ~RelayLoop();
   RelayLoop(const RelayLoop&) = delete;
   RelayLoop& operator=(const RelayLoop&) = delete;
@@ -54,7 +55,7 @@ class RelayLoop {
   // Any thread.
   void Stop();
   // Any thread: starts `job`. The loop completes it, even when stopped first.
-  void RequestExport(std::shared_ptr<ExportJob> job);
+  void RequestExport(ConnectionExport::Job job);
 
  private:
   int Spin(struct epoll_event* events, uint32_t us);
@@ -128,10 +129,8 @@ class RelayLoop {
   std::vector<AcceptedClient> clients_;
 
   // An export asked for by another thread, and the one in progress on this thread.
-  std::mutex exportMutex_;
-  std::shared_ptr<ExportJob> exportRequest_;
-  std::atomic<bool> exportRequested_{false};
-  std::shared_ptr<ExportJob> export_;
+  ConnectionExport& exports_;
+  ConnectionExport::Job export_;
   uint64_t exportDeadline_ = 0;
   size_t exporting_ = 0;
   std::vector<HandedConnection> exported_;

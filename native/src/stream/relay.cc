@@ -40,7 +40,7 @@ RelayCore::RelayCore(RelayConfig config)
     if (!config_.connectBounds.empty()) k.connectTime = std::make_unique<Histogram>(config_.connectBounds);
     if (!config_.durationBounds.empty()) k.duration = std::make_unique<Histogram>(config_.durationBounds);
   }
-  loop_ = std::make_unique<RelayLoop>(config_, backends_, gate_, sources_.get(), events_, counters_, nextId_);
+  loop_ = std::make_unique<RelayLoop>(config_, backends_, gate_, sources_.get(), events_, counters_, nextId_, exports_);
 }
 
 RelayCore::~RelayCore() { Shutdown(); }
@@ -101,15 +101,11 @@ int RelayCore::AdoptClient(size_t listener, UniqueFd client) {
   return 0;
 }
 
-int RelayCore::ExportConnections(uint64_t timeoutMs, ExportJob::Done done) {
+int RelayCore::ExportConnections(uint64_t timeoutMs, ExportJob<HandedConnection>::Done done) {
   std::lock_guard<std::mutex> lock(lifecycle_);
-  if (exportBusy_->exchange(true)) return EBUSY;
+  ConnectionExport::Job job = exports_.Begin(timeoutMs, std::move(done));
+  if (!job) return EBUSY;
   gate_.StopAccepting();
-  auto busy = exportBusy_;
-  auto finish = [busy, done = std::move(done)](std::vector<HandedConnection> list) {
-    busy->store(false);
-    done(std::move(list));
-  };
   if (!thread_.running()) {
     // Never started (or already shut down): what was adopted goes back untouched.
     std::vector<HandedConnection> adopted = loop_ ? loop_->TakeAdopted() : std::vector<HandedConnection>();
@@ -117,10 +113,10 @@ int RelayCore::ExportConnections(uint64_t timeoutMs, ExportJob::Done done) {
       counters_[h.listener].active--;
       gate_.Release();
     }
-    finish(std::move(adopted));
+    job->Complete(std::move(adopted));
     return 0;
   }
-  loop_->RequestExport(std::make_shared<ExportJob>(timeoutMs, std::move(finish)));
+  loop_->RequestExport(std::move(job));
   return 0;
 }
 

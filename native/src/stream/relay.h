@@ -41,7 +41,7 @@ class RelayCore {
   // Handover (stream/handover.h): stops accepting and detaches the connections that flush within
   // timeoutMs. `done` runs exactly once, on some thread, with the detached ones. 0, or EBUSY while
   // another export runs.
-  int ExportConnections(uint64_t timeoutMs, ExportJob::Done done);
+  int ExportConnections(uint64_t timeoutMs, ExportJob<HandedConnection>::Done done);
 
   const RelayConfig& config() const { return config_; }
   BackendTable& backends() { return backends_; }
@@ -62,9 +62,10 @@ class RelayCore {
   std::unique_ptr<SourceTable> sources_;
   StopGate gate_;
   std::atomic<uint64_t> nextId_{0};
+  // Before loop_, which takes the export its thread is asked for from here.
+  ConnectionExport exports_;
   std::unique_ptr<RelayLoop> loop_;
   RelayThread thread_;
-  std::shared_ptr<std::atomic<bool>> exportBusy_ = std::make_shared<std::atomic<bool>>(false);
   std::mutex lifecycle_;
   bool started_ = false;
   bool shutdown_ = false;
