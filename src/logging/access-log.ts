@@ -9,7 +9,7 @@
  * events when asked (EngineOptions.connectionEvents), so with the log off nothing here runs.
  */
 import type { Engine } from '../engine/types.js';
-import type { Logger } from '../logger.js';
+import type { Logger } from 'pino';
 import type { UdpRelay } from '../udp/index.js';
 import { escapeControl } from './one-line.js';
 
