@@ -289,7 +289,7 @@ export function stopAndReload(
     channel.send('main');
     main.leave();
     logger.info(
-      { pid: ready.pid },
+      { successor: ready.pid },
       'reloaded: the new program serves; this one ends with what it still relays',
     );
     if (reloadAgain) channel.send('reload');

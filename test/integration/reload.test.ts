@@ -90,6 +90,24 @@ describe('reload (SIGHUP)', () => {
     expect(proxy.reaped().has(second!.pid as number)).toBe(false);
   });
 
+  // Found by the loaded reload-signals loop: the line carried a second "pid" key (the successor's),
+  // so every JSON reader attributed it to the successor, against the README.
+  it('logs the hand-over of the main process under its own pid, naming the successor in `successor`', async () => {
+    const { confPath, proxy } = await proxyWithConf('SOCKRELAY_CONNECTIONS_MAX=100\n', {
+      SOCKRELAY_CONNECTIONS_MAX: '100',
+    });
+    const first = proxy.servingPid();
+    writeFileSync(confPath, 'SOCKRELAY_CONNECTIONS_MAX=77\n');
+    proxy.signalMain(first, 'SIGHUP');
+    const retired = await proxy.log.waitFor((l) => /^reloaded: the new program serves/.test(l.msg));
+    const raw = proxy.log.raw.find((r) => r.includes('"reloaded: the new program serves'))!;
+    expect(raw.match(/"pid":/g)).toHaveLength(1);
+    expect(retired.pid).toBe(first);
+    await expect.poll(() => started(proxy).length).toBe(2);
+    expect(retired.successor).toBe(proxy.servingPid());
+    expect(retired.successor).not.toBe(first);
+  });
+
   it('refuses a reload whose new configuration is invalid, says why, and keeps serving', async () => {
     const { backend, confPath, port, proxy } = await proxyWithConf('SOCKRELAY_CONNECTIONS_MAX=100\n', {
       SOCKRELAY_CONNECTIONS_MAX: '100',
