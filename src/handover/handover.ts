@@ -140,9 +140,10 @@ export async function handOver(
   result.overflow = unplaced.length;
 
   // A UDP session that cannot be stored just ends: its client's next datagram opens a new one.
+  // Each relay stops accepting as its export begins; the exports run on their threads side by side.
+  const sessions = await Promise.all(targets.relays.map((relay) => relay.exportSessions()));
   for (const [r, relay] of targets.relays.entries()) {
-    relay.stopAccepting();
-    for (const s of await relay.exportSessions()) {
+    for (const s of sessions[r]!) {
       const record: HandoverRecord = { kind: 'udp', relay: relay.label, client: s.client, local: s.local };
       let name: string | null = null;
       try {

@@ -46,10 +46,9 @@ int UdpCore::ExportSessions(ExportJob<UdpHandoverSession>::Done done) {
   if (!job) return EBUSY;
   // A datagram read after the export would open a session nobody hands over.
   StopAccepting();
-  if (destroyed_) {
-    job->Complete({});
-  } else if (!thread_.running()) {
-    // Nothing else touches the sessions: what was adopted goes back at once.
+  if (!thread_.running()) {
+    // Never started, or destroyed (nothing left then): nothing else touches the sessions, so what
+    // was adopted goes back at once.
     job->Complete(DetachSessions());
   } else {
     exports_.Post(std::move(job));

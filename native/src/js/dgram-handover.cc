@@ -1,6 +1,5 @@
 #include "js/dgram-handover.h"
 
-#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -27,13 +26,6 @@ Napi::Error FailureToJs(Napi::Env env, const UdpAdoptFailure& f) {
   }
 }
 
-// The fd when `value` is one (an integer 0..INT32_MAX), else -1.
-int FdOf(Napi::Value value) {
-  if (!value.IsNumber()) return -1;
-  double fd = value.As<Napi::Number>().DoubleValue();
-  if (!std::isfinite(fd) || std::floor(fd) != fd || fd < 0 || fd > INT32_MAX) return -1;
-  return static_cast<int>(fd);
-}
 
 // From here the fds are JavaScript's.
 Napi::Value SessionsToJs(Napi::Env env, std::vector<UdpHandoverSession>& sessions) {
@@ -88,9 +80,9 @@ Napi::Value UdpAdoptSessionsFromJs(const Napi::CallbackInfo& info, UdpCore* core
   std::vector<uint32_t> indexes;
   for (uint32_t i = 0; i < list.Length(); i++) {
     Napi::Value entry = list.Get(i);
-    int fd = entry.IsObject() ? FdOf(entry.As<Napi::Object>().Get("upstreamFd")) : -1;
+    int fd = -1;
     // Without an fd there is nothing to take over or close.
-    if (fd < 0) {
+    if (!entry.IsObject() || !IsFd(entry.As<Napi::Object>().Get("upstreamFd"), &fd)) {
       refuse(i, ArgValueError(env, "upstreamFd must be an integer >= 0"));
       continue;
     }
