@@ -21,7 +21,12 @@ child = os.fork()
 if child == 0:
     os.setpgid(0, 0)
     os.execvp(sys.argv[1], sys.argv[1:])
-os.setpgid(child, child)
+# Both sides set the group, so that it is set before either goes on (the usual fork idiom). Once
+# the child has exec'd, the parent's call fails with EACCES: the child's own call came first.
+try:
+    os.setpgid(child, child)
+except PermissionError:
+    pass
 signal.signal(signal.SIGTERM, lambda *_: os.killpg(child, signal.SIGKILL))
 
 first_failure = 0
