@@ -12,16 +12,20 @@ const CHECK_TIMEOUT_MS = 30_000;
 /** Variables that would make the check act as the service (notify systemd, adopt fds). */
 const SERVICE_VARS = ['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID', 'LISTEN_PID', 'LISTEN_FDS'];
 
-/** null when the next program accepts its configuration; otherwise why not, in one line. */
+/**
+ * null when the next program accepts its configuration; otherwise why not, in one line. Settles
+ * only once the check has exited and been reaped, also when `signal` aborts it.
+ */
 export function checkConfig(next: NextProgram, signal?: AbortSignal): Promise<string | null> {
   const env = { ...next.env };
   for (const name of SERVICE_VARS) delete env[name];
   const [, ...args] = next.argv;
   return new Promise((resolve) => {
-    execFile(
+    const child = execFile(
       next.path,
       [...args, '--check-config'],
-      { env, timeout: CHECK_TIMEOUT_MS, maxBuffer: 64 * 1024, ...(signal ? { signal } : {}) },
+      // SIGKILL on a timeout: a check changes nothing, and one that hangs may not heed a SIGTERM.
+      { env, timeout: CHECK_TIMEOUT_MS, killSignal: 'SIGKILL', maxBuffer: 64 * 1024 },
       (err, _stdout, stderr) => {
         if (!err) return resolve(null);
         const line = stderr
@@ -31,5 +35,8 @@ export function checkConfig(next: NextProgram, signal?: AbortSignal): Promise<st
         resolve(line ?? `the check exited with ${err.code ?? err.signal ?? err.message}`);
       },
     );
+    // Not execFile's own `signal` option: that sends a SIGTERM and calls back at once, while the
+    // check may still run; a stop waits for this promise so that no check outlives the proxy.
+    signal?.addEventListener('abort', () => child.kill('SIGKILL'), { once: true });
   });
 }

@@ -103,7 +103,8 @@ export function stopAndReload(
   const stopsHeld: NodeJS.Signals[] = [];
   let stopPassedOn = false;
   let successor: ControlChannel | null = null;
-  let check: AbortController | null = null;
+  /** The running --check-config: aborting it kills it; `ended` settles once it is reaped. */
+  let check: { abort: AbortController; ended: Promise<unknown> } | null = null;
   const heard = { signal: 0, predecessor: 0 };
 
   const addDrainer = (sources: ActivitySource[]): void => loop.add(sources);
@@ -127,10 +128,15 @@ export function stopAndReload(
         return stopHere(signal);
       case 'serving':
         return stopHere(signal);
-      case 'checking':
-        check?.abort();
+      case 'checking': {
+        // The check is killed and reaped before the drain: a process that ended first would leave
+        // it behind, an orphan of the service, still running or for its new parent to reap.
+        const ended = check?.ended ?? Promise.resolve();
+        check?.abort.abort();
+        phase = 'stopping';
         logger.info({ signal }, 'reload abandoned: stopping');
-        return stopHere(signal);
+        return void ended.then(() => loop.stop(signal));
+      }
       case 'exporting':
       case 'starting':
         stopsHeld.push(signal);
@@ -212,8 +218,10 @@ export function stopAndReload(
     } catch (err) {
       return refuse((err as Error).message);
     }
-    check = new AbortController();
-    const problem = await checkConfig(next, check.signal);
+    const abort = new AbortController();
+    const ended = checkConfig(next, abort.signal);
+    check = { abort, ended };
+    const problem = await ended;
     check = null;
     if (phase !== 'checking') return; // a stop abandoned it
     if (problem !== null) return refuse(`the new configuration is invalid: ${problem}`);

@@ -5,7 +5,7 @@
  * bad new configuration refuses the reload and the old program keeps serving.
  * And the config-error path of socket activation: a bad flag answers the waiting client at once.
  */
-import { cpSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { useCleanups } from '../helpers/cleanups.js';
@@ -61,6 +61,18 @@ describe('reload (SIGHUP)', () => {
         expect(sha256(received)).toBe(sha256(payload));
       },
     };
+  }
+
+  /** A copy of the install (dist/, package.json, the addon) that a test may change under a proxy. */
+  function installCopy(): string {
+    const install = tempDir();
+    cleanups.push(() => install.remove());
+    const root = join(install.path, 'sockrelay');
+    cpSync(join(CLI, '..'), join(root, 'dist'), { recursive: true });
+    cpSync(join(CLI, '../../package.json'), join(root, 'package.json'));
+    mkdirSync(join(root, 'native/build/Release'), { recursive: true });
+    cpSync(nativeAddonPath(), join(root, 'native/build/Release/sockrelay.node'));
+    return root;
   }
 
   const started = (p: RunningProcess) => p.log.lines.filter((l) => l.msg === 'sockrelay started');
@@ -161,13 +173,7 @@ describe('reload (SIGHUP)', () => {
   // Issue 27 item 5. Failed before: --check-config returned before the addon was required, the new
   // program exited 69, live connections were reset and the service was gone.
   it('refuses a reload onto an install whose addon no longer loads, and keeps serving', async () => {
-    const install = tempDir();
-    cleanups.push(() => install.remove());
-    const root = join(install.path, 'sockrelay');
-    cpSync(join(CLI, '..'), join(root, 'dist'), { recursive: true });
-    cpSync(join(CLI, '../../package.json'), join(root, 'package.json'));
-    mkdirSync(join(root, 'native/build/Release'), { recursive: true });
-    cpSync(nativeAddonPath(), join(root, 'native/build/Release/sockrelay.node'));
+    const root = installCopy();
     const { backend, port, proxy } = await proxyWithConf('', {}, join(root, 'dist/launch.cjs'));
     const stream = await streamUnderWay(port, backend);
     // A half-finished upgrade put a broken addon in place (renamed over it, as package managers do:
@@ -183,6 +189,34 @@ describe('reload (SIGHUP)', () => {
     await stream.finish();
     expect(started(proxy)).toHaveLength(1);
     expect(proxy.reaped().size).toBe(0);
+  });
+  // Found by the loaded reload-signals loop: the abandoned check was sent a SIGTERM and the proxy
+  // exited before it had reaped it, so the check became an orphan of the service (here the
+  // subreaper's, which saw it die of the SIGTERM: 143). One that does not heed a SIGTERM (a hung
+  // install) outlived the proxy. Before the fix this check ran on and the proxy's exit never came.
+  it('a stop during the check of a reload ends the check, reaps it, and leaves no process behind', async () => {
+    const root = installCopy();
+    const { proxy } = await proxyWithConf('', {}, join(root, 'dist/launch.cjs'));
+    const serving = proxy.servingPid();
+    // The install changes under the running proxy into one whose check hangs and ignores SIGTERM.
+    const hanging = join(root, 'dist/hanging.cjs');
+    const deaf = join(root, 'deaf-to-sigterm');
+    writeFileSync(
+      hanging,
+      `process.on('SIGTERM', () => {});
+      require('node:fs').writeFileSync(${JSON.stringify(deaf)}, '');
+      setInterval(() => {}, 1000);\n`,
+    );
+    renameSync(hanging, join(root, 'dist/launch.cjs'));
+    proxy.signalMain(serving, 'SIGHUP');
+    await expect.poll(() => existsSync(deaf), { timeout: 15_000 }).toBe(true);
+    proxy.signalMain(serving, 'SIGTERM');
+    await proxy.log.waitFor('reload abandoned: stopping');
+    const bound = new Promise((r) => setTimeout(() => r('a process of the proxy still runs'), 15_000));
+    expect(await Promise.race([proxy.exited, bound])).toBe(0);
+    // Only the proxy itself was left for the subreaper: the check was reaped by the proxy.
+    expect([...proxy.reaped().keys()]).toEqual([serving]);
+    expect(started(proxy)).toHaveLength(1);
   });
 });
 
