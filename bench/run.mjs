@@ -15,9 +15,9 @@ import { fileURLToPath } from 'node:url';
 import os from 'node:os';
 import path from 'node:path';
 import { stopAll } from './lib/proc.mjs';
-import { selectSubjects, speaks, ROOT, SUBJECTS } from './lib/subjects.mjs';
+import { selectSubjects, speaks, twin, ROOT, SUBJECTS } from './lib/subjects.mjs';
 import { startNginx } from './lib/backends.mjs';
-import { machine } from './lib/machine.mjs';
+import { machine, commitOf } from './lib/machine.mjs';
 import { summarise, table } from './lib/report.mjs';
 import { fmt } from './lib/stats.mjs';
 import { planFds } from './lib/limits.mjs';
@@ -63,6 +63,8 @@ const USAGE = `usage: node bench/run.mjs [options]
                      e.g. sockrelay-splice:--pipe-size=1M beside sockrelay-splice
   --cold-samples N   cold starts per subject per round (default 5)
   --idle-conns N     idle connections for the memory workload (default 5000)
+  --baseline DIR     also run each sockrelay subject from the build in DIR (a checkout of another
+                     commit, after npm ci) as NAME@baseline, in the same rounds
   --out FILE         JSON results (default bench/results/latest.json)
 Workloads:
 ${WORKLOADS.map((w) => `  ${w.name.padEnd(10)} ${w.description}`).join('\n')}`;
@@ -76,6 +78,7 @@ function options() {
       subjects: { type: 'string' },
       'cold-samples': { type: 'string', default: '5' },
       'idle-conns': { type: 'string', default: '5000' },
+      baseline: { type: 'string' },
       out: { type: 'string', default: path.join(HERE, 'results', 'latest.json') },
       help: { type: 'boolean', short: 'h' },
     },
@@ -107,6 +110,7 @@ function options() {
     subjects: list(values.subjects),
     coldSamples: int('cold-samples', 1, 200),
     idleConns: int('idle-conns', 2, 20_000),
+    baseline: values.baseline ? path.resolve(values.baseline) : null,
     out: path.resolve(values.out),
   };
 }
@@ -160,7 +164,25 @@ async function main() {
         skipped[s.name] = build.error;
     }
   }
+  let baseline = null;
+  if (opts.baseline && !build) throw new Error('--baseline: no sockrelay subject is selected');
+  if (opts.baseline && !build.error) {
+    baseline = snapshotBuild(opts.baseline, path.join(tmp, 'baseline'));
+    if (baseline.error) {
+      rmSync(tmp, { recursive: true, force: true });
+      throw new Error(`--baseline ${opts.baseline}: ${baseline.error}`);
+    }
+    baseline.commit = commitOf(opts.baseline);
+    // Each twin right after its subject, so the table reads change | baseline.
+    selected.run = selected.run.flatMap((s) =>
+      s.name.startsWith('sockrelay') ? [s, twin(s, baseline.cli)] : [s],
+    );
+  }
   const notes = [];
+  if (baseline)
+    notes.push(
+      `NAME@baseline: the build in ${opts.baseline} (${baseline.commit}, dist/ built ${baseline.builtAt})`,
+    );
   let udpTool = null;
   let udpToolError = null;
   if (workloads.some((w) => protoOf(w) === 'udp'))
@@ -233,6 +255,7 @@ async function main() {
       skipped,
       fdLimit: fds.fdLimit,
       sockrelayBuiltAt: build?.builtAt ?? null,
+      baseline: baseline && { dir: opts.baseline, commit: baseline.commit, builtAt: baseline.builtAt },
       notes,
       metrics: rows,
       details,

@@ -21,6 +21,9 @@ function firstLine(cmd, args) {
   }
 }
 
+/** The short commit a checkout is at (null outside git). */
+export const commitOf = (dir) => firstLine('git', ['-C', dir, 'rev-parse', '--short', 'HEAD']);
+
 export function machine() {
   return {
     nproc: os.availableParallelism(),
@@ -35,6 +38,6 @@ export function machine() {
       nginx: firstLine('nginx', ['-v']),
       systemd: firstLine('systemd-socket-activate', ['--version']),
     },
-    sockrelayCommit: firstLine('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD']),
+    sockrelayCommit: commitOf(ROOT),
   };
 }

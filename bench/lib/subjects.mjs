@@ -194,6 +194,19 @@ function variant(base, flags) {
   };
 }
 
+/**
+ * The same sockrelay subject run from another build (`--baseline DIR`): `sockrelay-splice@baseline`,
+ * its own column beside `sockrelay-splice`, so a change is measured against the build before it in
+ * the same rounds, under the same noise, rather than against a table from another day.
+ */
+export function twin(subject, cli) {
+  return {
+    ...subject,
+    name: `${subject.name}@baseline`,
+    argv: (backend, o) => subject.argv(backend, { ...o, cli }),
+  };
+}
+
 /** The subjects asked for, in SUBJECTS order (variants after their base), split into runnable and skipped (with reasons). */
 export function selectSubjects(names) {
   const want = names ?? SUBJECTS.map((s) => s.name);
